@@ -1,0 +1,128 @@
+//! What differs between the overlay and vfs drivers.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crimson_config::StorageDriver;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use crate::{Result, StorageError, layout::Layout, unpack::WhiteoutMode};
+
+/// How `driver` applies whiteouts.
+pub fn whiteout_mode(driver: StorageDriver) -> WhiteoutMode {
+    match driver {
+        StorageDriver::Overlay => WhiteoutMode::Overlay,
+        StorageDriver::Vfs => WhiteoutMode::Delete,
+    }
+}
+
+/// Prepares the directory a layer is unpacked into: empty for overlay, a copy of the parent's
+/// content for vfs.
+pub fn prepare_layer_dir(driver: StorageDriver, parent_diff: Option<&Path>, diff: &Path) -> Result<()> {
+    match (driver, parent_diff) {
+        (StorageDriver::Vfs, Some(parent)) => copy_tree(parent, diff),
+        _ => std::fs::create_dir_all(diff).map_err(StorageError::io("creating", diff)),
+    }
+}
+
+/// Makes the root filesystem of container `id` from the chain (top first) and answers where
+/// it is: an overlay mount with a private upper dir, or (vfs) a full copy of the top layer.
+pub fn make_rootfs(driver: StorageDriver, layout: &Layout, id: &str, chain_top_first: &[String]) -> Result<PathBuf> {
+    let dir = layout.rootfs(id);
+    let merged = dir.join("merged");
+    match driver {
+        StorageDriver::Overlay => {
+            let upper = dir.join("upper");
+            let work = dir.join("work");
+            let empty = dir.join("empty");
+            for d in [&upper, &work, &merged, &empty] {
+                std::fs::create_dir_all(d).map_err(StorageError::io("creating", d))?;
+            }
+            if is_mounted(&merged) {
+                return Ok(merged);
+            }
+            let mut lower: Vec<String> = chain_top_first
+                .iter()
+                .map(|chain_id| layout.layer_diff(chain_id).display().to_string())
+                .collect();
+            if lower.is_empty() {
+                lower.push(empty.display().to_string());
+            }
+            let options = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.join(":"),
+                upper.display(),
+                work.display()
+            );
+            mount(Some("overlay"), &merged, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+                .map_err(|source| StorageError::Mount {
+                    action: "mounting overlay on",
+                    path: merged.clone(),
+                    source,
+                })?;
+        }
+        StorageDriver::Vfs => {
+            if !merged.exists() {
+                let staging = dir.join("merged.partial");
+                let _ = std::fs::remove_dir_all(&staging);
+                match chain_top_first.first() {
+                    Some(top) => copy_tree(&layout.layer_diff(top), &staging)?,
+                    None => std::fs::create_dir_all(&staging).map_err(StorageError::io("creating", &staging))?,
+                }
+                std::fs::rename(&staging, &merged).map_err(StorageError::io("renaming", &staging))?;
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// Unmounts `merged` if it is a mount point (lazily, so a busy mount never blocks removal).
+pub fn unmount(merged: &Path) -> Result<()> {
+    if !is_mounted(merged) {
+        return Ok(());
+    }
+    umount2(merged, MntFlags::MNT_DETACH).map_err(|source| StorageError::Mount {
+        action: "unmounting",
+        path: merged.to_path_buf(),
+        source,
+    })
+}
+
+/// True when `path` is a mount point of this mount namespace.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let wanted = path.display().to_string();
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mount_point| unescape_mountinfo(mount_point) == wanted)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Copies a tree preserving owners, modes, times, xattrs, hard links and special files.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg("--reflink=auto")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(StorageError::io("running cp -a for", from))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StorageError::io("copying", from)(std::io::Error::other(format!("cp -a exited with {status}"))))
+    }
+}

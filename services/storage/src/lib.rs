@@ -1,0 +1,23 @@
+//! crimson-storage as a library: the layer store, the unpacker and the gRPC service.
+//!
+//! Layers live in `<state>/layers/<chain-id hex>/diff`, named by their OCI chain id, unpacked
+//! once and shared by every image (and container) that holds them. Each layer record lists its
+//! owners; a layer with no owner left is deleted. Root filesystems live in
+//! `<state>/rootfs/<container id>/`.
+
+mod digest;
+mod driver;
+mod error;
+mod layer_claim;
+mod layer_put;
+mod layout;
+mod owner_release;
+mod records;
+mod reconcile;
+mod rootfs;
+mod service;
+mod state;
+pub mod unpack;
+
+pub use error::{Result, StorageError};
+pub use service::StorageService;

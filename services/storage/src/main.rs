@@ -1,0 +1,45 @@
+//! crimson-storage: keeps image layers (unpacked, content-addressed by chain id) and container
+//! root filesystems, and serves `crimson.storage.v1.Storage` on its unix socket.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use crimson_config::{CommonArgs, Daemon, StorageDriver};
+use crimson_storage::{StorageError, StorageService};
+
+/// Command line of crimson-storage.
+#[derive(Debug, Parser)]
+#[command(name = "crimson-storage", version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Layer driver: `overlay` (default) or `vfs` for filesystems without overlay support.
+    #[arg(long, env = "CRIMSON_STORAGE_DRIVER")]
+    driver: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crimson-storage: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), StorageError> {
+    let mut config = args.common.load(Daemon::Storage)?;
+    match args.driver.as_deref() {
+        None => {}
+        Some("overlay") => config.storage.driver = StorageDriver::Overlay,
+        Some("vfs") => config.storage.driver = StorageDriver::Vfs,
+        Some(other) => return Err(StorageError::UnknownDriver(other.to_string())),
+    }
+    let _telemetry = crimson_telemetry::init("crimson-storage", &config.log, &config.telemetry)?;
+    let service = StorageService::open(&config).await?;
+    let socket = config.socket(Daemon::Storage);
+    crimson_rpc::serve(Daemon::Storage, &socket, service.into_routes()).await?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! CreateRootfs and RemoveRootfs: a container's writable root filesystem on an image's layers.
+
+use crate::{
+    Result, StorageError, driver,
+    layer_claim::validate_digest,
+    layout::remove_dir_via_staging,
+    owner_release::release_owner,
+    records::RootfsRecord,
+    state::State,
+};
+
+/// Creates and mounts the root filesystem `id` on the chain ending at `top_chain_id` (empty:
+/// no layers). Idempotent: an existing one is (re)mounted and returned.
+pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Result<RootfsRecord> {
+    validate_id(id)?;
+    if !top_chain_id.is_empty() {
+        validate_digest("top chain id", top_chain_id)?;
+    }
+    let _records = state.records_lock.lock().await;
+    if let Some(record) = state.rootfs.get(id)? {
+        if record.top_chain_id != top_chain_id {
+            return Err(StorageError::InvalidArgument(format!(
+                "rootfs {id} exists on layer {}, not {top_chain_id}",
+                record.top_chain_id
+            )));
+        }
+        driver::make_rootfs(state.driver, &state.layout, id, &record.chain_top_first)?;
+        return Ok(record);
+    }
+    let chain_top_first = chain_of(state, top_chain_id)?;
+    let owner = RootfsRecord::owner(id);
+    for chain_id in &chain_top_first {
+        if let Some(mut layer) = state.layers.get(chain_id)? {
+            layer.owners.insert(owner.clone());
+            state.layers.put(chain_id, &layer)?;
+        }
+    }
+    // Record first: a crash after this leaves a record that reconcile can mount or remove.
+    let record = RootfsRecord {
+        id: id.to_string(),
+        top_chain_id: top_chain_id.to_string(),
+        mount_path: state.layout.rootfs(id).join("merged"),
+        chain_top_first,
+    };
+    state.rootfs.put(id, &record)?;
+    state.store.flush().await?;
+    driver::make_rootfs(state.driver, &state.layout, id, &record.chain_top_first)?;
+    tracing::info!(%id, top = %top_chain_id, "rootfs created");
+    Ok(record)
+}
+
+/// Unmounts and deletes the root filesystem `id` and releases its layers. Idempotent.
+pub async fn remove_rootfs(state: &State, id: &str) -> Result<()> {
+    validate_id(id)?;
+    {
+        let _records = state.records_lock.lock().await;
+        let dir = state.layout.rootfs(id);
+        driver::unmount(&dir.join("merged"))?;
+        remove_dir_via_staging(&dir, &state.layout.staging())
+            .map_err(StorageError::io("removing", &dir))?;
+        state.rootfs.remove(id)?;
+        state.store.flush().await?;
+    }
+    release_owner(state, &RootfsRecord::owner(id)).await?;
+    Ok(())
+}
+
+/// The chain ending at `top_chain_id`, top first; every layer must be stored.
+fn chain_of(state: &State, top_chain_id: &str) -> Result<Vec<String>> {
+    let mut chain = Vec::new();
+    let mut next = top_chain_id.to_string();
+    while !next.is_empty() {
+        let layer = state
+            .layers
+            .get(&next)?
+            .ok_or_else(|| StorageError::LayerNotFound(next.clone()))?;
+        chain.push(next);
+        next = layer.parent_chain_id;
+    }
+    Ok(chain)
+}
+
+/// Root filesystem ids name directories: letters, digits, `-`, `_`, `.`; no leading dot.
+fn validate_id(id: &str) -> Result<()> {
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidArgument(format!("invalid rootfs id {id:?}")))
+    }
+}

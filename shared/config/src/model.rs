@@ -1,0 +1,242 @@
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::Daemon;
+
+/// The whole configuration; each daemon reads the sections it needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Root of persistent state: `<state_root>/<daemon>/` per daemon.
+    pub state_root: PathBuf,
+    /// Sockets, pid files and other runtime files.
+    pub run_root: PathBuf,
+    /// Logging.
+    pub log: LogConfig,
+    /// Trace export.
+    pub telemetry: TelemetryConfig,
+    /// Socket paths that differ from `<run_root>/<daemon>.sock`.
+    pub sockets: SocketConfig,
+    /// crimson-cri.
+    pub cri: CriConfig,
+    /// crimson-image.
+    pub image: ImageConfig,
+    /// crimson-storage.
+    pub storage: StorageConfig,
+    /// crimson-network.
+    pub network: NetworkConfig,
+    /// crimson-sandbox.
+    pub sandbox: SandboxConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_root: PathBuf::from("/var/lib/crimson"),
+            run_root: PathBuf::from("/run/crimson"),
+            log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            sockets: SocketConfig::default(),
+            cri: CriConfig::default(),
+            image: ImageConfig::default(),
+            storage: StorageConfig::default(),
+            network: NetworkConfig::default(),
+            sandbox: SandboxConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The socket `daemon` listens on.
+    pub fn socket(&self, daemon: Daemon) -> PathBuf {
+        self.sockets
+            .get(daemon)
+            .cloned()
+            .unwrap_or_else(|| self.run_root.join(daemon.socket_file_name()))
+    }
+
+    /// The directory holding `daemon`'s database and files.
+    pub fn state_dir(&self, daemon: Daemon) -> PathBuf {
+        self.state_root.join(daemon.short_name())
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines with key=value fields.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Filter in `RUST_LOG` syntax.
+    pub level: String,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC endpoint for spans; export is off when unset.
+    pub otlp_endpoint: Option<String>,
+    /// Fraction of new root traces sampled (a parent's decision is always kept).
+    pub sampling_ratio: Option<f64>,
+}
+
+/// `[sockets]`: per-daemon socket paths.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketConfig {
+    /// Front door (`crimson.sock`).
+    pub cri: Option<PathBuf>,
+    /// crimson-image.
+    pub image: Option<PathBuf>,
+    /// crimson-sandbox.
+    pub sandbox: Option<PathBuf>,
+    /// crimson-network.
+    pub network: Option<PathBuf>,
+    /// crimson-storage.
+    pub storage: Option<PathBuf>,
+}
+
+impl SocketConfig {
+    /// The configured socket of `daemon`, if any.
+    pub fn get(&self, daemon: Daemon) -> Option<&PathBuf> {
+        match daemon {
+            Daemon::Cri => self.cri.as_ref(),
+            Daemon::Image => self.image.as_ref(),
+            Daemon::Sandbox => self.sandbox.as_ref(),
+            Daemon::Network => self.network.as_ref(),
+            Daemon::Storage => self.storage.as_ref(),
+        }
+    }
+
+    /// Sets the socket of `daemon`.
+    pub fn set(&mut self, daemon: Daemon, path: PathBuf) {
+        let slot = match daemon {
+            Daemon::Cri => &mut self.cri,
+            Daemon::Image => &mut self.image,
+            Daemon::Sandbox => &mut self.sandbox,
+            Daemon::Network => &mut self.network,
+            Daemon::Storage => &mut self.storage,
+        };
+        *slot = Some(path);
+    }
+}
+
+/// `[cri]`: the front door.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CriConfig {
+    /// How long a call waits for a backend daemon that is down before answering UNAVAILABLE.
+    pub backend_wait_ms: u64,
+}
+
+impl Default for CriConfig {
+    fn default() -> Self {
+        Self {
+            backend_wait_ms: 3000,
+        }
+    }
+}
+
+/// `[image]`: pulls and registries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageConfig {
+    /// containers-registries.conf v2 file (rewrites, mirrors, insecure, blocked).
+    pub registries_conf: PathBuf,
+    /// Docker `config.json`-format credentials used when a request brings none.
+    pub global_auth_file: Option<PathBuf>,
+    /// Seconds to wait for a registry connection.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        Self {
+            registries_conf: PathBuf::from("/etc/containers/registries.conf"),
+            global_auth_file: None,
+            connect_timeout_secs: 30,
+        }
+    }
+}
+
+/// Storage driver for layers and root filesystems.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageDriver {
+    /// Each layer unpacked once; root filesystems are overlay mounts of the chain.
+    #[default]
+    Overlay,
+    /// Each layer is a full copy of its parent plus its changes; root filesystems are copies.
+    Vfs,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Layer driver.
+    pub driver: StorageDriver,
+}
+
+/// `[network]`: CNI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Directory of CNI network configurations (`*.conflist`, `*.conf`, `*.json`).
+    pub cni_conf_dir: PathBuf,
+    /// Directories searched for CNI plugin binaries.
+    pub cni_bin_dirs: Vec<PathBuf>,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            cni_conf_dir: PathBuf::from("/etc/cni/net.d"),
+            cni_bin_dirs: vec![
+                PathBuf::from("/opt/cni/bin"),
+                PathBuf::from("/usr/lib/cni"),
+            ],
+        }
+    }
+}
+
+/// `[sandbox]`: OCI runtime and monitor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// OCI runtime binary for the default runtime handler.
+    pub runtime_path: PathBuf,
+    /// conmon binary.
+    pub conmon_path: PathBuf,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            runtime_path: PathBuf::from("runc"),
+            conmon_path: PathBuf::from("conmon"),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Each daemon's own sled database, opened through one place: typed trees with JSON values,
+//! a schema version checked at open, migrations run in order, and an explicit flush so writes
+//! that must survive a crash are on disk before an RPC answers.
+
+mod error;
+mod store;
+mod tree;
+
+pub use error::{Result, StoreError};
+pub use store::{Migration, Store};
+pub use tree::Tree;

@@ -1,0 +1,109 @@
+use std::path::Path;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{Result, StoreError, Tree};
+
+const META_TREE: &str = "__meta";
+const SCHEMA_KEY: &str = "schema_version";
+
+/// One schema step: migrates a database at version `n` (its index + 1) to `n + 1`.
+pub type Migration = fn(&sled::Db) -> std::result::Result<(), String>;
+
+/// A daemon's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: sled::Db,
+}
+
+impl Store {
+    /// Opens (creating) the database in `dir` and brings it to `schema_version`:
+    /// `migrations[i]` moves version `i + 1` to `i + 2`. A new database starts at the latest
+    /// version; one written by a newer build is refused.
+    pub fn open(dir: &Path, schema_version: u32, migrations: &[Migration]) -> Result<Self> {
+        let db = sled::Config::new().path(dir).open()?;
+        let store = Self { db };
+        let meta = store.db.open_tree(META_TREE)?;
+        let found = match meta.get(SCHEMA_KEY)? {
+            Some(raw) => decode_version(&raw),
+            None if store.db.tree_names().len() <= 2 => schema_version,
+            None => 1,
+        };
+        if found > schema_version {
+            return Err(StoreError::TooNew {
+                found,
+                supported: schema_version,
+            });
+        }
+        for version in found..schema_version {
+            let step = migrations
+                .get(version as usize - 1)
+                .ok_or(StoreError::Migration {
+                    from: version,
+                    message: "no migration registered".into(),
+                })?;
+            step(&store.db).map_err(|message| StoreError::Migration {
+                from: version,
+                message,
+            })?;
+        }
+        meta.insert(SCHEMA_KEY, &schema_version.to_be_bytes())?;
+        store.db.flush()?;
+        Ok(store)
+    }
+
+    /// The typed tree `name`.
+    pub fn tree<V: Serialize + DeserializeOwned>(&self, name: &str) -> Result<Tree<V>> {
+        Ok(Tree::new(name, self.db.open_tree(name)?))
+    }
+
+    /// Writes everything so far to disk.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn decode_version(raw: &[u8]) -> u32 {
+    raw.try_into().map(u32::from_be_bytes).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Record {
+        name: String,
+    }
+
+    #[tokio::test]
+    async fn values_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), 1, &[]).unwrap();
+            let tree = store.tree::<Record>("records").unwrap();
+            tree.put("a", &Record { name: "x".into() }).unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path(), 1, &[]).unwrap();
+        let tree = store.tree::<Record>("records").unwrap();
+        assert_eq!(tree.get("a").unwrap(), Some(Record { name: "x".into() }));
+        assert_eq!(tree.values().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn migrations_run_in_order_and_newer_databases_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path(), 1, &[]).unwrap();
+        fn add_marker(db: &sled::Db) -> std::result::Result<(), String> {
+            db.insert("migrated", b"yes").map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        let store = Store::open(dir.path(), 2, &[add_marker]).unwrap();
+        assert_eq!(store.db.get("migrated").unwrap().as_deref(), Some(&b"yes"[..]));
+        drop(store);
+        let err = Store::open(dir.path(), 1, &[]).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found: 2, supported: 1 }), "{err}");
+    }
+}

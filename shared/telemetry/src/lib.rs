@@ -1,0 +1,9 @@
+//! Telemetry for every Crimson process: structured `tracing` logs, optional OTLP span export,
+//! and W3C `traceparent` propagation across the internal gRPC calls so one CRI request is one
+//! trace.
+
+mod init;
+mod propagation;
+
+pub use init::{TelemetryError, TelemetryGuard, init};
+pub use propagation::{TracePropagation, server_span};
