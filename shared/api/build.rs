@@ -14,6 +14,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     tonic_prost_build::configure()
+        // Layer data passes through without copies.
+        .bytes(".crimson.storage.v1.PutLayerChunk")
         .compile_protos(&paths, &[root])
         .expect("compiling proto/ (is protoc installed? Debian: protobuf-compiler)");
 }

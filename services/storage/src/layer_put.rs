@@ -119,7 +119,7 @@ async fn import(
     });
     loop {
         let item = match stream.message().await {
-            Ok(Some(PutLayerChunk { part: Some(Part::Data(data)) })) => Ok(Bytes::from(data)),
+            Ok(Some(PutLayerChunk { part: Some(Part::Data(data)) })) => Ok(data),
             Ok(Some(_)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected message after the header")),
             Ok(None) => break,
             Err(status) => Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, status.message().to_string())),

@@ -13,7 +13,7 @@ mod info;
 mod server;
 mod socket;
 
-pub use client::{Peer, PeerChannel};
+pub use client::{Peer, PeerChannel, is_unreachable};
 pub use error::RpcError;
 pub use server::serve;
 pub use socket::connect_unix;

@@ -1,0 +1,49 @@
+//! crimson-image: pulls images from registries into crimson-storage and keeps the image
+//! records; serves `crimson.image.v1.Images` on its unix socket.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use crimson_config::{CommonArgs, Daemon};
+use crimson_image::{ImageError, ImageService};
+
+/// Command line of crimson-image.
+#[derive(Debug, Parser)]
+#[command(name = "crimson-image", version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// containers-registries.conf file (rewrites, mirrors, insecure and blocked registries).
+    #[arg(long, env = "CRIMSON_REGISTRIES_CONF")]
+    registries_conf: Option<std::path::PathBuf>,
+    /// Docker config.json-format credentials used when a pull request brings none.
+    #[arg(long, env = "CRIMSON_GLOBAL_AUTH_FILE")]
+    global_auth_file: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crimson-image: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), ImageError> {
+    let mut config = args.common.load(Daemon::Image)?;
+    if let Some(path) = args.registries_conf {
+        config.image.registries_conf = path;
+    }
+    if let Some(path) = args.global_auth_file {
+        config.image.global_auth_file = Some(path);
+    }
+    let _telemetry = crimson_telemetry::init("crimson-image", &config.log, &config.telemetry)?;
+    // TLS for registries uses rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let service = ImageService::open(&config)?;
+    crimson_rpc::serve(Daemon::Image, &config.socket(Daemon::Image), service.into_routes()).await?;
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! One pull's conversation with one registry, through oci-client: manifests, small blobs and
+//! layer streams. A session is never shared between requests, so tokens obtained with one
+//! request's credentials never serve another.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use oci_client::{
+    Client, Reference as OciReference,
+    client::{ClientConfig, ClientProtocol},
+    errors::{OciDistributionError, OciErrorCode},
+    secrets::RegistryAuth,
+};
+use sha2::{Digest, Sha256};
+use tonic::Code;
+
+use crate::{auth::Credential, manifest::ACCEPTED_MANIFEST_TYPES, reference::Reference, registries_conf::PullSource};
+
+/// Largest config or manifest accepted (they are held in memory).
+const MAX_SMALL_BLOB: usize = 16 * 1024 * 1024;
+
+/// How a registry request failed, classified for the caller.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RegistryFailure {
+    /// The registry has no such manifest or blob.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Credentials are missing or refused.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The registry could not be reached.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// Content does not match its digest or is too large.
+    #[error("bad content: {0}")]
+    BadContent(String),
+    /// Anything else the registry said.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl RegistryFailure {
+    /// gRPC code for a pull that ended with this failure.
+    pub fn code(&self) -> Code {
+        match self {
+            RegistryFailure::NotFound(_) => Code::NotFound,
+            RegistryFailure::Unauthorized(_) => Code::PermissionDenied,
+            RegistryFailure::Unreachable(_) => Code::Unavailable,
+            RegistryFailure::BadContent(_) => Code::DataLoss,
+            RegistryFailure::Other(_) => Code::Unknown,
+        }
+    }
+
+    fn from_oci(error: OciDistributionError) -> Self {
+        let message = error.to_string();
+        match &error {
+            OciDistributionError::ImageManifestNotFoundError(_) => RegistryFailure::NotFound(message),
+            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+                RegistryFailure::Unauthorized(message)
+            }
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+                if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
+                    RegistryFailure::Unauthorized(message)
+                } else if codes.iter().any(|c| {
+                    matches!(
+                        c,
+                        OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NotFound
+                    )
+                }) {
+                    RegistryFailure::NotFound(message)
+                } else {
+                    RegistryFailure::Other(message)
+                }
+            }
+            OciDistributionError::ServerError { code, .. } => match code {
+                404 => RegistryFailure::NotFound(message),
+                401 | 403 => RegistryFailure::Unauthorized(message),
+                _ => RegistryFailure::Other(message),
+            },
+            OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => {
+                RegistryFailure::Unreachable(message)
+            }
+            OciDistributionError::DigestError(_) => RegistryFailure::BadContent(message),
+            _ => RegistryFailure::Other(message),
+        }
+    }
+}
+
+/// A connection to one pull source, with its credentials.
+#[derive(Clone)]
+pub struct RegistrySession {
+    client: Arc<Client>,
+    auth: RegistryAuth,
+    source: Reference,
+}
+
+impl RegistrySession {
+    /// Opens a session to `source` and fetches its manifest. An insecure source is tried over
+    /// HTTPS without certificate checks first, then over plain HTTP.
+    pub async fn open(
+        source: &PullSource,
+        credential: Option<&Credential>,
+        connect_timeout: Duration,
+    ) -> Result<(Self, Bytes, String), RegistryFailure> {
+        let protocols: &[ClientProtocol] = if source.insecure {
+            &[ClientProtocol::Https, ClientProtocol::Http]
+        } else {
+            &[ClientProtocol::Https]
+        };
+        let mut last = None;
+        for protocol in protocols {
+            let session = Self {
+                client: Arc::new(Client::new(ClientConfig {
+                    protocol: protocol.clone(),
+                    accept_invalid_certificates: source.insecure,
+                    connect_timeout: Some(connect_timeout),
+                    platform_resolver: None,
+                    ..ClientConfig::default()
+                })),
+                auth: Credential::to_registry_auth(credential),
+                source: source.reference.clone(),
+            };
+            let target = match &source.reference.digest {
+                Some(digest) => oci_ref_digest(&source.reference, digest),
+                None => oci_ref_tag(&source.reference),
+            };
+            match session.fetch_manifest(&target).await {
+                Ok((raw, digest)) => return Ok((session, raw, digest)),
+                Err(failure @ RegistryFailure::Unreachable(_)) => last = Some(failure),
+                Err(failure) => return Err(failure),
+            }
+        }
+        Err(last.unwrap_or_else(|| RegistryFailure::Other("no protocol to try".into())))
+    }
+
+    /// The manifest with `digest` in the source repository, verified.
+    pub async fn manifest_by_digest(&self, digest: &str) -> Result<(Bytes, String), RegistryFailure> {
+        self.fetch_manifest(&oci_ref_digest(&self.source, digest)).await
+    }
+
+    async fn fetch_manifest(&self, target: &OciReference) -> Result<(Bytes, String), RegistryFailure> {
+        let (raw, _) = self
+            .client
+            .pull_manifest_raw(target, &self.auth, ACCEPTED_MANIFEST_TYPES)
+            .await
+            .map_err(RegistryFailure::from_oci)?;
+        if raw.len() > MAX_SMALL_BLOB {
+            return Err(RegistryFailure::BadContent(format!("manifest of {} bytes is too large", raw.len())));
+        }
+        let digest = sha256(&raw);
+        if let Some(expected) = target.digest()
+            && expected != digest
+        {
+            return Err(RegistryFailure::BadContent(format!("manifest digest is {digest}, expected {expected}")));
+        }
+        Ok((raw, digest))
+    }
+
+    /// A small blob (the image config) in memory, verified against `digest`.
+    pub async fn small_blob(&self, digest: &str, size: i64) -> Result<Vec<u8>, RegistryFailure> {
+        if size < 0 || size as usize > MAX_SMALL_BLOB {
+            return Err(RegistryFailure::BadContent(format!("blob {digest} claims {size} bytes")));
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        self.client
+            .pull_blob(&oci_ref_tag(&self.source), digest, &mut data)
+            .await
+            .map_err(RegistryFailure::from_oci)?;
+        if sha256(&data) != digest {
+            return Err(RegistryFailure::BadContent(format!("blob {digest} does not match its digest")));
+        }
+        Ok(data)
+    }
+
+    /// The bytes of a layer blob as they arrive. Digest checks happen where they are stored.
+    pub async fn blob_stream(
+        &self,
+        digest: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, RegistryFailure>> + Send + 'static, RegistryFailure> {
+        let digest = digest.to_string();
+        let sized = self
+            .client
+            .pull_blob_stream(&oci_ref_tag(&self.source), digest.as_str())
+            .await
+            .map_err(RegistryFailure::from_oci)?;
+        Ok(sized.map(move |chunk| chunk.map_err(|e| RegistryFailure::Unreachable(format!("reading blob {digest}: {e}")))))
+    }
+
+    /// Where this session pulls from, for messages.
+    pub fn source(&self) -> &Reference {
+        &self.source
+    }
+}
+
+fn oci_ref_tag(reference: &Reference) -> OciReference {
+    OciReference::with_tag(
+        reference.registry.clone(),
+        reference.repository.clone(),
+        reference.tag.clone().unwrap_or_else(|| "latest".into()),
+    )
+}
+
+fn oci_ref_digest(reference: &Reference, digest: &str) -> OciReference {
+    OciReference::with_digest(reference.registry.clone(), reference.repository.clone(), digest.to_string())
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}

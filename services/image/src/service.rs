@@ -1,0 +1,90 @@
+//! The gRPC face of crimson-image: one operation per RPC, errors mapped to statuses.
+
+use std::{sync::Arc, time::Duration};
+
+use crimson_api::image::v1::{
+    GetImageRequest, Image, ListImagesRequest, ListImagesResponse, PullImageRequest,
+    PullImageResponse, RemoveImageRequest, RemoveImageResponse,
+    images_server::{Images, ImagesServer},
+};
+use crimson_config::Config;
+use tonic::{Request, Response, Status, service::Routes};
+
+use crate::{ImageError, Result, image_lookup::find_image, image_pull, image_remove, reconcile, state::State};
+
+/// How often layer owners are reconciled with storage.
+const RECONCILE_PERIOD: Duration = Duration::from_secs(60);
+
+/// crimson-image's service; cheap to clone.
+#[derive(Clone)]
+pub struct ImageService {
+    state: Arc<State>,
+}
+
+impl ImageService {
+    /// Opens the database and starts the periodic reconciliation with storage.
+    pub fn open(config: &Config) -> Result<Self> {
+        let state = Arc::new(State::open(config)?);
+        reconcile::spawn_periodic(state.clone(), RECONCILE_PERIOD);
+        Ok(Self { state })
+    }
+
+    /// The service as tonic routes.
+    pub fn into_routes(self) -> Routes {
+        Routes::new(ImagesServer::new(self))
+    }
+}
+
+type RpcResult<T> = std::result::Result<Response<T>, Status>;
+
+fn respond<T>(result: Result<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(|e: ImageError| {
+        tracing::warn!(error = %e, "request failed");
+        Status::from(e)
+    })
+}
+
+#[tonic::async_trait]
+impl Images for ImageService {
+    async fn pull_image(&self, request: Request<PullImageRequest>) -> RpcResult<PullImageResponse> {
+        let request = request.into_inner();
+        respond(
+            image_pull::pull_image(&self.state, &request.reference, request.credentials.as_ref())
+                .await
+                .map(|pulled| PullImageResponse {
+                    image_id: pulled.record.id,
+                    image_ref: pulled.name,
+                }),
+        )
+    }
+
+    async fn get_image(&self, request: Request<GetImageRequest>) -> RpcResult<Image> {
+        let reference = request.into_inner().reference;
+        respond(
+            find_image(&self.state, &reference)
+                .and_then(|found| found.ok_or(ImageError::NotFound(reference)))
+                .map(|record| record.to_proto()),
+        )
+    }
+
+    async fn list_images(&self, request: Request<ListImagesRequest>) -> RpcResult<ListImagesResponse> {
+        let reference = request.into_inner().reference;
+        let records = if reference.is_empty() {
+            self.state.records.all()
+        } else {
+            find_image(&self.state, &reference).map(|found| found.into_iter().collect())
+        };
+        respond(records.map(|records| ListImagesResponse {
+            images: records.iter().map(|r| r.to_proto()).collect(),
+        }))
+    }
+
+    async fn remove_image(&self, request: Request<RemoveImageRequest>) -> RpcResult<RemoveImageResponse> {
+        let reference = request.into_inner().reference;
+        respond(
+            image_remove::remove_image(&self.state, &reference)
+                .await
+                .map(|()| RemoveImageResponse {}),
+        )
+    }
+}
