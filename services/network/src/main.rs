@@ -1,0 +1,47 @@
+//! crimson-network: owns pod network namespaces and CNI attachments; serves
+//! `crimson.network.v1.Network` on its unix socket.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use crimson_config::{CommonArgs, Daemon};
+use crimson_network::{NetworkError, NetworkService};
+
+/// Command line of crimson-network.
+#[derive(Debug, Parser)]
+#[command(name = "crimson-network", version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Directory of CNI network configurations.
+    #[arg(long, env = "CRIMSON_CNI_CONF_DIR")]
+    cni_conf_dir: Option<std::path::PathBuf>,
+    /// Directories searched for CNI plugins (repeatable).
+    #[arg(long = "cni-bin-dir", env = "CRIMSON_CNI_BIN_DIRS", value_delimiter = ':')]
+    cni_bin_dirs: Vec<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crimson-network: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), NetworkError> {
+    let mut config = args.common.load(Daemon::Network)?;
+    if let Some(dir) = args.cni_conf_dir {
+        config.network.cni_conf_dir = dir;
+    }
+    if !args.cni_bin_dirs.is_empty() {
+        config.network.cni_bin_dirs = args.cni_bin_dirs;
+    }
+    let _telemetry = crimson_telemetry::init("crimson-network", &config.log, &config.telemetry)?;
+    let service = NetworkService::open(&config)?;
+    crimson_rpc::serve(Daemon::Network, &config.socket(Daemon::Network), service.into_routes()).await?;
+    Ok(())
+}
