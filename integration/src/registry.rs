@@ -1,0 +1,119 @@
+//! Debian's docker-registry (distribution 2.8) on a loopback port, with private storage and an
+//! optional htpasswd file.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// A running registry, stopped when dropped.
+pub struct TestRegistry {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    /// Credentials the registry requires, if any.
+    pub credentials: Option<(String, String)>,
+}
+
+impl TestRegistry {
+    /// Starts an open registry.
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a registry that requires `user`/`password` (HTTP basic, bcrypt htpasswd).
+    pub fn start_with_auth(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_with(credentials: Option<(String, String)>) -> Self {
+        let dir = tempfile::tempdir().expect("registry dir");
+        let port = crate::free_port();
+        let address = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = &credentials {
+            let htpasswd = dir.path().join("htpasswd");
+            let output = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("running htpasswd (Debian package apache2-utils)");
+            assert!(output.status.success(), "htpasswd failed");
+            std::fs::write(&htpasswd, output.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: crimson-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry (Debian package docker-registry)");
+        let registry = Self {
+            child,
+            dir,
+            address,
+            credentials,
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.http_status("/v2/")
+                && (status == 200 || status == 401)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not start; log:\n{}", self.log());
+    }
+
+    /// Status code of a plain GET on the registry.
+    pub fn http_status(&self, path: &str) -> Option<u16> {
+        let mut stream = TcpStream::connect(&self.address).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.address).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// The registry's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Path of the registry's log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    /// How many GETs of blob `digest` in `repository` the registry served.
+    pub fn blob_downloads(&self, repository: &str, digest: &str) -> usize {
+        let needle = format!("\"GET /v2/{repository}/blobs/{digest} ");
+        self.log().lines().filter(|line| line.contains(&needle) && !line.contains("\" 401 ")).count()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

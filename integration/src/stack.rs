@@ -1,0 +1,308 @@
+//! The five daemons as child processes with a private root: state, sockets, config,
+//! registries.conf, auth file and CNI config dir all live in one temporary directory.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use crimson_api::storage::v1::storage_client::StorageClient;
+use crimson_config::Daemon;
+use k8s_cri::v1::{
+    Image, ImageSpec, ImageStatusRequest, PullImageRequest, image_service_client::ImageServiceClient,
+    runtime_service_client::RuntimeServiceClient,
+};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+
+/// How a test wants its stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// Content of the registries.conf the stack uses.
+    pub registries_conf: String,
+    /// Content of the global auth file (Docker config.json format), if any.
+    pub auth_file: Option<String>,
+    /// `overlay` or `vfs`.
+    pub storage_driver: &'static str,
+    /// OTLP endpoint for span export.
+    pub otlp_endpoint: Option<String>,
+    /// How long the front door waits for a daemon that is down.
+    pub backend_wait_ms: u64,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            registries_conf: String::new(),
+            auth_file: None,
+            storage_driver: "overlay",
+            otlp_endpoint: None,
+            backend_wait_ms: 3000,
+        }
+    }
+}
+
+impl StackOptions {
+    /// registries.conf marking `registry` (host:port) insecure, so plain HTTP is used.
+    pub fn insecure_registry(mut self, registry: &str) -> Self {
+        self.registries_conf
+            .push_str(&format!("\n[[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"));
+        self
+    }
+}
+
+/// A running stack; stopped and cleaned up when dropped.
+pub struct Stack {
+    root: tempfile::TempDir,
+    children: Mutex<HashMap<Daemon, Child>>,
+}
+
+/// Where the daemon binaries are: the target dir the tests were built into.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    assert!(
+        dir.join("crimson-cri").is_file(),
+        "daemon binaries not found in {}: run `cargo build --workspace` first (`just test` does)",
+        dir.display()
+    );
+    dir
+}
+
+impl Stack {
+    /// Starts all five daemons and waits until each is healthy.
+    pub async fn start(options: StackOptions) -> Self {
+        let root = tempfile::Builder::new().prefix("crimson-it-").tempdir().expect("stack root");
+        let path = |name: &str| root.path().join(name);
+        std::fs::create_dir_all(path("cni")).unwrap();
+        std::fs::write(path("registries.conf"), &options.registries_conf).unwrap();
+        let mut config = format!(
+            "state_root = {:?}\nrun_root = {:?}\n[log]\nlevel = \"info,crimson_image=debug,crimson_storage=debug\"\n\
+             [cri]\nbackend_wait_ms = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
+             [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [\"/usr/lib/cni\"]\n",
+            path("state"),
+            path("run"),
+            options.backend_wait_ms,
+            path("registries.conf"),
+            options.storage_driver,
+            path("cni"),
+        );
+        if let Some(auth) = &options.auth_file {
+            std::fs::write(path("auth.json"), auth).unwrap();
+            config = config.replace("[image]\n", &format!("[image]\nglobal_auth_file = {:?}\n", path("auth.json")));
+        }
+        if let Some(endpoint) = &options.otlp_endpoint {
+            config.push_str(&format!("[telemetry]\notlp_endpoint = {endpoint:?}\n"));
+        }
+        std::fs::write(path("crimson.toml"), config).unwrap();
+        std::fs::create_dir_all(path("logs")).unwrap();
+        let stack = Self {
+            root,
+            children: Mutex::new(HashMap::new()),
+        };
+        for daemon in Daemon::ALL {
+            stack.start_daemon(daemon).await;
+        }
+        stack
+    }
+
+    /// The stack's root directory.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The socket of `daemon`.
+    pub fn socket(&self, daemon: Daemon) -> PathBuf {
+        self.root.path().join("run").join(daemon.socket_file_name())
+    }
+
+    /// The state directory of `daemon`.
+    pub fn state_dir(&self, daemon: Daemon) -> PathBuf {
+        self.root.path().join("state").join(daemon.short_name())
+    }
+
+    /// The CNI config dir the network daemon watches.
+    pub fn cni_conf_dir(&self) -> PathBuf {
+        self.root.path().join("cni")
+    }
+
+    /// The log of `daemon`.
+    pub fn log(&self, daemon: Daemon) -> String {
+        std::fs::read_to_string(self.log_path(daemon)).unwrap_or_default()
+    }
+
+    fn log_path(&self, daemon: Daemon) -> PathBuf {
+        self.root.path().join("logs").join(format!("{}.log", daemon.binary_name()))
+    }
+
+    /// Starts `daemon` and waits until it answers its health check.
+    pub async fn start_daemon(&self, daemon: Daemon) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(daemon))
+            .unwrap();
+        let child = Command::new(bin_dir().join(daemon.binary_name()))
+            .arg("--config")
+            .arg(self.root.path().join("crimson.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {daemon}: {e}"));
+        self.children.lock().unwrap().insert(daemon, child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.is_serving(daemon).await {
+                return;
+            }
+            if let Some(status) = self.children.lock().unwrap().get_mut(&daemon).and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{daemon} exited with {status} during start-up:\n{}", self.log(daemon));
+            }
+            assert!(Instant::now() < deadline, "{daemon} not healthy after 30s:\n{}", self.log(daemon));
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn is_serving(&self, daemon: Daemon) -> bool {
+        let channel = crimson_rpc::connect_unix(self.socket(daemon));
+        let mut client = HealthClient::new(channel);
+        let check = client.check(HealthCheckRequest { service: String::new() });
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), check).await,
+            Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
+        )
+    }
+
+    /// Pid of `daemon`, while it runs.
+    pub fn pid(&self, daemon: Daemon) -> Option<u32> {
+        self.children.lock().unwrap().get(&daemon).map(Child::id)
+    }
+
+    /// `kill -9` of `daemon`; waits until it is gone.
+    pub fn kill(&self, daemon: Daemon) {
+        if let Some(mut child) = self.children.lock().unwrap().remove(&daemon) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM to `daemon`; waits until it exits and answers its exit status.
+    pub fn terminate(&self, daemon: Daemon) -> Option<std::process::ExitStatus> {
+        let mut child = self.children.lock().unwrap().remove(&daemon)?;
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        child.wait().ok()
+    }
+
+    /// `kill -9` and start again.
+    pub async fn restart(&self, daemon: Daemon) {
+        self.kill(daemon);
+        self.start_daemon(daemon).await;
+    }
+
+    /// A CRI runtime client on the front door.
+    pub fn runtime(&self) -> RuntimeServiceClient<Channel> {
+        RuntimeServiceClient::new(crimson_rpc::connect_unix(self.socket(Daemon::Cri)))
+    }
+
+    /// A CRI image client on the front door.
+    pub fn images(&self) -> ImageServiceClient<Channel> {
+        ImageServiceClient::new(crimson_rpc::connect_unix(self.socket(Daemon::Cri)))
+            .max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// A client of crimson-storage's internal API.
+    pub fn storage(&self) -> StorageClient<Channel> {
+        StorageClient::new(crimson_rpc::connect_unix(self.socket(Daemon::Storage)))
+    }
+
+    /// PullImage through the front door; answers the image ref (id).
+    pub async fn pull(&self, image: &str) -> Result<String, tonic::Status> {
+        self.images()
+            .pull_image(PullImageRequest {
+                image: Some(spec(image)),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().image_ref)
+    }
+
+    /// ImageStatus through the front door.
+    pub async fn image_status(&self, image: &str) -> Option<Image> {
+        self.images()
+            .image_status(ImageStatusRequest {
+                image: Some(spec(image)),
+                verbose: false,
+            })
+            .await
+            .expect("ImageStatus")
+            .into_inner()
+            .image
+    }
+
+    /// Number of layer directories crimson-storage holds on disk.
+    pub fn stored_layer_dirs(&self) -> usize {
+        std::fs::read_dir(self.state_dir(Daemon::Storage).join("layers"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    }
+}
+
+/// An ImageSpec for `image`.
+pub fn spec(image: &str) -> ImageSpec {
+    ImageSpec {
+        image: image.to_string(),
+        ..Default::default()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let children: Vec<(Daemon, Child)> = self.children.lock().unwrap().drain().collect();
+        for (_, child) in &children {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        }
+        for (_, mut child) in children {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        unmount_under(self.root.path());
+    }
+}
+
+/// Lazily unmounts every mount below `root`, deepest first.
+pub fn unmount_under(root: &Path) {
+    let prefix = root.display().to_string();
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(str::to_string))
+        .filter(|mount_point| mount_point.starts_with(&prefix))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for mount_point in mounts {
+        let _ = nix::mount::umount2(mount_point.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mount points below `root`.
+pub fn mounts_under(root: &Path) -> Vec<String> {
+    let prefix = root.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(str::to_string))
+        .filter(|mount_point| mount_point.starts_with(&prefix))
+        .collect()
+}

@@ -1,0 +1,41 @@
+//! crimson-cri as a library: the CRI v1 services over the backend daemons.
+//!
+//! The front door owns no state. Each RPC validates its request, calls the daemon that owns
+//! the work through a [`crimson_rpc::Peer`] (which turns a daemon that is down into a bounded
+//! wait, then UNAVAILABLE naming it), and translates the answer. RPCs whose capability has
+//! not been built yet answer UNIMPLEMENTED naming the RPC.
+
+mod backends;
+mod error;
+mod image;
+mod runtime;
+
+use std::sync::Arc;
+
+use crimson_config::Config;
+use k8s_cri::v1::{image_service_server::ImageServiceServer, runtime_service_server::RuntimeServiceServer};
+use tonic::service::Routes;
+
+pub use backends::Backends;
+pub use error::{CriError, Result};
+
+/// The CRI front door; cheap to clone.
+#[derive(Clone)]
+pub struct FrontDoor {
+    backends: Arc<Backends>,
+}
+
+impl FrontDoor {
+    /// A front door over the daemons `config` names. Nothing connects until the first call.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            backends: Arc::new(Backends::new(config)),
+        }
+    }
+
+    /// Both CRI services as tonic routes.
+    pub fn into_routes(self) -> Routes {
+        Routes::new(RuntimeServiceServer::new(self.clone()))
+            .add_service(ImageServiceServer::new(self).max_decoding_message_size(16 * 1024 * 1024))
+    }
+}

@@ -1,0 +1,36 @@
+//! crimson-cri: the CRI v1 front door. Serves `runtime.v1.RuntimeService` and
+//! `runtime.v1.ImageService` on the well-known socket and routes each call to the daemon that
+//! owns the work.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use crimson_config::{CommonArgs, Daemon};
+use crimson_cri::{CriError, FrontDoor};
+
+/// Command line of crimson-cri.
+#[derive(Debug, Parser)]
+#[command(name = "crimson-cri", version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("crimson-cri: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), CriError> {
+    let config = args.common.load(Daemon::Cri)?;
+    let _telemetry = crimson_telemetry::init("crimson-cri", &config.log, &config.telemetry)?;
+    let front_door = FrontDoor::new(&config);
+    crimson_rpc::serve(Daemon::Cri, &config.socket(Daemon::Cri), front_door.into_routes()).await?;
+    Ok(())
+}

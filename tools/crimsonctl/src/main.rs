@@ -1,0 +1,87 @@
+//! crimsonctl: operator tool for Crimson.
+//!
+//! `up` starts the five daemons in the background and waits until each answers its health
+//! check; `down` stops them; `status` shows each daemon's health, pid and version. `pull`,
+//! `images`, `rmi` and `info` talk CRI to the front door, for people without crictl.
+
+mod cri;
+mod lifecycle;
+mod probe;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use crimson_config::CommonArgs;
+
+/// Start, stop and inspect Crimson.
+#[derive(Debug, Parser)]
+#[command(name = "crimsonctl", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the five daemons in the background and wait until all answer health checks.
+    Up {
+        /// Directory holding the crimson-* binaries (default: beside crimsonctl).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+        /// Seconds to wait for each daemon to become healthy.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Stop the daemons started by `up` (SIGTERM, then SIGKILL after the timeout).
+    Down {
+        /// Seconds to wait for each daemon to exit after SIGTERM.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Health, pid and version of each daemon; exits 1 if any is not serving.
+    Status,
+    /// CRI Status and Version of the front door.
+    Info,
+    /// Pull an image through the front door.
+    Pull {
+        /// Image reference.
+        image: String,
+        /// Registry credentials as `user:password`.
+        #[arg(long)]
+        creds: Option<String>,
+    },
+    /// List images.
+    Images,
+    /// Remove images.
+    Rmi {
+        /// Image references or ids.
+        images: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = async {
+        let config = cli.common.load(crimson_config::Daemon::Cri)?;
+        match cli.command {
+            Command::Up { bin_dir, timeout } => lifecycle::up(&cli.common, &config, bin_dir, timeout).await,
+            Command::Down { timeout } => lifecycle::down(&config, timeout).await,
+            Command::Status => probe::status(&config).await,
+            Command::Info => cri::info(&config).await,
+            Command::Pull { image, creds } => cri::pull(&config, image, creds).await,
+            Command::Images => cri::images(&config).await,
+            Command::Rmi { images } => cri::remove(&config, images).await,
+        }
+    }
+    .await;
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("crimsonctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
