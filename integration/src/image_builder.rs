@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// Applets linked to busybox in every test image.
-const APPLETS: &[&str] = &["sh", "ls", "cat", "echo", "sleep", "true", "false", "id", "env", "httpd", "wget", "touch", "mkdir", "rm", "printf", "grep", "unshare", "head"];
+const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "sleep", "true", "false", "id", "env", "httpd", "wget", "touch",
+    "mkdir", "rm", "printf", "grep", "unshare", "head",
+];
 
 /// `sha256:<hex>` of `data`.
 pub fn sha256(data: &[u8]) -> String {
@@ -39,7 +42,15 @@ impl LayerBuilder {
         Self { tar }
     }
 
-    fn entry(mut self, path: &str, kind: tar::EntryType, mode: u32, link: Option<&str>, data: &[u8], owner: (u64, u64)) -> Self {
+    fn entry(
+        mut self,
+        path: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        link: Option<&str>,
+        data: &[u8],
+        owner: (u64, u64),
+    ) -> Self {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_mode(mode);
@@ -61,7 +72,14 @@ impl LayerBuilder {
 
     /// A regular file with an owner.
     pub fn owned_file(self, path: &str, content: &[u8], mode: u32, uid: u64, gid: u64) -> Self {
-        self.entry(path, tar::EntryType::Regular, mode, None, content, (uid, gid))
+        self.entry(
+            path,
+            tar::EntryType::Regular,
+            mode,
+            None,
+            content,
+            (uid, gid),
+        )
     }
 
     /// A directory.
@@ -71,7 +89,14 @@ impl LayerBuilder {
 
     /// A symbolic link.
     pub fn symlink(self, path: &str, target: &str) -> Self {
-        self.entry(path, tar::EntryType::Symlink, 0o777, Some(target), b"", (0, 0))
+        self.entry(
+            path,
+            tar::EntryType::Symlink,
+            0o777,
+            Some(target),
+            b"",
+            (0, 0),
+        )
     }
 
     /// A hard link to an earlier entry.
@@ -86,6 +111,9 @@ impl LayerBuilder {
         header.set_mode(0o666);
         header.set_device_major(major).unwrap();
         header.set_device_minor(minor).unwrap();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_700_000_000);
         header.set_size(0);
         self.tar.append_data(&mut header, path, &b""[..]).unwrap();
         self
@@ -94,7 +122,11 @@ impl LayerBuilder {
     /// An OCI whiteout deleting `path` of the layers below.
     pub fn whiteout(self, path: &str) -> Self {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let marker = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+        let marker = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
         self.file(&marker, b"", 0o644)
     }
 
@@ -104,7 +136,13 @@ impl LayerBuilder {
     }
 
     /// An entry whose raw name is written as given (to build hostile layers).
-    pub fn raw_entry(mut self, raw_name: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) -> Self {
+    pub fn raw_entry(
+        mut self,
+        raw_name: &str,
+        kind: tar::EntryType,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> Self {
         let mut header = tar::Header::new_old();
         header.as_old_mut().name[..raw_name.len()].copy_from_slice(raw_name.as_bytes());
         if let Some(link) = link {
@@ -120,7 +158,8 @@ impl LayerBuilder {
 
     /// busybox-static with its applet links, `/etc/passwd` and `/etc/group`.
     pub fn busybox_base(self) -> Self {
-        let busybox = std::fs::read("/bin/busybox").expect("reading /bin/busybox (Debian package busybox-static)");
+        let busybox = std::fs::read("/bin/busybox")
+            .expect("reading /bin/busybox (Debian package busybox-static)");
         let mut layer = self.dir("bin").file("bin/busybox", &busybox, 0o755);
         for applet in APPLETS {
             layer = layer.symlink(&format!("bin/{applet}"), "busybox");
@@ -171,7 +210,8 @@ impl Layer {
         match self.compression {
             Compression::None => self.tar.clone(),
             Compression::Gzip => {
-                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 encoder.write_all(&self.tar).unwrap();
                 encoder.finish().unwrap()
             }
@@ -273,12 +313,18 @@ impl Pusher {
                 ..Default::default()
             }),
             registry: address.to_string(),
-            auth: credentials.map_or(RegistryAuth::Anonymous, |(u, p)| RegistryAuth::Basic(u.clone(), p.clone())),
+            auth: credentials.map_or(RegistryAuth::Anonymous, |(u, p)| {
+                RegistryAuth::Basic(u.clone(), p.clone())
+            }),
         }
     }
 
     fn reference(&self, repository: &str, tag: &str) -> Reference {
-        Reference::with_tag(self.registry.clone(), repository.to_string(), tag.to_string())
+        Reference::with_tag(
+            self.registry.clone(),
+            repository.to_string(),
+            tag.to_string(),
+        )
     }
 
     /// Pushes `image` as `repository:tag`.
@@ -287,10 +333,17 @@ impl Pusher {
         let (manifest, pushed) = self.push_blobs(&reference, image).await;
         let media_type = manifest_media_type(image.format);
         self.client
-            .push_manifest_raw(&reference, manifest.clone(), HeaderValue::from_static(media_type))
+            .push_manifest_raw(
+                &reference,
+                manifest.clone(),
+                HeaderValue::from_static(media_type),
+            )
             .await
             .expect("pushing manifest");
-        Pushed { digest: sha256(&manifest), ..pushed }
+        Pushed {
+            digest: sha256(&manifest),
+            ..pushed
+        }
     }
 
     /// Pushes an index (or manifest list) of `platforms` as `repository:tag`; answers the
@@ -302,10 +355,18 @@ impl Pusher {
         for image in platforms {
             let (manifest, pushed) = self.push_blobs(&reference, image).await;
             let digest = sha256(&manifest);
-            let by_digest = Reference::with_digest(self.registry.clone(), repository.to_string(), digest.clone());
+            let by_digest = Reference::with_digest(
+                self.registry.clone(),
+                repository.to_string(),
+                digest.clone(),
+            );
             let media_type = manifest_media_type(image.format);
             self.client
-                .push_manifest_raw(&by_digest, manifest.clone(), HeaderValue::from_static(media_type))
+                .push_manifest_raw(
+                    &by_digest,
+                    manifest.clone(),
+                    HeaderValue::from_static(media_type),
+                )
                 .await
                 .expect("pushing platform manifest");
             entries.push(json!({
@@ -323,9 +384,16 @@ impl Pusher {
             Format::Oci => "application/vnd.oci.image.index.v1+json",
             Format::Docker => "application/vnd.docker.distribution.manifest.list.v2+json",
         };
-        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": index_type, "manifests": entries})).unwrap();
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": index_type, "manifests": entries}),
+        )
+        .unwrap();
         self.client
-            .push_manifest_raw(&reference, index.clone(), HeaderValue::from_static(index_type))
+            .push_manifest_raw(
+                &reference,
+                index.clone(),
+                HeaderValue::from_static(index_type),
+            )
             .await
             .expect("pushing index");
         Pushed {
@@ -355,15 +423,25 @@ impl Pusher {
         };
         let config = image.config_blob();
         let config_digest = sha256(&config);
-        self.client.push_blob(reference, config.clone(), &config_digest).await.expect("pushing config");
+        self.client
+            .push_blob(reference, config.clone(), &config_digest)
+            .await
+            .expect("pushing config");
         let mut layers = Vec::new();
         let mut layer_digests = Vec::new();
         let mut size = config.len() as u64;
         for layer in &image.layers {
             let blob = layer.blob();
             let digest = sha256(&blob);
-            self.client.push_blob(reference, blob.clone(), &digest).await.expect("pushing layer");
-            let media_type = if layer.compression == Compression::Gzip { layer_type } else { layer_plain_type };
+            self.client
+                .push_blob(reference, blob.clone(), &digest)
+                .await
+                .expect("pushing layer");
+            let media_type = if layer.compression == Compression::Gzip {
+                layer_type
+            } else {
+                layer_plain_type
+            };
             layers.push(json!({"mediaType": media_type, "digest": digest, "size": blob.len()}));
             layer_digests.push(digest);
             size += blob.len() as u64;
@@ -375,7 +453,15 @@ impl Pusher {
             "layers": layers,
         }))
         .unwrap();
-        (manifest, Pushed { digest: String::new(), config_digest, layer_digests, size })
+        (
+            manifest,
+            Pushed {
+                digest: String::new(),
+                config_digest,
+                layer_digests,
+                size,
+            },
+        )
     }
 }
 

@@ -88,7 +88,12 @@ impl TestRegistry {
     /// Status code of a plain GET on the registry.
     pub fn http_status(&self, path: &str) -> Option<u16> {
         let mut stream = TcpStream::connect(&self.address).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.address).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.address
+        )
+        .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         response.split_whitespace().nth(1)?.parse().ok()
@@ -107,7 +112,10 @@ impl TestRegistry {
     /// How many GETs of blob `digest` in `repository` the registry served.
     pub fn blob_downloads(&self, repository: &str, digest: &str) -> usize {
         let needle = format!("\"GET /v2/{repository}/blobs/{digest} ");
-        self.log().lines().filter(|line| line.contains(&needle) && !line.contains("\" 401 ")).count()
+        self.log()
+            .lines()
+            .filter(|line| line.contains(&needle) && !line.contains("\" 401 "))
+            .count()
     }
 }
 

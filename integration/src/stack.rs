@@ -12,15 +12,17 @@ use std::{
 use crimson_api::storage::v1::storage_client::StorageClient;
 use crimson_config::Daemon;
 use k8s_cri::v1::{
-    Image, ImageSpec, ImageStatusRequest, PullImageRequest, image_service_client::ImageServiceClient,
-    runtime_service_client::RuntimeServiceClient,
+    Image, ImageSpec, ImageStatusRequest, PullImageRequest,
+    image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
 };
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
 use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 /// How a test wants its stack.
 #[derive(Clone, Debug)]
@@ -52,8 +54,9 @@ impl Default for StackOptions {
 impl StackOptions {
     /// registries.conf marking `registry` (host:port) insecure, so plain HTTP is used.
     pub fn insecure_registry(mut self, registry: &str) -> Self {
-        self.registries_conf
-            .push_str(&format!("\n[[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"));
+        self.registries_conf.push_str(&format!(
+            "\n[[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"
+        ));
         self
     }
 }
@@ -67,7 +70,11 @@ pub struct Stack {
 /// Where the daemon binaries are: the target dir the tests were built into.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
     assert!(
         dir.join("crimson-cri").is_file(),
         "daemon binaries not found in {}: run `cargo build --workspace` first (`just test` does)",
@@ -79,7 +86,10 @@ pub fn bin_dir() -> PathBuf {
 impl Stack {
     /// Starts all five daemons and waits until each is healthy.
     pub async fn start(options: StackOptions) -> Self {
-        let root = tempfile::Builder::new().prefix("crimson-it-").tempdir().expect("stack root");
+        let root = tempfile::Builder::new()
+            .prefix("crimson-it-")
+            .tempdir()
+            .expect("stack root");
         let path = |name: &str| root.path().join(name);
         std::fs::create_dir_all(path("cni")).unwrap();
         std::fs::write(path("registries.conf"), &options.registries_conf).unwrap();
@@ -96,7 +106,10 @@ impl Stack {
         );
         if let Some(auth) = &options.auth_file {
             std::fs::write(path("auth.json"), auth).unwrap();
-            config = config.replace("[image]\n", &format!("[image]\nglobal_auth_file = {:?}\n", path("auth.json")));
+            config = config.replace(
+                "[image]\n",
+                &format!("[image]\nglobal_auth_file = {:?}\n", path("auth.json")),
+            );
         }
         if let Some(endpoint) = &options.otlp_endpoint {
             config.push_str(&format!("[telemetry]\notlp_endpoint = {endpoint:?}\n"));
@@ -139,7 +152,10 @@ impl Stack {
     }
 
     fn log_path(&self, daemon: Daemon) -> PathBuf {
-        self.root.path().join("logs").join(format!("{}.log", daemon.binary_name()))
+        self.root
+            .path()
+            .join("logs")
+            .join(format!("{}.log", daemon.binary_name()))
     }
 
     /// Starts `daemon` and waits until it answers its health check.
@@ -163,10 +179,23 @@ impl Stack {
             if self.is_serving(daemon).await {
                 return;
             }
-            if let Some(status) = self.children.lock().unwrap().get_mut(&daemon).and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("{daemon} exited with {status} during start-up:\n{}", self.log(daemon));
+            if let Some(status) = self
+                .children
+                .lock()
+                .unwrap()
+                .get_mut(&daemon)
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "{daemon} exited with {status} during start-up:\n{}",
+                    self.log(daemon)
+                );
             }
-            assert!(Instant::now() < deadline, "{daemon} not healthy after 30s:\n{}", self.log(daemon));
+            assert!(
+                Instant::now() < deadline,
+                "{daemon} not healthy after 30s:\n{}",
+                self.log(daemon)
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -174,7 +203,9 @@ impl Stack {
     async fn is_serving(&self, daemon: Daemon) -> bool {
         let channel = crimson_rpc::connect_unix(self.socket(daemon));
         let mut client = HealthClient::new(channel);
-        let check = client.check(HealthCheckRequest { service: String::new() });
+        let check = client.check(HealthCheckRequest {
+            service: String::new(),
+        });
         matches!(
             tokio::time::timeout(Duration::from_secs(1), check).await,
             Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use crimson_config::{Config, Daemon};
 use crimson_rpc::Peer;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 /// How long a status probe of one daemon may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,7 +45,9 @@ impl Backends {
     {
         match tokio::time::timeout(PROBE_TIMEOUT, call(peer.channel())).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) if crimson_rpc::is_unreachable(&status) => Err(peer.unavailable(&status)),
+            Ok(Err(status)) if crimson_rpc::is_unreachable(&status) => {
+                Err(peer.unavailable(&status))
+            }
             Ok(Err(status)) => Err(status),
             Err(_) => Err(peer.unavailable(&tonic::Status::deadline_exceeded(format!(
                 "no answer within {PROBE_TIMEOUT:?}"
@@ -55,14 +59,19 @@ impl Backends {
     pub async fn healthy(peer: &Peer) -> Result<(), tonic::Status> {
         let response = Self::probe(peer, |channel| async move {
             HealthClient::new(channel)
-                .check(HealthCheckRequest { service: String::new() })
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
                 .await
         })
         .await?;
         if response.status == ServingStatus::Serving as i32 {
             Ok(())
         } else {
-            Err(tonic::Status::unavailable(format!("{} reports it is not serving", peer.daemon())))
+            Err(tonic::Status::unavailable(format!(
+                "{} reports it is not serving",
+                peer.daemon()
+            )))
         }
     }
 }

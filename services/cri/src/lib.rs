@@ -13,7 +13,9 @@ mod runtime;
 use std::sync::Arc;
 
 use crimson_config::Config;
-use k8s_cri::v1::{image_service_server::ImageServiceServer, runtime_service_server::RuntimeServiceServer};
+use k8s_cri::v1::{
+    image_service_server::ImageServiceServer, runtime_service_server::RuntimeServiceServer,
+};
 use tonic::service::Routes;
 
 pub use backends::Backends;

@@ -31,6 +31,11 @@ async fn run(args: Args) -> Result<(), CriError> {
     let config = args.common.load(Daemon::Cri)?;
     let _telemetry = crimson_telemetry::init("crimson-cri", &config.log, &config.telemetry)?;
     let front_door = FrontDoor::new(&config);
-    crimson_rpc::serve(Daemon::Cri, &config.socket(Daemon::Cri), front_door.into_routes()).await?;
+    crimson_rpc::serve(
+        Daemon::Cri,
+        &config.socket(Daemon::Cri),
+        front_door.into_routes(),
+    )
+    .await?;
     Ok(())
 }

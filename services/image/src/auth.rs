@@ -38,7 +38,9 @@ impl Credential {
     pub fn to_registry_auth(credential: Option<&Credential>) -> RegistryAuth {
         match credential {
             None => RegistryAuth::Anonymous,
-            Some(Credential::Basic { username, password }) => RegistryAuth::Basic(username.clone(), password.clone()),
+            Some(Credential::Basic { username, password }) => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
             Some(Credential::Bearer(token)) => RegistryAuth::Bearer(token.clone()),
         }
     }
@@ -51,7 +53,9 @@ pub enum AuthError {
     #[error("credentials: the `auth` field is not base64(\"username:password\")")]
     MalformedAuth,
     /// An OAuth2 identity token was given; exchanging it is not supported.
-    #[error("credentials: identity tokens (OAuth2 refresh tokens) are not supported; use username/password or registry_token")]
+    #[error(
+        "credentials: identity tokens (OAuth2 refresh tokens) are not supported; use username/password or registry_token"
+    )]
     IdentityToken,
     /// The auth file could not be read or parsed.
     #[error("auth file {path}: {message}")]
@@ -68,7 +72,13 @@ pub fn from_request(credentials: Option<&Credentials>) -> Result<Option<Credenti
     let Some(c) = credentials else {
         return Ok(None);
     };
-    from_fields(&c.username, &c.password, &c.auth, &c.identity_token, &c.registry_token)
+    from_fields(
+        &c.username,
+        &c.password,
+        &c.auth,
+        &c.identity_token,
+        &c.registry_token,
+    )
 }
 
 fn from_fields(
@@ -133,7 +143,8 @@ impl AuthFile {
             message,
         };
         match std::fs::read(path) {
-            Ok(raw) => serde_json::from_slice(&raw).map_err(|e| fail(format!("not valid auth JSON (line {})", e.line()))),
+            Ok(raw) => serde_json::from_slice(&raw)
+                .map_err(|e| fail(format!("not valid auth JSON (line {})", e.line()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(fail(e.to_string())),
         }
@@ -142,12 +153,21 @@ impl AuthFile {
     /// The most specific entry for `reference`: `host/namespace/repo`, then shorter
     /// namespaces, then `host`.
     pub fn lookup(&self, reference: &Reference) -> Result<Option<Credential>, AuthError> {
-        let by_key: BTreeMap<String, &AuthEntry> =
-            self.auths.iter().map(|(key, entry)| (normalize_key(key), entry)).collect();
+        let by_key: BTreeMap<String, &AuthEntry> = self
+            .auths
+            .iter()
+            .map(|(key, entry)| (normalize_key(key), entry))
+            .collect();
         let mut scope = reference.name();
         loop {
             if let Some(entry) = by_key.get(&scope) {
-                return from_fields(&entry.username, &entry.password, &entry.auth, &entry.identitytoken, &entry.registrytoken);
+                return from_fields(
+                    &entry.username,
+                    &entry.password,
+                    &entry.auth,
+                    &entry.identitytoken,
+                    &entry.registrytoken,
+                );
             }
             match scope.rfind('/') {
                 Some(i) => scope.truncate(i),
@@ -159,8 +179,13 @@ impl AuthFile {
 
 /// `https://index.docker.io/v1/` → `docker.io`; `http://host:5000` → `host:5000`.
 fn normalize_key(key: &str) -> String {
-    let key = key.trim_start_matches("https://").trim_start_matches("http://");
-    let key = key.strip_suffix("/v1/").or_else(|| key.strip_suffix("/v2/")).unwrap_or(key);
+    let key = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let key = key
+        .strip_suffix("/v1/")
+        .or_else(|| key.strip_suffix("/v2/"))
+        .unwrap_or(key);
     let key = key.trim_end_matches('/');
     match key {
         "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
@@ -183,20 +208,43 @@ mod tests {
     #[test]
     fn request_fields_in_priority_order() {
         let basic = from_fields("u", "p", "", "", "").unwrap();
-        assert_eq!(basic, Some(Credential::Basic { username: "u".into(), password: "p".into() }));
+        assert_eq!(
+            basic,
+            Some(Credential::Basic {
+                username: "u".into(),
+                password: "p".into()
+            })
+        );
         let encoded = base64::engine::general_purpose::STANDARD.encode("user:pa:ss");
         let from_auth = from_fields("", "", &encoded, "", "").unwrap();
-        assert_eq!(from_auth, Some(Credential::Basic { username: "user".into(), password: "pa:ss".into() }));
-        assert_eq!(from_fields("", "", "", "", "tok").unwrap(), Some(Credential::Bearer("tok".into())));
+        assert_eq!(
+            from_auth,
+            Some(Credential::Basic {
+                username: "user".into(),
+                password: "pa:ss".into()
+            })
+        );
+        assert_eq!(
+            from_fields("", "", "", "", "tok").unwrap(),
+            Some(Credential::Bearer("tok".into()))
+        );
         assert!(from_fields("", "", "!!", "", "").is_err());
         assert_eq!(from_fields("", "", "", "", "").unwrap(), None);
     }
 
     #[test]
     fn debug_output_hides_secrets() {
-        let shown = format!("{:?}", Credential::Basic { username: "u".into(), password: "hunter2".into() });
+        let shown = format!(
+            "{:?}",
+            Credential::Basic {
+                username: "u".into(),
+                password: "hunter2".into()
+            }
+        );
         assert!(!shown.contains("hunter2"));
-        assert!(!format!("{:?}", Credential::Bearer("secret-token".into())).contains("secret-token"));
+        assert!(
+            !format!("{:?}", Credential::Bearer("secret-token".into())).contains("secret-token")
+        );
     }
 
     #[test]

@@ -73,12 +73,17 @@ impl ImageError {
     fn code(&self) -> Code {
         match self {
             ImageError::Reference(_) => Code::InvalidArgument,
-            ImageError::RegistriesConf(RegistriesConfError::Blocked { .. }) => Code::PermissionDenied,
+            ImageError::RegistriesConf(RegistriesConfError::Blocked { .. }) => {
+                Code::PermissionDenied
+            }
             ImageError::RegistriesConf(_) => Code::FailedPrecondition,
             ImageError::Auth(AuthError::IdentityToken) => Code::Unimplemented,
             ImageError::Auth(AuthError::MalformedAuth) => Code::InvalidArgument,
             ImageError::Auth(AuthError::File { .. }) => Code::FailedPrecondition,
-            ImageError::Manifest { source: ManifestError::NoMatchingPlatform(_), .. } => Code::NotFound,
+            ImageError::Manifest {
+                source: ManifestError::NoMatchingPlatform(_),
+                ..
+            } => Code::NotFound,
             ImageError::Manifest { .. } => Code::FailedPrecondition,
             ImageError::PullFailed { failures, .. } => failures
                 .last()

@@ -33,7 +33,11 @@ pub fn find_image(state: &State, reference: &str) -> Result<Option<ImageRecord>>
     }
     if is_hex && hex.len() >= MIN_ID_PREFIX {
         let prefix = format!("sha256:{hex}");
-        let mut matches = state.records.all()?.into_iter().filter(|r| r.id.starts_with(&prefix));
+        let mut matches = state
+            .records
+            .all()?
+            .into_iter()
+            .filter(|r| r.id.starts_with(&prefix));
         if let (Some(only), None) = (matches.next(), matches.next()) {
             return Ok(Some(only));
         }

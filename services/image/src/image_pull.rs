@@ -25,7 +25,11 @@ pub struct Pulled {
 }
 
 /// Pulls `reference` with the request's `credentials` (or the global auth file's).
-pub async fn pull_image(state: &State, reference: &str, credentials: Option<&Credentials>) -> Result<Pulled> {
+pub async fn pull_image(
+    state: &State,
+    reference: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Pulled> {
     let parsed = reference::parse(reference)?;
     let conf = RegistriesConf::load(&state.registries_conf)?;
     let request_credential = auth::from_request(credentials)?;
@@ -82,26 +86,39 @@ async fn pull_from(
     source: &PullSource,
     credential: Option<&Credential>,
 ) -> std::result::Result<ImageRecord, Attempt> {
-    let (session, raw, top_digest) = RegistrySession::open(source, credential, state.connect_timeout).await?;
-    let manifest_error = |source| Attempt::Fatal(ImageError::Manifest { reference: name.to_string(), source });
-    let (manifest, manifest_digest) = match manifest::parse_document(&raw).map_err(manifest_error)? {
-        Document::Manifest(manifest) => (manifest, top_digest.clone()),
-        Document::Index(entries) => {
-            let entry = manifest::choose_platform(&entries, manifest::node_platform()).map_err(manifest_error)?;
-            let (raw, digest) = session.manifest_by_digest(&entry.digest).await?;
-            match manifest::parse_document(&raw).map_err(manifest_error)? {
-                Document::Manifest(manifest) => (manifest, digest),
-                Document::Index(_) => {
-                    return Err(manifest_error(manifest::ManifestError::Malformed(
-                        "an index entry points at another index".into(),
-                    )));
+    let (session, raw, top_digest) =
+        RegistrySession::open(source, credential, state.connect_timeout).await?;
+    let manifest_error = |source| {
+        Attempt::Fatal(ImageError::Manifest {
+            reference: name.to_string(),
+            source,
+        })
+    };
+    let (manifest, manifest_digest) =
+        match manifest::parse_document(&raw).map_err(manifest_error)? {
+            Document::Manifest(manifest) => (manifest, top_digest.clone()),
+            Document::Index(entries) => {
+                let entry = manifest::choose_platform(&entries, manifest::node_platform())
+                    .map_err(manifest_error)?;
+                let (raw, digest) = session.manifest_by_digest(&entry.digest).await?;
+                match manifest::parse_document(&raw).map_err(manifest_error)? {
+                    Document::Manifest(manifest) => (manifest, digest),
+                    Document::Index(_) => {
+                        return Err(manifest_error(manifest::ManifestError::Malformed(
+                            "an index entry points at another index".into(),
+                        )));
+                    }
                 }
             }
-        }
-    };
-    let config_json = session.small_blob(&manifest.config.digest, manifest.config.size).await?;
-    let config: ImageConfig = serde_json::from_slice(&config_json)
-        .map_err(|e| manifest_error(manifest::ManifestError::Malformed(format!("image config: {e}"))))?;
+        };
+    let config_json = session
+        .small_blob(&manifest.config.digest, manifest.config.size)
+        .await?;
+    let config: ImageConfig = serde_json::from_slice(&config_json).map_err(|e| {
+        manifest_error(manifest::ManifestError::Malformed(format!(
+            "image config: {e}"
+        )))
+    })?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(manifest_error(manifest::ManifestError::Malformed(format!(
             "manifest has {} layers but the config lists {} diff ids",
@@ -115,15 +132,28 @@ async fn pull_from(
     store_layers(state, &session, &image_id, &manifest, &config, &chain_ids).await?;
 
     let pulled = PulledImage {
-        size: manifest.config.size.max(0) as u64 + manifest.layers.iter().map(|l| l.size.max(0) as u64).sum::<u64>(),
+        size: manifest.config.size.max(0) as u64
+            + manifest
+                .layers
+                .iter()
+                .map(|l| l.size.max(0) as u64)
+                .sum::<u64>(),
         config_json: String::from_utf8_lossy(&config_json).into_owned(),
         manifest_digest,
         chain_ids,
-        tag_name: if name.digest.is_some() { None } else { name.tagged_name() },
+        tag_name: if name.digest.is_some() {
+            None
+        } else {
+            name.tagged_name()
+        },
         digest_name: name.digested_name(name.digest.as_deref().unwrap_or(&top_digest)),
         id: image_id,
     };
-    state.records.commit_pull(pulled).await.map_err(Attempt::Fatal)
+    state
+        .records
+        .commit_pull(pulled)
+        .await
+        .map_err(Attempt::Fatal)
 }
 
 /// Claims the layers storage has, imports the others in order, then checks all are held.
@@ -135,7 +165,9 @@ async fn store_layers(
     config: &ImageConfig,
     chain_ids: &[String],
 ) -> std::result::Result<(), Attempt> {
-    let missing = claim(state, image_id, chain_ids).await.map_err(Attempt::Fatal)?;
+    let missing = claim(state, image_id, chain_ids)
+        .await
+        .map_err(Attempt::Fatal)?;
     if missing.is_empty() {
         return Ok(());
     }
@@ -146,7 +178,11 @@ async fn store_layers(
         let layer = LayerImport {
             owner: image_id.to_string(),
             chain_id: chain_id.clone(),
-            parent_chain_id: if index == 0 { String::new() } else { chain_ids[index - 1].clone() },
+            parent_chain_id: if index == 0 {
+                String::new()
+            } else {
+                chain_ids[index - 1].clone()
+            },
             diff_id: config.rootfs.diff_ids[index].clone(),
             blob: manifest.layers[index].clone(),
         };
@@ -163,13 +199,15 @@ async fn store_layers(
         }
     }
     // Layers imported by a concurrent pull were registered for its owner: claim them too.
-    let still_missing = claim(state, image_id, chain_ids).await.map_err(Attempt::Fatal)?;
+    let still_missing = claim(state, image_id, chain_ids)
+        .await
+        .map_err(Attempt::Fatal)?;
     if still_missing.is_empty() {
         Ok(())
     } else {
-        Err(Attempt::Fatal(ImageError::Storage(tonic::Status::aborted(format!(
-            "layers {still_missing:?} disappeared during the pull; retry"
-        )))))
+        Err(Attempt::Fatal(ImageError::Storage(tonic::Status::aborted(
+            format!("layers {still_missing:?} disappeared during the pull; retry"),
+        ))))
     }
 }
 

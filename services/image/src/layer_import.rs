@@ -6,7 +6,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crimson_api::storage::v1::{PutLayerChunk, PutLayerHeader, put_layer_chunk::Part, storage_client::StorageClient};
+use crimson_api::storage::v1::{
+    PutLayerChunk, PutLayerHeader, put_layer_chunk::Part, storage_client::StorageClient,
+};
 use crimson_rpc::Peer;
 use futures::{
     FutureExt, StreamExt,
@@ -42,7 +44,12 @@ impl LayerImports {
     /// Imports `layer` from `session`, or waits for the import of the same chain id that is
     /// already running. The import runs to its end even if this caller goes away, so a
     /// retried pull finds it finished or still running.
-    pub async fn import(&self, session: &RegistrySession, storage: &Peer, layer: LayerImport) -> Result<()> {
+    pub async fn import(
+        &self,
+        session: &RegistrySession,
+        storage: &Peer,
+        layer: LayerImport,
+    ) -> Result<()> {
         let chain_id = layer.chain_id.clone();
         let shared = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -50,14 +57,15 @@ impl LayerImports {
                 Some(shared) => shared.clone(),
                 None => {
                     let task = tokio::spawn(
-                        stream_layer(session.clone(), storage.clone(), layer).instrument(tracing::Span::current()),
+                        stream_layer(session.clone(), storage.clone(), layer)
+                            .instrument(tracing::Span::current()),
                     );
                     let shared = async move {
                         match task.await {
                             Ok(result) => result.map_err(Arc::new),
-                            Err(e) => Err(Arc::new(ImageError::Storage(tonic::Status::internal(format!(
-                                "layer import task failed: {e}"
-                            ))))),
+                            Err(e) => Err(Arc::new(ImageError::Storage(tonic::Status::internal(
+                                format!("layer import task failed: {e}"),
+                            )))),
                         }
                     }
                     .boxed()
@@ -69,7 +77,10 @@ impl LayerImports {
         };
         let result = shared.clone().await;
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.get(&chain_id).is_some_and(|current| current.ptr_eq(&shared)) {
+        if running
+            .get(&chain_id)
+            .is_some_and(|current| current.ptr_eq(&shared))
+        {
             running.remove(&chain_id);
         }
         result.map_err(ImageError::Shared)
@@ -83,7 +94,10 @@ async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImpor
         reference: source.clone(),
         failures: vec![(source.clone(), failure)],
     };
-    let blob = session.blob_stream(&layer.blob.digest).await.map_err(pull_failed)?;
+    let blob = session
+        .blob_stream(&layer.blob.digest)
+        .await
+        .map_err(pull_failed)?;
     let registry_failure = Arc::new(Mutex::new(None));
     let failure_slot = registry_failure.clone();
     let header = PutLayerChunk {
@@ -98,7 +112,9 @@ async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImpor
     // The stream ends at the first registry error; the error is reported instead of storage's.
     let data = blob.scan((), move |(), chunk| {
         futures::future::ready(match chunk {
-            Ok(bytes) => Some(PutLayerChunk { part: Some(Part::Data(bytes)) }),
+            Ok(bytes) => Some(PutLayerChunk {
+                part: Some(Part::Data(bytes)),
+            }),
             Err(failure) => {
                 *failure_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure);
                 None
@@ -111,7 +127,11 @@ async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImpor
         .max_encoding_message_size(16 * 1024 * 1024)
         .put_layer(outbound)
         .await;
-    if let Some(failure) = registry_failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
+    if let Some(failure) = registry_failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
         return Err(pull_failed(failure));
     }
     stored.map(|_| ()).map_err(|status| {

@@ -44,6 +44,11 @@ async fn run(args: Args) -> Result<(), ImageError> {
     // TLS for registries uses rustls with the ring provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let service = ImageService::open(&config)?;
-    crimson_rpc::serve(Daemon::Image, &config.socket(Daemon::Image), service.into_routes()).await?;
+    crimson_rpc::serve(
+        Daemon::Image,
+        &config.socket(Daemon::Image),
+        service.into_routes(),
+    )
+    .await?;
     Ok(())
 }

@@ -82,15 +82,20 @@ pub enum ManifestError {
 
 /// Classifies `raw` as a manifest or an index.
 pub fn parse_document(raw: &[u8]) -> Result<Document, ManifestError> {
-    let probe: Probe = serde_json::from_slice(raw).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+    let probe: Probe =
+        serde_json::from_slice(raw).map_err(|e| ManifestError::Malformed(e.to_string()))?;
     match probe.schema_version {
         Some(2) | None => {}
         Some(other) => return Err(ManifestError::UnsupportedSchema(other)),
     }
     match (probe.manifests, probe.config, probe.layers) {
         (Some(manifests), _, _) => Ok(Document::Index(manifests)),
-        (None, Some(config), Some(layers)) => Ok(Document::Manifest(ImageManifest { config, layers })),
-        _ => Err(ManifestError::Malformed("neither an image manifest nor an index".into())),
+        (None, Some(config), Some(layers)) => {
+            Ok(Document::Manifest(ImageManifest { config, layers }))
+        }
+        _ => Err(ManifestError::Malformed(
+            "neither an image manifest nor an index".into(),
+        )),
     }
 }
 
@@ -116,7 +121,11 @@ pub fn choose_platform<'a>(
 ) -> Result<&'a Descriptor, ManifestError> {
     let candidates: Vec<&Descriptor> = entries
         .iter()
-        .filter(|e| e.platform.as_ref().is_some_and(|p| p.os == os && p.architecture == arch))
+        .filter(|e| {
+            e.platform
+                .as_ref()
+                .is_some_and(|p| p.os == os && p.architecture == arch)
+        })
         .collect();
     candidates
         .iter()
@@ -165,8 +174,18 @@ mod tests {
             entry("windows", "amd64", None, "c"),
             entry("linux", "amd64", None, "d"),
         ];
-        assert_eq!(choose_platform(&entries, ("linux", "amd64", None)).unwrap().digest, "d");
-        assert_eq!(choose_platform(&entries, ("linux", "arm", Some("v7"))).unwrap().digest, "b");
+        assert_eq!(
+            choose_platform(&entries, ("linux", "amd64", None))
+                .unwrap()
+                .digest,
+            "d"
+        );
+        assert_eq!(
+            choose_platform(&entries, ("linux", "arm", Some("v7")))
+                .unwrap()
+                .digest,
+            "b"
+        );
         assert!(choose_platform(&entries, ("linux", "s390x", None)).is_err());
     }
 
@@ -174,8 +193,15 @@ mod tests {
     fn classifies_documents() {
         let index = br#"{"schemaVersion":2,"manifests":[]}"#;
         assert!(matches!(parse_document(index).unwrap(), Document::Index(_)));
-        let manifest = br#"{"schemaVersion":2,"config":{"digest":"sha256:a","size":1},"layers":[]}"#;
-        assert!(matches!(parse_document(manifest).unwrap(), Document::Manifest(_)));
-        assert!(matches!(parse_document(br#"{"schemaVersion":1}"#), Err(ManifestError::UnsupportedSchema(1))));
+        let manifest =
+            br#"{"schemaVersion":2,"config":{"digest":"sha256:a","size":1},"layers":[]}"#;
+        assert!(matches!(
+            parse_document(manifest).unwrap(),
+            Document::Manifest(_)
+        ));
+        assert!(matches!(
+            parse_document(br#"{"schemaVersion":1}"#),
+            Err(ManifestError::UnsupportedSchema(1))
+        ));
     }
 }

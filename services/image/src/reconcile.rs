@@ -15,13 +15,20 @@ const IMAGE_OWNER_PREFIX: &str = "sha256:";
 pub async fn reconcile_owners(state: &State) -> Result<usize> {
     let owners = state
         .storage
-        .call(|channel| async move { StorageClient::new(channel).list_owners(ListOwnersRequest {}).await })
+        .call(|channel| async move {
+            StorageClient::new(channel)
+                .list_owners(ListOwnersRequest {})
+                .await
+        })
         .await
         .map_err(ImageError::Storage)?
         .owners;
     let mut released = 0;
     for owner in owners {
-        if owner.starts_with(IMAGE_OWNER_PREFIX) && state.records.get(&owner)?.is_none() && !state.is_pulling(&owner) {
+        if owner.starts_with(IMAGE_OWNER_PREFIX)
+            && state.records.get(&owner)?.is_none()
+            && !state.is_pulling(&owner)
+        {
             tracing::info!(%owner, "releasing layers of an image that is not recorded");
             release_layers(state, &owner).await?;
             released += 1;

@@ -172,11 +172,15 @@ mod tests {
     #[tokio::test]
     async fn a_tag_moves_to_the_newly_pulled_image_and_removal_drops_names() {
         let dir = tempfile::tempdir().unwrap();
-        let records = ImageRecords::open(Store::open(dir.path(), SCHEMA_VERSION, &[]).unwrap()).unwrap();
+        let records =
+            ImageRecords::open(Store::open(dir.path(), SCHEMA_VERSION, &[]).unwrap()).unwrap();
         records.commit_pull(pulled("a", "r:latest")).await.unwrap();
         records.commit_pull(pulled("b", "r:latest")).await.unwrap();
         assert!(records.get("a").unwrap().unwrap().repo_tags.is_empty());
-        assert_eq!(records.id_of_name("r:latest").unwrap().as_deref(), Some("b"));
+        assert_eq!(
+            records.id_of_name("r:latest").unwrap().as_deref(),
+            Some("b")
+        );
         records.remove("b").await.unwrap();
         assert_eq!(records.id_of_name("r:latest").unwrap(), None);
         assert_eq!(records.id_of_name("r@a").unwrap().as_deref(), Some("a"));

@@ -48,7 +48,9 @@ impl Reference {
 
     /// `registry/repository:tag`, if tagged.
     pub fn tagged_name(&self) -> Option<String> {
-        self.tag.as_ref().map(|tag| format!("{}:{tag}", self.name()))
+        self.tag
+            .as_ref()
+            .map(|tag| format!("{}:{tag}", self.name()))
     }
 
     /// `registry/repository@digest` for `digest`.
@@ -108,7 +110,10 @@ pub fn parse(input: &str) -> Result<ParsedReference, ReferenceError> {
     // A ':' after the last '/' starts the tag; one before it is a registry port.
     let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match rest[last_slash..].find(':') {
-        Some(i) => (&rest[..last_slash + i], Some(rest[last_slash + i + 1..].to_string())),
+        Some(i) => (
+            &rest[..last_slash + i],
+            Some(rest[last_slash + i + 1..].to_string()),
+        ),
         None => (rest, None),
     };
     if let Some(tag) = &tag {
@@ -166,12 +171,23 @@ fn validate_repository(repository: &str) -> Result<(), &'static str> {
         let bytes = component.as_bytes();
         let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
         if bytes.is_empty() || !alnum(&bytes[0]) || !alnum(&bytes[bytes.len() - 1]) {
-            return Err("repository components must start and end with a lowercase letter or digit");
+            return Err(
+                "repository components must start and end with a lowercase letter or digit",
+            );
         }
-        if !bytes.iter().all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-')) {
-            return Err("repository names may only hold lowercase letters, digits, '.', '_', '-' and '/'");
+        if !bytes
+            .iter()
+            .all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(
+                "repository names may only hold lowercase letters, digits, '.', '_', '-' and '/'",
+            );
         }
-        if component.contains("..") || component.contains("___") || component.contains("._") || component.contains("_.") {
+        if component.contains("..")
+            || component.contains("___")
+            || component.contains("._")
+            || component.contains("_.")
+        {
             return Err("malformed separator in repository name");
         }
     }
@@ -183,15 +199,18 @@ fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let ok = !bytes.is_empty()
         && bytes.len() <= 128
         && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     ok.then_some(()).ok_or("malformed tag")
 }
 
 fn validate_digest(digest: &str) -> Result<(), &'static str> {
-    let ok = digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
-    ok.then_some(()).ok_or("digest must be sha256:<64 lowercase hex digits>")
+    let ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    ok.then_some(())
+        .ok_or("digest must be sha256:<64 lowercase hex digits>")
 }
 
 #[cfg(test)]
@@ -210,7 +229,10 @@ mod tests {
     #[test]
     fn qualified_references_keep_registry_port_and_nested_namespaces() {
         let r = qualified("127.0.0.1:5000/team/sub/app:v1.2");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("127.0.0.1:5000", "team/sub/app"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("127.0.0.1:5000", "team/sub/app")
+        );
         assert_eq!(r.tag.as_deref(), Some("v1.2"));
         assert_eq!(r.to_string(), "127.0.0.1:5000/team/sub/app:v1.2");
         let r = qualified("localhost/app");
@@ -228,17 +250,39 @@ mod tests {
 
     #[test]
     fn short_names_normalise_to_docker_hub_library() {
-        let ParsedReference::Short(short) = parse("busybox").unwrap() else { panic!() };
-        assert_eq!(short.on_registry(DOCKER_HUB).to_string(), "docker.io/library/busybox:latest");
-        let ParsedReference::Short(short) = parse("someone/tool:1").unwrap() else { panic!() };
-        assert_eq!(short.on_registry(DOCKER_HUB).to_string(), "docker.io/someone/tool:1");
-        assert_eq!(qualified("index.docker.io/library/busybox").registry, "docker.io");
+        let ParsedReference::Short(short) = parse("busybox").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            short.on_registry(DOCKER_HUB).to_string(),
+            "docker.io/library/busybox:latest"
+        );
+        let ParsedReference::Short(short) = parse("someone/tool:1").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            short.on_registry(DOCKER_HUB).to_string(),
+            "docker.io/someone/tool:1"
+        );
+        assert_eq!(
+            qualified("index.docker.io/library/busybox").registry,
+            "docker.io"
+        );
         assert_eq!(qualified("docker.io/busybox").repository, "library/busybox");
     }
 
     #[test]
     fn rejects_malformed_references() {
-        for bad in ["", "UPPER/case", "a//b", "busybox:", "busybox:-x", "bad host/x", "x/../y", ":tag"] {
+        for bad in [
+            "",
+            "UPPER/case",
+            "a//b",
+            "busybox:",
+            "busybox:-x",
+            "bad host/x",
+            "x/../y",
+            ":tag",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -104,7 +104,9 @@ pub enum RegistriesConfError {
         prefix: String,
     },
     /// A rewrite produced an unusable reference.
-    #[error("registries.conf rewrites {reference} to {rewritten:?}, which is not a valid reference")]
+    #[error(
+        "registries.conf rewrites {reference} to {rewritten:?}, which is not a valid reference"
+    )]
     BadRewrite {
         /// Original.
         reference: String,
@@ -136,10 +138,11 @@ impl RegistriesConf {
             .collect();
         drop_ins.sort();
         for drop_in in drop_ins {
-            let text = std::fs::read_to_string(&drop_in).map_err(|source| RegistriesConfError::Read {
-                path: drop_in.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&drop_in).map_err(|source| RegistriesConfError::Read {
+                    path: drop_in.clone(),
+                    source,
+                })?;
             conf.merge(parse(&drop_in, &text)?);
         }
         Ok(conf)
@@ -150,7 +153,8 @@ impl RegistriesConf {
             self.unqualified_search_registries = other.unqualified_search_registries;
         }
         for entry in other.registries {
-            self.registries.retain(|e| e.effective_prefix() != entry.effective_prefix());
+            self.registries
+                .retain(|e| e.effective_prefix() != entry.effective_prefix());
             self.registries.push(entry);
         }
         self.aliases.extend(other.aliases);
@@ -174,9 +178,15 @@ impl RegistriesConf {
                 let registries: Vec<&str> = if self.unqualified_search_registries.is_empty() {
                     vec![DOCKER_HUB]
                 } else {
-                    self.unqualified_search_registries.iter().map(String::as_str).collect()
+                    self.unqualified_search_registries
+                        .iter()
+                        .map(String::as_str)
+                        .collect()
                 };
-                registries.into_iter().map(|r| short.on_registry(r)).collect()
+                registries
+                    .into_iter()
+                    .map(|r| short.on_registry(r))
+                    .collect()
             }
         }
     }
@@ -214,7 +224,11 @@ impl RegistriesConf {
                 });
             }
         }
-        let location = if entry.location.is_empty() { prefix } else { &entry.location };
+        let location = if entry.location.is_empty() {
+            prefix
+        } else {
+            &entry.location
+        };
         sources.push(PullSource {
             reference: rewrite(reference, &text, prefix, location)?,
             insecure: entry.insecure,
@@ -234,7 +248,11 @@ impl RegistriesConf {
 
 impl RegistryEntry {
     fn effective_prefix(&self) -> &str {
-        if self.prefix.is_empty() { &self.location } else { &self.prefix }
+        if self.prefix.is_empty() {
+            &self.location
+        } else {
+            &self.prefix
+        }
     }
 }
 
@@ -301,9 +319,17 @@ mod tests {
             mirror = [{ location = "127.0.0.1:6000/mirror", insecure = true }]
             "#,
         );
-        let sources = conf.sources(&qualified("registry.k8s.io/e2e-test-images/busybox:1.29")).unwrap();
+        let sources = conf
+            .sources(&qualified("registry.k8s.io/e2e-test-images/busybox:1.29"))
+            .unwrap();
         let names: Vec<String> = sources.iter().map(|s| s.reference.to_string()).collect();
-        assert_eq!(names, ["127.0.0.1:6000/mirror/busybox:1.29", "127.0.0.1:5000/e2e/busybox:1.29"]);
+        assert_eq!(
+            names,
+            [
+                "127.0.0.1:6000/mirror/busybox:1.29",
+                "127.0.0.1:5000/e2e/busybox:1.29"
+            ]
+        );
         assert!(sources[0].mirror && sources.iter().all(|s| s.insecure));
     }
 
@@ -319,9 +345,19 @@ mod tests {
             location = "b.local/t"
             "#,
         );
-        let source = |r: &str| conf.sources(&qualified(r)).unwrap().pop().unwrap().reference.to_string();
+        let source = |r: &str| {
+            conf.sources(&qualified(r))
+                .unwrap()
+                .pop()
+                .unwrap()
+                .reference
+                .to_string()
+        };
         assert_eq!(source("example.com/team/app:1"), "b.local/t/app:1");
-        assert_eq!(source("example.com/teamwork/app:1"), "a.local/teamwork/app:1");
+        assert_eq!(
+            source("example.com/teamwork/app:1"),
+            "a.local/teamwork/app:1"
+        );
         assert_eq!(source("example.community/app:1"), "example.community/app:1");
     }
 
@@ -343,7 +379,10 @@ mod tests {
             pull-from-mirror = "digest-only"
             "#,
         );
-        assert_eq!(conf.sources(&qualified("example.com/app:1")).unwrap().len(), 1);
+        assert_eq!(
+            conf.sources(&qualified("example.com/app:1")).unwrap().len(),
+            1
+        );
         let digest = format!("example.com/app@sha256:{}", "a".repeat(64));
         assert_eq!(conf.sources(&qualified(&digest)).unwrap().len(), 2);
     }
@@ -354,12 +393,24 @@ mod tests {
             "unqualified-search-registries = [\"quay.io\", \"docker.io\"]\n[aliases]\n\"pause\" = \"registry.k8s.io/pause\"\n",
         );
         let short = parse_ref("busybox:1").unwrap();
-        let names: Vec<String> = conf.candidates(&short).iter().map(ToString::to_string).collect();
+        let names: Vec<String> = conf
+            .candidates(&short)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(names, ["quay.io/busybox:1", "docker.io/library/busybox:1"]);
-        let names: Vec<String> = conf.candidates(&parse_ref("pause:3.9").unwrap()).iter().map(ToString::to_string).collect();
+        let names: Vec<String> = conf
+            .candidates(&parse_ref("pause:3.9").unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(names, ["registry.k8s.io/pause:3.9"]);
         let default = RegistriesConf::default();
-        let names: Vec<String> = default.candidates(&short).iter().map(ToString::to_string).collect();
+        let names: Vec<String> = default
+            .candidates(&short)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(names, ["docker.io/library/busybox:1"]);
     }
 }

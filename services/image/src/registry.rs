@@ -15,7 +15,10 @@ use oci_client::{
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
-use crate::{auth::Credential, manifest::ACCEPTED_MANIFEST_TYPES, reference::Reference, registries_conf::PullSource};
+use crate::{
+    auth::Credential, manifest::ACCEPTED_MANIFEST_TYPES, reference::Reference,
+    registries_conf::PullSource,
+};
 
 /// Largest config or manifest accepted (they are held in memory).
 const MAX_SMALL_BLOB: usize = 16 * 1024 * 1024;
@@ -55,18 +58,27 @@ impl RegistryFailure {
     fn from_oci(error: OciDistributionError) -> Self {
         let message = error.to_string();
         match &error {
-            OciDistributionError::ImageManifestNotFoundError(_) => RegistryFailure::NotFound(message),
-            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+            OciDistributionError::ImageManifestNotFoundError(_) => {
+                RegistryFailure::NotFound(message)
+            }
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => {
                 RegistryFailure::Unauthorized(message)
             }
             OciDistributionError::RegistryError { envelope, .. } => {
                 let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-                if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
+                if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+                {
                     RegistryFailure::Unauthorized(message)
                 } else if codes.iter().any(|c| {
                     matches!(
                         c,
-                        OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NotFound
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::BlobUnknown
+                            | OciErrorCode::NotFound
                     )
                 }) {
                     RegistryFailure::NotFound(message)
@@ -136,24 +148,36 @@ impl RegistrySession {
     }
 
     /// The manifest with `digest` in the source repository, verified.
-    pub async fn manifest_by_digest(&self, digest: &str) -> Result<(Bytes, String), RegistryFailure> {
-        self.fetch_manifest(&oci_ref_digest(&self.source, digest)).await
+    pub async fn manifest_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<(Bytes, String), RegistryFailure> {
+        self.fetch_manifest(&oci_ref_digest(&self.source, digest))
+            .await
     }
 
-    async fn fetch_manifest(&self, target: &OciReference) -> Result<(Bytes, String), RegistryFailure> {
+    async fn fetch_manifest(
+        &self,
+        target: &OciReference,
+    ) -> Result<(Bytes, String), RegistryFailure> {
         let (raw, _) = self
             .client
             .pull_manifest_raw(target, &self.auth, ACCEPTED_MANIFEST_TYPES)
             .await
             .map_err(RegistryFailure::from_oci)?;
         if raw.len() > MAX_SMALL_BLOB {
-            return Err(RegistryFailure::BadContent(format!("manifest of {} bytes is too large", raw.len())));
+            return Err(RegistryFailure::BadContent(format!(
+                "manifest of {} bytes is too large",
+                raw.len()
+            )));
         }
         let digest = sha256(&raw);
         if let Some(expected) = target.digest()
             && expected != digest
         {
-            return Err(RegistryFailure::BadContent(format!("manifest digest is {digest}, expected {expected}")));
+            return Err(RegistryFailure::BadContent(format!(
+                "manifest digest is {digest}, expected {expected}"
+            )));
         }
         Ok((raw, digest))
     }
@@ -161,7 +185,9 @@ impl RegistrySession {
     /// A small blob (the image config) in memory, verified against `digest`.
     pub async fn small_blob(&self, digest: &str, size: i64) -> Result<Vec<u8>, RegistryFailure> {
         if size < 0 || size as usize > MAX_SMALL_BLOB {
-            return Err(RegistryFailure::BadContent(format!("blob {digest} claims {size} bytes")));
+            return Err(RegistryFailure::BadContent(format!(
+                "blob {digest} claims {size} bytes"
+            )));
         }
         let mut data = Vec::with_capacity(size as usize);
         self.client
@@ -169,7 +195,9 @@ impl RegistrySession {
             .await
             .map_err(RegistryFailure::from_oci)?;
         if sha256(&data) != digest {
-            return Err(RegistryFailure::BadContent(format!("blob {digest} does not match its digest")));
+            return Err(RegistryFailure::BadContent(format!(
+                "blob {digest} does not match its digest"
+            )));
         }
         Ok(data)
     }
@@ -178,14 +206,17 @@ impl RegistrySession {
     pub async fn blob_stream(
         &self,
         digest: &str,
-    ) -> Result<impl Stream<Item = Result<Bytes, RegistryFailure>> + Send + 'static, RegistryFailure> {
+    ) -> Result<impl Stream<Item = Result<Bytes, RegistryFailure>> + Send + 'static, RegistryFailure>
+    {
         let digest = digest.to_string();
         let sized = self
             .client
             .pull_blob_stream(&oci_ref_tag(&self.source), digest.as_str())
             .await
             .map_err(RegistryFailure::from_oci)?;
-        Ok(sized.map(move |chunk| chunk.map_err(|e| RegistryFailure::Unreachable(format!("reading blob {digest}: {e}")))))
+        Ok(sized.map(move |chunk| {
+            chunk.map_err(|e| RegistryFailure::Unreachable(format!("reading blob {digest}: {e}")))
+        }))
     }
 
     /// Where this session pulls from, for messages.
@@ -203,7 +234,11 @@ fn oci_ref_tag(reference: &Reference) -> OciReference {
 }
 
 fn oci_ref_digest(reference: &Reference, digest: &str) -> OciReference {
-    OciReference::with_digest(reference.registry.clone(), reference.repository.clone(), digest.to_string())
+    OciReference::with_digest(
+        reference.registry.clone(),
+        reference.repository.clone(),
+        digest.to_string(),
+    )
 }
 
 /// `sha256:<hex>` of `data`.

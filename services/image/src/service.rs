@@ -10,7 +10,9 @@ use crimson_api::image::v1::{
 use crimson_config::Config;
 use tonic::{Request, Response, Status, service::Routes};
 
-use crate::{ImageError, Result, image_lookup::find_image, image_pull, image_remove, reconcile, state::State};
+use crate::{
+    ImageError, Result, image_lookup::find_image, image_pull, image_remove, reconcile, state::State,
+};
 
 /// How often layer owners are reconciled with storage.
 const RECONCILE_PERIOD: Duration = Duration::from_secs(60);
@@ -49,12 +51,16 @@ impl Images for ImageService {
     async fn pull_image(&self, request: Request<PullImageRequest>) -> RpcResult<PullImageResponse> {
         let request = request.into_inner();
         respond(
-            image_pull::pull_image(&self.state, &request.reference, request.credentials.as_ref())
-                .await
-                .map(|pulled| PullImageResponse {
-                    image_id: pulled.record.id,
-                    image_ref: pulled.name,
-                }),
+            image_pull::pull_image(
+                &self.state,
+                &request.reference,
+                request.credentials.as_ref(),
+            )
+            .await
+            .map(|pulled| PullImageResponse {
+                image_id: pulled.record.id,
+                image_ref: pulled.name,
+            }),
         )
     }
 
@@ -67,7 +73,10 @@ impl Images for ImageService {
         )
     }
 
-    async fn list_images(&self, request: Request<ListImagesRequest>) -> RpcResult<ListImagesResponse> {
+    async fn list_images(
+        &self,
+        request: Request<ListImagesRequest>,
+    ) -> RpcResult<ListImagesResponse> {
         let reference = request.into_inner().reference;
         let records = if reference.is_empty() {
             self.state.records.all()
@@ -79,7 +88,10 @@ impl Images for ImageService {
         }))
     }
 
-    async fn remove_image(&self, request: Request<RemoveImageRequest>) -> RpcResult<RemoveImageResponse> {
+    async fn remove_image(
+        &self,
+        request: Request<RemoveImageRequest>,
+    ) -> RpcResult<RemoveImageResponse> {
         let reference = request.into_inner().reference;
         respond(
             image_remove::remove_image(&self.state, &reference)

@@ -1,11 +1,6 @@
 //! What crimson-image's operations share.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::HashMap, path::PathBuf, sync::Mutex, time::Duration};
 
 use crimson_config::{Config, Daemon};
 use crimson_rpc::Peer;
@@ -32,7 +27,11 @@ pub struct State {
 impl State {
     /// Opens the database under the configured state dir.
     pub fn open(config: &Config) -> Result<Self> {
-        let store = Store::open(&config.state_dir(Daemon::Image).join("db"), SCHEMA_VERSION, &[])?;
+        let store = Store::open(
+            &config.state_dir(Daemon::Image).join("db"),
+            SCHEMA_VERSION,
+            &[],
+        )?;
         Ok(Self {
             records: ImageRecords::open(store)?,
             storage: Peer::new(
@@ -51,7 +50,10 @@ impl State {
     /// Marks a pull of `image_id` as under way until the guard drops.
     pub fn pull_in_flight(&self, image_id: &str) -> PullGuard<'_> {
         *self.in_flight().entry(image_id.to_string()).or_default() += 1;
-        PullGuard { state: self, image_id: image_id.to_string() }
+        PullGuard {
+            state: self,
+            image_id: image_id.to_string(),
+        }
     }
 
     /// True while a pull of `image_id` is under way.
@@ -60,7 +62,9 @@ impl State {
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.pulls_in_flight.lock().unwrap_or_else(|e| e.into_inner())
+        self.pulls_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 

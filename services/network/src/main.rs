@@ -17,7 +17,11 @@ struct Args {
     #[arg(long, env = "CRIMSON_CNI_CONF_DIR")]
     cni_conf_dir: Option<std::path::PathBuf>,
     /// Directories searched for CNI plugins (repeatable).
-    #[arg(long = "cni-bin-dir", env = "CRIMSON_CNI_BIN_DIRS", value_delimiter = ':')]
+    #[arg(
+        long = "cni-bin-dir",
+        env = "CRIMSON_CNI_BIN_DIRS",
+        value_delimiter = ':'
+    )]
     cni_bin_dirs: Vec<std::path::PathBuf>,
 }
 
@@ -42,6 +46,11 @@ async fn run(args: Args) -> Result<(), NetworkError> {
     }
     let _telemetry = crimson_telemetry::init("crimson-network", &config.log, &config.telemetry)?;
     let service = NetworkService::open(&config)?;
-    crimson_rpc::serve(Daemon::Network, &config.socket(Daemon::Network), service.into_routes()).await?;
+    crimson_rpc::serve(
+        Daemon::Network,
+        &config.socket(Daemon::Network),
+        service.into_routes(),
+    )
+    .await?;
     Ok(())
 }

@@ -31,7 +31,11 @@ struct Inner {
 impl NetworkService {
     /// Opens the database under the configured state dir.
     pub fn open(config: &Config) -> Result<Self> {
-        let store = Store::open(&config.state_dir(Daemon::Network).join("db"), SCHEMA_VERSION, &[])?;
+        let store = Store::open(
+            &config.state_dir(Daemon::Network).join("db"),
+            SCHEMA_VERSION,
+            &[],
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 cni_conf_dir: config.network.cni_conf_dir.clone(),
@@ -49,7 +53,10 @@ impl NetworkService {
 
 #[tonic::async_trait]
 impl Network for NetworkService {
-    async fn get_status(&self, _: Request<GetStatusRequest>) -> std::result::Result<Response<NetworkStatus>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<GetStatusRequest>,
+    ) -> std::result::Result<Response<NetworkStatus>, Status> {
         let status = match find_network(&self.inner.cni_conf_dir, &self.inner.cni_bin_dirs) {
             Ok(network) => NetworkStatus {
                 ready: true,

@@ -30,6 +30,11 @@ async fn run(args: Args) -> Result<(), SandboxError> {
     let config = args.common.load(Daemon::Sandbox)?;
     let _telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
     let service = SandboxService::open(&config)?;
-    crimson_rpc::serve(Daemon::Sandbox, &config.socket(Daemon::Sandbox), service.into_routes()).await?;
+    crimson_rpc::serve(
+        Daemon::Sandbox,
+        &config.socket(Daemon::Sandbox),
+        service.into_routes(),
+    )
+    .await?;
     Ok(())
 }

@@ -31,7 +31,11 @@ struct Inner {
 impl SandboxService {
     /// Opens the database under the configured state dir.
     pub fn open(config: &Config) -> Result<Self> {
-        let store = Store::open(&config.state_dir(Daemon::Sandbox).join("db"), SCHEMA_VERSION, &[])?;
+        let store = Store::open(
+            &config.state_dir(Daemon::Sandbox).join("db"),
+            SCHEMA_VERSION,
+            &[],
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 runtime_path: config.sandbox.runtime_path.clone(),
@@ -49,7 +53,10 @@ impl SandboxService {
 
 #[tonic::async_trait]
 impl Sandbox for SandboxService {
-    async fn get_status(&self, _: Request<GetStatusRequest>) -> std::result::Result<Response<RuntimeStatus>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<GetStatusRequest>,
+    ) -> std::result::Result<Response<RuntimeStatus>, Status> {
         let missing: Vec<String> = [&self.inner.runtime_path, &self.inner.conmon_path]
             .into_iter()
             .filter(|binary| find_executable(binary).is_none())

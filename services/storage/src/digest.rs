@@ -36,9 +36,9 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// True for `sha256:` followed by 64 lowercase hex digits.
 pub fn is_sha256_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 /// The chain id of a layer: its diff id for a base layer, else

@@ -20,7 +20,11 @@ pub fn whiteout_mode(driver: StorageDriver) -> WhiteoutMode {
 
 /// Prepares the directory a layer is unpacked into: empty for overlay, a copy of the parent's
 /// content for vfs.
-pub fn prepare_layer_dir(driver: StorageDriver, parent_diff: Option<&Path>, diff: &Path) -> Result<()> {
+pub fn prepare_layer_dir(
+    driver: StorageDriver,
+    parent_diff: Option<&Path>,
+    diff: &Path,
+) -> Result<()> {
     match (driver, parent_diff) {
         (StorageDriver::Vfs, Some(parent)) => copy_tree(parent, diff),
         _ => std::fs::create_dir_all(diff).map_err(StorageError::io("creating", diff)),
@@ -29,7 +33,12 @@ pub fn prepare_layer_dir(driver: StorageDriver, parent_diff: Option<&Path>, diff
 
 /// Makes the root filesystem of container `id` from the chain (top first) and answers where
 /// it is: an overlay mount with a private upper dir, or (vfs) a full copy of the top layer.
-pub fn make_rootfs(driver: StorageDriver, layout: &Layout, id: &str, chain_top_first: &[String]) -> Result<PathBuf> {
+pub fn make_rootfs(
+    driver: StorageDriver,
+    layout: &Layout,
+    id: &str,
+    chain_top_first: &[String],
+) -> Result<PathBuf> {
     let dir = layout.rootfs(id);
     let merged = dir.join("merged");
     match driver {
@@ -56,12 +65,18 @@ pub fn make_rootfs(driver: StorageDriver, layout: &Layout, id: &str, chain_top_f
                 upper.display(),
                 work.display()
             );
-            mount(Some("overlay"), &merged, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
-                .map_err(|source| StorageError::Mount {
-                    action: "mounting overlay on",
-                    path: merged.clone(),
-                    source,
-                })?;
+            mount(
+                Some("overlay"),
+                &merged,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(options.as_str()),
+            )
+            .map_err(|source| StorageError::Mount {
+                action: "mounting overlay on",
+                path: merged.clone(),
+                source,
+            })?;
         }
         StorageDriver::Vfs => {
             if !merged.exists() {
@@ -69,9 +84,11 @@ pub fn make_rootfs(driver: StorageDriver, layout: &Layout, id: &str, chain_top_f
                 let _ = std::fs::remove_dir_all(&staging);
                 match chain_top_first.first() {
                     Some(top) => copy_tree(&layout.layer_diff(top), &staging)?,
-                    None => std::fs::create_dir_all(&staging).map_err(StorageError::io("creating", &staging))?,
+                    None => std::fs::create_dir_all(&staging)
+                        .map_err(StorageError::io("creating", &staging))?,
                 }
-                std::fs::rename(&staging, &merged).map_err(StorageError::io("renaming", &staging))?;
+                std::fs::rename(&staging, &merged)
+                    .map_err(StorageError::io("renaming", &staging))?;
             }
         }
     }
@@ -113,16 +130,25 @@ fn unescape_mountinfo(field: &str) -> String {
 
 /// Copies a tree preserving owners, modes, times, xattrs, hard links and special files.
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    let status = Command::new("cp")
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(StorageError::io("creating", parent))?;
+    }
+    let output = Command::new("cp")
         .arg("-a")
         .arg("--reflink=auto")
         .arg(from)
         .arg(to)
-        .status()
+        .output()
         .map_err(StorageError::io("running cp -a for", from))?;
-    if status.success() {
+    if output.status.success() {
         Ok(())
     } else {
-        Err(StorageError::io("copying", from)(std::io::Error::other(format!("cp -a exited with {status}"))))
+        Err(StorageError::io("copying", from)(std::io::Error::other(
+            format!(
+                "cp -a exited with {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        )))
     }
 }

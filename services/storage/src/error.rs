@@ -66,7 +66,10 @@ pub enum StorageError {
 
 impl StorageError {
     /// Shorthand for [`StorageError::Io`].
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| StorageError::Io {
             action,

@@ -27,7 +27,9 @@ pub async fn claim_layers(state: &State, owner: &str, chain_ids: &[String]) -> R
 /// Owners are names chosen by the owning daemon; they must be non-empty single-line strings.
 pub fn validate_owner(owner: &str) -> Result<()> {
     if owner.is_empty() || owner.len() > 512 || owner.chars().any(char::is_control) {
-        return Err(StorageError::InvalidArgument(format!("invalid owner {owner:?}")));
+        return Err(StorageError::InvalidArgument(format!(
+            "invalid owner {owner:?}"
+        )));
     }
     Ok(())
 }
@@ -35,7 +37,9 @@ pub fn validate_owner(owner: &str) -> Result<()> {
 /// Digests must be `sha256:<64 hex>`; they name directories.
 pub fn validate_digest(what: &str, digest: &str) -> Result<()> {
     if !is_sha256_digest(digest) {
-        return Err(StorageError::InvalidArgument(format!("{what} {digest:?} is not a sha256 digest")));
+        return Err(StorageError::InvalidArgument(format!(
+            "{what} {digest:?} is not a sha256 digest"
+        )));
     }
     Ok(())
 }

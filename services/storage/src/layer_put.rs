@@ -26,8 +26,14 @@ static IMPORT_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// already stored, just adds the owner).
 pub async fn put_layer(state: &State, mut stream: Streaming<PutLayerChunk>) -> Result<Layer> {
     let header = match stream.message().await {
-        Ok(Some(PutLayerChunk { part: Some(Part::Header(header)) })) => header,
-        Ok(_) => return Err(StorageError::InvalidArgument("the first PutLayer message must be the header".into())),
+        Ok(Some(PutLayerChunk {
+            part: Some(Part::Header(header)),
+        })) => header,
+        Ok(_) => {
+            return Err(StorageError::InvalidArgument(
+                "the first PutLayer message must be the header".into(),
+            ));
+        }
         Err(status) => return Err(StorageError::Interrupted(status.message().to_string())),
     };
     validate_header(&header)?;
@@ -46,30 +52,25 @@ pub async fn put_layer(state: &State, mut stream: Streaming<PutLayerChunk>) -> R
         return Err(StorageError::ParentMissing(header.parent_chain_id.clone()));
     };
 
-    let staging = state.layout.staging().join(format!(
+    let staging = StagingDir(state.layout.staging().join(format!(
         "import-{}-{}",
         std::process::id(),
         IMPORT_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = import(state, &header, parent_diff, &staging, stream).await;
-    let record = match result {
-        Ok(stats) => LayerRecord {
-            chain_id: chain_id.clone(),
-            parent_chain_id: header.parent_chain_id.clone(),
-            diff_id: header.diff_id.clone(),
-            blob_digest: header.blob_digest.clone(),
-            size_bytes: stats.size_bytes,
-            inodes: stats.inodes,
-            owners: [header.owner.clone()].into(),
-        },
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
+    )));
+    let (staging, stats) = import(state, &header, parent_diff, staging, stream).await?;
+    let record = LayerRecord {
+        chain_id: chain_id.clone(),
+        parent_chain_id: header.parent_chain_id.clone(),
+        diff_id: header.diff_id.clone(),
+        blob_digest: header.blob_digest.clone(),
+        size_bytes: stats.size_bytes,
+        inodes: stats.inodes,
+        owners: [header.owner.clone()].into(),
     };
     let _records = state.records_lock.lock().await;
     let layer_dir = state.layout.layer(&chain_id);
-    std::fs::rename(&staging, &layer_dir).map_err(StorageError::io("moving into place", &layer_dir))?;
+    std::fs::rename(&staging.0, &layer_dir)
+        .map_err(StorageError::io("moving into place", &layer_dir))?;
     state.layers.put(&chain_id, &record)?;
     state.store.flush().await?;
     tracing::info!(%chain_id, blob = %header.blob_digest, size = record.size_bytes, "layer stored");
@@ -98,31 +99,57 @@ async fn add_owner_if_stored(state: &State, chain_id: &str, owner: &str) -> Resu
     Ok(Some(record.to_proto()))
 }
 
-/// Streams the data chunks into the unpacker (running on a blocking thread) and checks the
-/// digests it reports against the header.
+/// A directory being filled; deleted when dropped unless it was moved away. Whoever holds it
+/// last cleans up, so a cancelled request (the client went away) leaves nothing behind.
+struct StagingDir(std::path::PathBuf);
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Streams the data chunks into the unpacker (running on a blocking thread that owns the
+/// staging directory until it is done) and checks the digests it reports against the header.
 async fn import(
     state: &State,
     header: &PutLayerHeader,
     parent_diff: Option<std::path::PathBuf>,
-    staging: &std::path::Path,
+    staging: StagingDir,
     mut stream: Streaming<PutLayerChunk>,
-) -> Result<crate::unpack::Unpacked> {
-    let diff = staging.join("diff");
+) -> Result<(StagingDir, crate::unpack::Unpacked)> {
     let driver = state.driver;
     let media_type = header.media_type.clone();
     let blob = header.blob_digest.clone();
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let unpacker = tokio::task::spawn_blocking(move || {
+        let diff = staging.0.join("diff");
         driver::prepare_layer_dir(driver, parent_diff.as_deref(), &diff)?;
-        unpack_layer(ChannelReader::new(rx), &media_type, &diff, driver::whiteout_mode(driver))
-            .map_err(|source| StorageError::Unpack { blob, source })
+        unpack_layer(
+            ChannelReader::new(rx),
+            &media_type,
+            &diff,
+            driver::whiteout_mode(driver),
+        )
+        .map(|unpacked| (staging, unpacked))
+        .map_err(|source| StorageError::Unpack { blob, source })
     });
     loop {
         let item = match stream.message().await {
-            Ok(Some(PutLayerChunk { part: Some(Part::Data(data)) })) => Ok(data),
-            Ok(Some(_)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected message after the header")),
+            Ok(Some(PutLayerChunk {
+                part: Some(Part::Data(data)),
+            })) => Ok(data),
+            Ok(Some(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "unexpected message after the header",
+            )),
             Ok(None) => break,
-            Err(status) => Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, status.message().to_string())),
+            Err(status) => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                status.message().to_string(),
+            )),
         };
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
@@ -130,7 +157,7 @@ async fn import(
         }
     }
     drop(tx);
-    let unpacked = unpacker
+    let (staging, unpacked) = unpacker
         .await
         .map_err(|e| StorageError::Interrupted(format!("unpacker task: {e}")))??;
     for (what, expected, actual) in [
@@ -140,11 +167,15 @@ async fn import(
         if expected != actual {
             return Err(StorageError::Unpack {
                 blob: header.blob_digest.clone(),
-                source: UnpackError::DigestMismatch { what, expected: expected.clone(), actual: actual.clone() },
+                source: UnpackError::DigestMismatch {
+                    what,
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                },
             });
         }
     }
-    Ok(unpacked)
+    Ok((staging, unpacked))
 }
 
 /// A blocking `Read` over the chunks the async side receives.
@@ -155,7 +186,10 @@ struct ChannelReader {
 
 impl ChannelReader {
     fn new(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> Self {
-        Self { rx, current: Bytes::new() }
+        Self {
+            rx,
+            current: Bytes::new(),
+        }
     }
 }
 

@@ -22,7 +22,11 @@ pub async fn reconcile(state: &State) -> Result<()> {
             state.layers.remove(&chain_id)?;
         }
     }
-    for entry in std::fs::read_dir(state.layout.layers()).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(state.layout.layers())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if !known.contains(&entry.path()) {
             tracing::info!(dir = %entry.path().display(), "deleting layer directory without a record");
             let _ = remove_dir_via_staging(&entry.path(), &staging);
@@ -32,11 +36,17 @@ pub async fn reconcile(state: &State) -> Result<()> {
     let mut rootfs_dirs = HashSet::new();
     for (id, record) in state.rootfs.entries()? {
         rootfs_dirs.insert(state.layout.rootfs(&id));
-        if let Err(e) = driver::make_rootfs(state.driver, &state.layout, &id, &record.chain_top_first) {
+        if let Err(e) =
+            driver::make_rootfs(state.driver, &state.layout, &id, &record.chain_top_first)
+        {
             tracing::warn!(%id, error = %e, "could not restore rootfs");
         }
     }
-    for entry in std::fs::read_dir(state.layout.rootfs_root()).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(state.layout.rootfs_root())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if !rootfs_dirs.contains(&entry.path()) {
             let _ = driver::unmount(&entry.path().join("merged"));
             let _ = remove_dir_via_staging(&entry.path(), &staging);

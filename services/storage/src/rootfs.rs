@@ -1,12 +1,8 @@
 //! CreateRootfs and RemoveRootfs: a container's writable root filesystem on an image's layers.
 
 use crate::{
-    Result, StorageError, driver,
-    layer_claim::validate_digest,
-    layout::remove_dir_via_staging,
-    owner_release::release_owner,
-    records::RootfsRecord,
-    state::State,
+    Result, StorageError, driver, layer_claim::validate_digest, layout::remove_dir_via_staging,
+    owner_release::release_owner, records::RootfsRecord, state::State,
 };
 
 /// Creates and mounts the root filesystem `id` on the chain ending at `top_chain_id` (empty:
@@ -85,10 +81,14 @@ fn validate_id(id: &str) -> Result<()> {
     let valid = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if valid {
         Ok(())
     } else {
-        Err(StorageError::InvalidArgument(format!("invalid rootfs id {id:?}")))
+        Err(StorageError::InvalidArgument(format!(
+            "invalid rootfs id {id:?}"
+        )))
     }
 }

@@ -15,8 +15,8 @@ use crimson_config::{Config, Daemon};
 use tonic::{Request, Response, Status, Streaming, service::Routes};
 
 use crate::{
-    Result, StorageError, layer_claim, layer_put, layout::Layout, owner_release, reconcile,
-    rootfs, state::State,
+    Result, StorageError, layer_claim, layer_put, layout::Layout, owner_release, reconcile, rootfs,
+    state::State,
 };
 
 /// crimson-storage's service; cheap to clone.
@@ -38,10 +38,7 @@ impl StorageService {
 
     /// The service as tonic routes.
     pub fn into_routes(self) -> Routes {
-        Routes::new(
-            StorageServer::new(self)
-                .max_decoding_message_size(16 * 1024 * 1024),
-        )
+        Routes::new(StorageServer::new(self).max_decoding_message_size(16 * 1024 * 1024))
     }
 }
 
@@ -56,7 +53,10 @@ fn respond<T>(result: Result<T>) -> RpcResult<T> {
 
 #[tonic::async_trait]
 impl Storage for StorageService {
-    async fn claim_layers(&self, request: Request<ClaimLayersRequest>) -> RpcResult<ClaimLayersResponse> {
+    async fn claim_layers(
+        &self,
+        request: Request<ClaimLayersRequest>,
+    ) -> RpcResult<ClaimLayersResponse> {
         let request = request.into_inner();
         respond(
             layer_claim::claim_layers(&self.state, &request.owner, &request.chain_ids)
@@ -81,7 +81,10 @@ impl Storage for StorageService {
         )
     }
 
-    async fn release_owner(&self, request: Request<ReleaseOwnerRequest>) -> RpcResult<ReleaseOwnerResponse> {
+    async fn release_owner(
+        &self,
+        request: Request<ReleaseOwnerRequest>,
+    ) -> RpcResult<ReleaseOwnerResponse> {
         let owner = request.into_inner().owner;
         respond(
             owner_release::release_owner(&self.state, &owner)
@@ -91,25 +94,36 @@ impl Storage for StorageService {
     }
 
     async fn list_owners(&self, _: Request<ListOwnersRequest>) -> RpcResult<ListOwnersResponse> {
-        respond(self.state.layers.values().map_err(StorageError::from).map(|layers| {
-            let mut owners: Vec<String> = layers.into_iter().flat_map(|l| l.owners).collect();
-            owners.sort();
-            owners.dedup();
-            ListOwnersResponse { owners }
-        }))
+        respond(
+            self.state
+                .layers
+                .values()
+                .map_err(StorageError::from)
+                .map(|layers| {
+                    let mut owners: Vec<String> =
+                        layers.into_iter().flat_map(|l| l.owners).collect();
+                    owners.sort();
+                    owners.dedup();
+                    ListOwnersResponse { owners }
+                }),
+        )
     }
 
     async fn fs_info(&self, _: Request<FsInfoRequest>) -> RpcResult<FsInfoResponse> {
-        respond(self.state.layers.values().map_err(StorageError::from).map(|layers| {
-            FsInfoResponse {
-                mountpoint: self.state.layout.layers().display().to_string(),
-                used_bytes: layers.iter().map(|l| l.size_bytes).sum(),
-                inodes_used: layers.iter().map(|l| l.inodes).sum(),
-                timestamp_nanos: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as i64),
-            }
-        }))
+        respond(
+            self.state
+                .layers
+                .values()
+                .map_err(StorageError::from)
+                .map(|layers| FsInfoResponse {
+                    mountpoint: self.state.layout.layers().display().to_string(),
+                    used_bytes: layers.iter().map(|l| l.size_bytes).sum(),
+                    inodes_used: layers.iter().map(|l| l.inodes).sum(),
+                    timestamp_nanos: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as i64),
+                }),
+        )
     }
 
     async fn create_rootfs(&self, request: Request<CreateRootfsRequest>) -> RpcResult<Rootfs> {
@@ -124,7 +138,10 @@ impl Storage for StorageService {
         )
     }
 
-    async fn remove_rootfs(&self, request: Request<RemoveRootfsRequest>) -> RpcResult<RemoveRootfsResponse> {
+    async fn remove_rootfs(
+        &self,
+        request: Request<RemoveRootfsRequest>,
+    ) -> RpcResult<RemoveRootfsResponse> {
         let id = request.into_inner().id;
         respond(
             rootfs::remove_rootfs(&self.state, &id)

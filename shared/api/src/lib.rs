@@ -2,7 +2,11 @@
 //!
 //! One module per daemon package, versioned as in `proto/`.
 
-#![allow(missing_docs, clippy::doc_lazy_continuation, clippy::large_enum_variant)]
+#![allow(
+    missing_docs,
+    clippy::doc_lazy_continuation,
+    clippy::large_enum_variant
+)]
 
 /// `crimson.daemon.v1`: identity of every daemon.
 pub mod daemon {

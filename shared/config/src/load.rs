@@ -83,9 +83,21 @@ mod tests {
         )
         .unwrap();
         std::fs::create_dir(dir.path().join("crimson.d")).unwrap();
-        std::fs::write(dir.path().join("crimson.d/20-b.toml"), "state_root = \"/c\"\n").unwrap();
-        std::fs::write(dir.path().join("crimson.d/10-a.toml"), "state_root = \"/b\"\n").unwrap();
-        std::fs::write(dir.path().join("crimson.d/ignored.conf"), "state_root = 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("crimson.d/20-b.toml"),
+            "state_root = \"/c\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("crimson.d/10-a.toml"),
+            "state_root = \"/b\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("crimson.d/ignored.conf"),
+            "state_root = 1\n",
+        )
+        .unwrap();
 
         let config = load_layers(Some(&main)).unwrap();
 

@@ -214,10 +214,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
             cni_conf_dir: PathBuf::from("/etc/cni/net.d"),
-            cni_bin_dirs: vec![
-                PathBuf::from("/opt/cni/bin"),
-                PathBuf::from("/usr/lib/cni"),
-            ],
+            cni_bin_dirs: vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")],
         }
     }
 }

@@ -94,7 +94,11 @@ mod tests {
     #[tokio::test]
     async fn a_missing_peer_turns_into_unavailable_naming_it_after_the_wait() {
         let dir = std::env::temp_dir().join(format!("crimson-rpc-test-{}", std::process::id()));
-        let peer = Peer::new(Daemon::Image, dir.join("absent.sock"), Duration::from_millis(200));
+        let peer = Peer::new(
+            Daemon::Image,
+            dir.join("absent.sock"),
+            Duration::from_millis(200),
+        );
         let err = peer
             .call(|channel| async move {
                 crimson_api::daemon::v1::daemon_client::DaemonClient::new(channel)

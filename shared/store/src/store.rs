@@ -101,9 +101,21 @@ mod tests {
             Ok(())
         }
         let store = Store::open(dir.path(), 2, &[add_marker]).unwrap();
-        assert_eq!(store.db.get("migrated").unwrap().as_deref(), Some(&b"yes"[..]));
+        assert_eq!(
+            store.db.get("migrated").unwrap().as_deref(),
+            Some(&b"yes"[..])
+        );
         drop(store);
         let err = Store::open(dir.path(), 1, &[]).unwrap_err();
-        assert!(matches!(err, StoreError::TooNew { found: 2, supported: 1 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                StoreError::TooNew {
+                    found: 2,
+                    supported: 1
+                }
+            ),
+            "{err}"
+        );
     }
 }

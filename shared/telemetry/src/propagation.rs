@@ -8,9 +8,13 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub struct TracePropagation;
 
 impl tonic::service::Interceptor for TracePropagation {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         let context = tracing::Span::current().context();
-        TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(request.metadata_mut()));
+        TraceContextPropagator::new()
+            .inject_context(&context, &mut MetadataInjector(request.metadata_mut()));
         Ok(request)
     }
 }

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use crimson_config::{Config, Daemon};
 use k8s_cri::v1::{
-    AuthConfig, ImageSpec, ListImagesRequest, PullImageRequest, RemoveImageRequest, StatusRequest, VersionRequest,
-    image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
+    AuthConfig, ImageSpec, ListImagesRequest, PullImageRequest, RemoveImageRequest, StatusRequest,
+    VersionRequest, image_service_client::ImageServiceClient,
+    runtime_service_client::RuntimeServiceClient,
 };
 use tonic::transport::Channel;
 
@@ -23,17 +24,33 @@ fn spec(image: &str) -> Option<ImageSpec> {
 /// `crimsonctl info`.
 pub async fn info(config: &Config) -> anyhow::Result<ExitCode> {
     let mut runtime = RuntimeServiceClient::new(channel(config));
-    let version = runtime.version(VersionRequest::default()).await?.into_inner();
-    println!("{} {} (CRI {})", version.runtime_name, version.runtime_version, version.runtime_api_version);
-    let status = runtime.status(StatusRequest { verbose: false }).await?.into_inner();
+    let version = runtime
+        .version(VersionRequest::default())
+        .await?
+        .into_inner();
+    println!(
+        "{} {} (CRI {})",
+        version.runtime_name, version.runtime_version, version.runtime_api_version
+    );
+    let status = runtime
+        .status(StatusRequest { verbose: false })
+        .await?
+        .into_inner();
     for condition in status.status.map(|s| s.conditions).unwrap_or_default() {
-        println!("{:<14} {:<6} {} {}", condition.r#type, condition.status, condition.reason, condition.message);
+        println!(
+            "{:<14} {:<6} {} {}",
+            condition.r#type, condition.status, condition.reason, condition.message
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `crimsonctl pull`.
-pub async fn pull(config: &Config, image: String, creds: Option<String>) -> anyhow::Result<ExitCode> {
+pub async fn pull(
+    config: &Config,
+    image: String,
+    creds: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let auth = creds.map(|creds| {
         let (username, password) = creds.split_once(':').unwrap_or((creds.as_str(), ""));
         AuthConfig {
@@ -63,8 +80,17 @@ pub async fn images(config: &Config) -> anyhow::Result<ExitCode> {
         .images;
     println!("{:<60} {:<15} {:>12}", "IMAGE", "ID", "SIZE");
     for image in images {
-        let short_id: String = image.id.trim_start_matches("sha256:").chars().take(13).collect();
-        let names = if image.repo_tags.is_empty() { image.repo_digests.clone() } else { image.repo_tags.clone() };
+        let short_id: String = image
+            .id
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(13)
+            .collect();
+        let names = if image.repo_tags.is_empty() {
+            image.repo_digests.clone()
+        } else {
+            image.repo_tags.clone()
+        };
         for name in names {
             println!("{name:<60} {short_id:<15} {:>12}", image.size);
         }
@@ -76,7 +102,11 @@ pub async fn images(config: &Config) -> anyhow::Result<ExitCode> {
 pub async fn remove(config: &Config, images: Vec<String>) -> anyhow::Result<ExitCode> {
     let mut client = ImageServiceClient::new(channel(config));
     for image in images {
-        client.remove_image(RemoveImageRequest { image: spec(&image) }).await?;
+        client
+            .remove_image(RemoveImageRequest {
+                image: spec(&image),
+            })
+            .await?;
         println!("Deleted: {image}");
     }
     Ok(ExitCode::SUCCESS)

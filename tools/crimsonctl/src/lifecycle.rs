@@ -22,11 +22,19 @@ fn pid_file(config: &Config, daemon: Daemon) -> PathBuf {
 }
 
 fn log_file(config: &Config, daemon: Daemon) -> PathBuf {
-    config.state_root.join("logs").join(format!("{}.log", daemon.binary_name()))
+    config
+        .state_root
+        .join("logs")
+        .join(format!("{}.log", daemon.binary_name()))
 }
 
 /// `crimsonctl up`.
-pub async fn up(args: &CommonArgs, config: &Config, bin_dir: Option<PathBuf>, timeout: u64) -> anyhow::Result<ExitCode> {
+pub async fn up(
+    args: &CommonArgs,
+    config: &Config,
+    bin_dir: Option<PathBuf>,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
     let bin_dir = match bin_dir {
         Some(dir) => dir,
         None => std::env::current_exe()?
@@ -34,7 +42,8 @@ pub async fn up(args: &CommonArgs, config: &Config, bin_dir: Option<PathBuf>, ti
             .context("locating crimsonctl's directory")?
             .to_path_buf(),
     };
-    std::fs::create_dir_all(&config.run_root).with_context(|| format!("creating {}", config.run_root.display()))?;
+    std::fs::create_dir_all(&config.run_root)
+        .with_context(|| format!("creating {}", config.run_root.display()))?;
     std::fs::create_dir_all(config.state_root.join("logs"))?;
     for daemon in Daemon::ALL {
         if matches!(probe(config, daemon).await.serving, Ok(true)) {
@@ -49,10 +58,18 @@ pub async fn up(args: &CommonArgs, config: &Config, bin_dir: Option<PathBuf>, ti
     Ok(ExitCode::SUCCESS)
 }
 
-fn spawn(args: &CommonArgs, config: &Config, bin_dir: &Path, daemon: Daemon) -> anyhow::Result<u32> {
+fn spawn(
+    args: &CommonArgs,
+    config: &Config,
+    bin_dir: &Path,
+    daemon: Daemon,
+) -> anyhow::Result<u32> {
     let binary = bin_dir.join(daemon.binary_name());
     let log_path = log_file(config, daemon);
-    let log = OpenOptions::new().create(true).append(true).open(&log_path)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
     let mut command = Command::new(&binary);
     command
         .arg("--state-root")
@@ -74,7 +91,12 @@ fn spawn(args: &CommonArgs, config: &Config, bin_dir: &Path, daemon: Daemon) -> 
     Ok(child.id())
 }
 
-async fn wait_healthy(config: &Config, daemon: Daemon, pid: u32, timeout: Duration) -> anyhow::Result<()> {
+async fn wait_healthy(
+    config: &Config,
+    daemon: Daemon,
+    pid: u32,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if matches!(probe(config, daemon).await.serving, Ok(true)) {
@@ -96,7 +118,11 @@ async fn wait_healthy(config: &Config, daemon: Daemon, pid: u32, timeout: Durati
 
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
@@ -113,10 +139,17 @@ pub async fn down(config: &Config, timeout: u64) -> anyhow::Result<ExitCode> {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
-        let pid = Pid::from_raw(text.trim().parse().with_context(|| format!("bad pid file {}", path.display()))?);
+        let pid = Pid::from_raw(
+            text.trim()
+                .parse()
+                .with_context(|| format!("bad pid file {}", path.display()))?,
+        );
         if kill(pid, Signal::SIGTERM).is_ok() {
             let deadline = Instant::now() + Duration::from_secs(timeout);
-            while kill(pid, None).is_ok() && !is_zombie(pid.as_raw() as u32) && Instant::now() < deadline {
+            while kill(pid, None).is_ok()
+                && !is_zombie(pid.as_raw() as u32)
+                && Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             if kill(pid, None).is_ok() && !is_zombie(pid.as_raw() as u32) {

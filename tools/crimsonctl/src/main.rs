@@ -67,7 +67,9 @@ async fn main() -> ExitCode {
     let result = async {
         let config = cli.common.load(crimson_config::Daemon::Cri)?;
         match cli.command {
-            Command::Up { bin_dir, timeout } => lifecycle::up(&cli.common, &config, bin_dir, timeout).await,
+            Command::Up { bin_dir, timeout } => {
+                lifecycle::up(&cli.common, &config, bin_dir, timeout).await
+            }
             Command::Down { timeout } => lifecycle::down(&config, timeout).await,
             Command::Status => probe::status(&config).await,
             Command::Info => cri::info(&config).await,

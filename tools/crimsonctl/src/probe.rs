@@ -4,7 +4,9 @@ use std::{process::ExitCode, time::Duration};
 
 use crimson_api::daemon::v1::{DaemonInfo, GetInfoRequest, daemon_client::DaemonClient};
 use crimson_config::{Config, Daemon};
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -19,7 +21,9 @@ pub async fn probe(config: &Config, daemon: Daemon) -> Probe {
     let channel = crimson_rpc::connect_unix(config.socket(daemon));
     let health = tokio::time::timeout(
         PROBE_TIMEOUT,
-        HealthClient::new(channel.clone()).check(HealthCheckRequest { service: String::new() }),
+        HealthClient::new(channel.clone()).check(HealthCheckRequest {
+            service: String::new(),
+        }),
     )
     .await;
     let serving = match health {
@@ -27,7 +31,12 @@ pub async fn probe(config: &Config, daemon: Daemon) -> Probe {
         Ok(Err(status)) => Err(status.message().to_string()),
         Err(_) => Err("no answer".to_string()),
     };
-    let info = match tokio::time::timeout(PROBE_TIMEOUT, DaemonClient::new(channel).get_info(GetInfoRequest {})).await {
+    let info = match tokio::time::timeout(
+        PROBE_TIMEOUT,
+        DaemonClient::new(channel).get_info(GetInfoRequest {}),
+    )
+    .await
+    {
         Ok(Ok(response)) => Some(response.into_inner()),
         _ => None,
     };
@@ -36,7 +45,10 @@ pub async fn probe(config: &Config, daemon: Daemon) -> Probe {
 
 /// `crimsonctl status`.
 pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
-    println!("{:<16} {:<12} {:<8} {:<8} SOCKET", "DAEMON", "HEALTH", "PID", "VERSION");
+    println!(
+        "{:<16} {:<12} {:<8} {:<8} SOCKET",
+        "DAEMON", "HEALTH", "PID", "VERSION"
+    );
     let mut all_serving = true;
     for daemon in Daemon::ALL {
         let probe = probe(config, daemon).await;
@@ -46,9 +58,9 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
             Err(_) => "DOWN".to_string(),
         };
         all_serving &= matches!(probe.serving, Ok(true));
-        let (pid, version) = probe
-            .info
-            .map_or(("-".to_string(), "-".to_string()), |i| (i.pid.to_string(), i.version));
+        let (pid, version) = probe.info.map_or(("-".to_string(), "-".to_string()), |i| {
+            (i.pid.to_string(), i.version)
+        });
         println!(
             "{:<16} {:<12} {:<8} {:<8} {}",
             daemon.binary_name(),
@@ -58,5 +70,9 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
             config.socket(daemon).display()
         );
     }
-    Ok(if all_serving { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_serving {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -18,8 +18,12 @@ pub async fn image_fs_info(backends: &Backends) -> Result<ImageFsInfoResponse, S
             fs_id: Some(FilesystemIdentifier {
                 mountpoint: usage.mountpoint,
             }),
-            used_bytes: Some(UInt64Value { value: usage.used_bytes }),
-            inodes_used: Some(UInt64Value { value: usage.inodes_used }),
+            used_bytes: Some(UInt64Value {
+                value: usage.used_bytes,
+            }),
+            inodes_used: Some(UInt64Value {
+                value: usage.inodes_used,
+            }),
         }],
         container_filesystems: Vec::new(),
     })

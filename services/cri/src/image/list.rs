@@ -8,7 +8,10 @@ use super::convert::to_cri_image;
 use crate::Backends;
 
 /// Every image, or the one the filter's image spec names.
-pub async fn list_images(backends: &Backends, request: ListImagesRequest) -> Result<ListImagesResponse, Status> {
+pub async fn list_images(
+    backends: &Backends,
+    request: ListImagesRequest,
+) -> Result<ListImagesResponse, Status> {
     let reference = request
         .filter
         .and_then(|filter| filter.image)
@@ -18,7 +21,11 @@ pub async fn list_images(backends: &Backends, request: ListImagesRequest) -> Res
         .image
         .call(|channel| {
             let reference = reference.clone();
-            async move { ImagesClient::new(channel).list_images(InternalList { reference }).await }
+            async move {
+                ImagesClient::new(channel)
+                    .list_images(InternalList { reference })
+                    .await
+            }
         })
         .await?;
     Ok(ListImagesResponse {

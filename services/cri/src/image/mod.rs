@@ -9,9 +9,9 @@ mod remove;
 mod status;
 
 use k8s_cri::v1::{
-    ImageFsInfoRequest, ImageFsInfoResponse, ImageStatusRequest, ImageStatusResponse, ListImagesRequest,
-    ListImagesResponse, PullImageRequest, PullImageResponse, RemoveImageRequest, RemoveImageResponse,
-    image_service_server::ImageService,
+    ImageFsInfoRequest, ImageFsInfoResponse, ImageStatusRequest, ImageStatusResponse,
+    ListImagesRequest, ListImagesResponse, PullImageRequest, PullImageResponse, RemoveImageRequest,
+    RemoveImageResponse, image_service_server::ImageService,
 };
 use tonic::{Request, Response, Status};
 
@@ -21,24 +21,46 @@ type RpcResult<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl ImageService for FrontDoor {
-    async fn list_images(&self, request: Request<ListImagesRequest>) -> RpcResult<ListImagesResponse> {
-        list::list_images(&self.backends, request.into_inner()).await.map(Response::new)
+    async fn list_images(
+        &self,
+        request: Request<ListImagesRequest>,
+    ) -> RpcResult<ListImagesResponse> {
+        list::list_images(&self.backends, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn image_status(&self, request: Request<ImageStatusRequest>) -> RpcResult<ImageStatusResponse> {
-        status::image_status(&self.backends, request.into_inner()).await.map(Response::new)
+    async fn image_status(
+        &self,
+        request: Request<ImageStatusRequest>,
+    ) -> RpcResult<ImageStatusResponse> {
+        status::image_status(&self.backends, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn pull_image(&self, request: Request<PullImageRequest>) -> RpcResult<PullImageResponse> {
-        pull::pull_image(&self.backends, request.into_inner()).await.map(Response::new)
+        pull::pull_image(&self.backends, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn remove_image(&self, request: Request<RemoveImageRequest>) -> RpcResult<RemoveImageResponse> {
-        remove::remove_image(&self.backends, request.into_inner()).await.map(Response::new)
+    async fn remove_image(
+        &self,
+        request: Request<RemoveImageRequest>,
+    ) -> RpcResult<RemoveImageResponse> {
+        remove::remove_image(&self.backends, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn image_fs_info(&self, _: Request<ImageFsInfoRequest>) -> RpcResult<ImageFsInfoResponse> {
-        fs_info::image_fs_info(&self.backends).await.map(Response::new)
+    async fn image_fs_info(
+        &self,
+        _: Request<ImageFsInfoRequest>,
+    ) -> RpcResult<ImageFsInfoResponse> {
+        fs_info::image_fs_info(&self.backends)
+            .await
+            .map(Response::new)
     }
 }
 

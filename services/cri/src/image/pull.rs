@@ -1,13 +1,18 @@
 //! PullImage → crimson-image.
 
-use crimson_api::image::v1::{Credentials, PullImageRequest as InternalPull, images_client::ImagesClient};
+use crimson_api::image::v1::{
+    Credentials, PullImageRequest as InternalPull, images_client::ImagesClient,
+};
 use k8s_cri::v1::{PullImageRequest, PullImageResponse};
 use tonic::Status;
 
 use crate::Backends;
 
 /// Pulls the image and answers its id as the image ref (kubelet keys containers by it).
-pub async fn pull_image(backends: &Backends, request: PullImageRequest) -> Result<PullImageResponse, Status> {
+pub async fn pull_image(
+    backends: &Backends,
+    request: PullImageRequest,
+) -> Result<PullImageResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     let credentials = request.auth.map(|auth| Credentials {
         username: auth.username,
@@ -17,7 +22,10 @@ pub async fn pull_image(backends: &Backends, request: PullImageRequest) -> Resul
         identity_token: auth.identity_token,
         registry_token: auth.registry_token,
     });
-    let internal = InternalPull { reference, credentials };
+    let internal = InternalPull {
+        reference,
+        credentials,
+    };
     let pulled = backends
         .image
         .call(|channel| {

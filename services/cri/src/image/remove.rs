@@ -7,13 +7,20 @@ use tonic::Status;
 use crate::Backends;
 
 /// Removes the image with all its names; succeeds when it is already gone.
-pub async fn remove_image(backends: &Backends, request: RemoveImageRequest) -> Result<RemoveImageResponse, Status> {
+pub async fn remove_image(
+    backends: &Backends,
+    request: RemoveImageRequest,
+) -> Result<RemoveImageResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     backends
         .image
         .call(|channel| {
             let reference = reference.clone();
-            async move { ImagesClient::new(channel).remove_image(InternalRemove { reference }).await }
+            async move {
+                ImagesClient::new(channel)
+                    .remove_image(InternalRemove { reference })
+                    .await
+            }
         })
         .await?;
     Ok(RemoveImageResponse {})

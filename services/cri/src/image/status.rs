@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use crimson_api::image::v1::{GetImageRequest, Image as InternalImage, images_client::ImagesClient};
+use crimson_api::image::v1::{
+    GetImageRequest, Image as InternalImage, images_client::ImagesClient,
+};
 use k8s_cri::v1::{ImageStatusRequest, ImageStatusResponse};
 use tonic::{Code, Status};
 
@@ -10,13 +12,20 @@ use super::convert::to_cri_image;
 use crate::Backends;
 
 /// The image `request` names, with the image config and layers as verbose info.
-pub async fn image_status(backends: &Backends, request: ImageStatusRequest) -> Result<ImageStatusResponse, Status> {
+pub async fn image_status(
+    backends: &Backends,
+    request: ImageStatusRequest,
+) -> Result<ImageStatusResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     let found = backends
         .image
         .call(|channel| {
             let reference = reference.clone();
-            async move { ImagesClient::new(channel).get_image(GetImageRequest { reference }).await }
+            async move {
+                ImagesClient::new(channel)
+                    .get_image(GetImageRequest { reference })
+                    .await
+            }
         })
         .await;
     let image = match found {
@@ -24,7 +33,11 @@ pub async fn image_status(backends: &Backends, request: ImageStatusRequest) -> R
         Err(status) if status.code() == Code::NotFound => return Ok(ImageStatusResponse::default()),
         Err(status) => return Err(status),
     };
-    let info = if request.verbose { verbose_info(&image) } else { HashMap::new() };
+    let info = if request.verbose {
+        verbose_info(&image)
+    } else {
+        HashMap::new()
+    };
     Ok(ImageStatusResponse {
         image: Some(to_cri_image(&image)),
         info,

@@ -18,10 +18,14 @@ const NETWORK_READY: &str = "NetworkReady";
 /// network. A daemon that is down makes its condition false with a reason naming it.
 pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
     let sandbox = Backends::probe(&backends.sandbox, |channel| async move {
-        SandboxClient::new(channel).get_status(SandboxStatusRequest {}).await
+        SandboxClient::new(channel)
+            .get_status(SandboxStatusRequest {})
+            .await
     });
     let network = Backends::probe(&backends.network, |channel| async move {
-        NetworkClient::new(channel).get_status(NetworkStatusRequest {}).await
+        NetworkClient::new(channel)
+            .get_status(NetworkStatusRequest {})
+            .await
     });
     let image = Backends::healthy(&backends.image);
     let storage = Backends::healthy(&backends.storage);
@@ -31,11 +35,26 @@ pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
         (Err(status), _, _) | (_, Err(status), _) | (_, _, Err(status)) => {
             condition(RUNTIME_READY, false, "DaemonUnavailable", status.message())
         }
-        (Ok(sandbox), Ok(()), Ok(())) => condition(RUNTIME_READY, sandbox.ready, &sandbox.reason, &sandbox.message),
+        (Ok(sandbox), Ok(()), Ok(())) => condition(
+            RUNTIME_READY,
+            sandbox.ready,
+            &sandbox.reason,
+            &sandbox.message,
+        ),
     };
     let network = match network {
-        Err(status) => condition(NETWORK_READY, false, "NetworkDaemonUnavailable", status.message()),
-        Ok(network) => condition(NETWORK_READY, network.ready, &network.reason, &network.message),
+        Err(status) => condition(
+            NETWORK_READY,
+            false,
+            "NetworkDaemonUnavailable",
+            status.message(),
+        ),
+        Ok(network) => condition(
+            NETWORK_READY,
+            network.ready,
+            &network.reason,
+            &network.message,
+        ),
     };
     let mut info = HashMap::new();
     if verbose {
@@ -43,7 +62,10 @@ pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
             .iter()
             .map(|c| serde_json::json!({"type": c.r#type, "status": c.status, "reason": c.reason, "message": c.message}))
             .collect();
-        info.insert("conditions".to_string(), serde_json::Value::Array(conditions).to_string());
+        info.insert(
+            "conditions".to_string(),
+            serde_json::Value::Array(conditions).to_string(),
+        );
     }
     StatusResponse {
         status: Some(RuntimeStatus {
@@ -58,7 +80,15 @@ fn condition(kind: &str, ready: bool, reason: &str, message: &str) -> RuntimeCon
     RuntimeCondition {
         r#type: kind.to_string(),
         status: ready,
-        reason: if ready { String::new() } else { reason.to_string() },
-        message: if ready { String::new() } else { message.to_string() },
+        reason: if ready {
+            String::new()
+        } else {
+            reason.to_string()
+        },
+        message: if ready {
+            String::new()
+        } else {
+            message.to_string()
+        },
     }
 }

@@ -26,7 +26,11 @@ pub struct Stats {
 }
 
 /// Unpacks every entry of the tar read from `tar` into `dest`.
-pub fn unpack_entries(tar: impl Read, dest: &Path, mode: WhiteoutMode) -> Result<Stats, UnpackError> {
+pub fn unpack_entries(
+    tar: impl Read,
+    dest: &Path,
+    mode: WhiteoutMode,
+) -> Result<Stats, UnpackError> {
     let mut archive = tar::Archive::new(tar);
     let mut stats = Stats::default();
     let mut created = HashSet::new();
@@ -63,12 +67,14 @@ pub fn unpack_entries(tar: impl Read, dest: &Path, mode: WhiteoutMode) -> Result
                     .mode(0o600)
                     .open(&path)
                     .map_err(UnpackError::io("creating", &path))?;
-                stats.size_bytes += std::io::copy(&mut entry, &mut file).map_err(UnpackError::read)?;
+                stats.size_bytes +=
+                    std::io::copy(&mut entry, &mut file).map_err(UnpackError::read)?;
             }
             EntryType::Symlink => {
                 let target = link_name(&entry, &raw_path)?;
                 remove_existing(&path)?;
-                std::os::unix::fs::symlink(&target, &path).map_err(UnpackError::io("creating", &path))?;
+                std::os::unix::fs::symlink(&target, &path)
+                    .map_err(UnpackError::io("creating", &path))?;
             }
             EntryType::Link => {
                 let target = link_name(&entry, &raw_path)?;
@@ -116,7 +122,8 @@ fn hard_link_target(dest: &Path, rel: &Path, target: &Path) -> Result<PathBuf, U
         reason,
     };
     let target_rel = clean_relative(target).map_err(|_| refuse("target leaves the layer"))?;
-    ensure_real_parents(dest, &target_rel, false).map_err(|_| refuse("target goes through a symlink"))?;
+    ensure_real_parents(dest, &target_rel, false)
+        .map_err(|_| refuse("target goes through a symlink"))?;
     match std::fs::symlink_metadata(dest.join(&target_rel)) {
         Ok(meta) if meta.is_dir() => Err(refuse("target is a directory")),
         Ok(_) => Ok(target_rel),
@@ -137,6 +144,11 @@ fn make_special<R: Read>(
     };
     let major = header.device_major().ok().flatten().unwrap_or(0);
     let minor = header.device_minor().ok().flatten().unwrap_or(0);
-    mknod(path, kind, Mode::from_bits_truncate(0o600), makedev(major.into(), minor.into()))
-        .map_err(|errno| UnpackError::io("creating device", path)(errno.into()))
+    mknod(
+        path,
+        kind,
+        Mode::from_bits_truncate(0o600),
+        makedev(major.into(), minor.into()),
+    )
+    .map_err(|errno| UnpackError::io("creating device", path)(errno.into()))
 }

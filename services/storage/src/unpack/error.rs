@@ -84,7 +84,10 @@ impl UnpackError {
     }
 
     /// Shorthand for [`UnpackError::Io`].
-    pub(crate) fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.to_path_buf();
         move |source| UnpackError::Io {
             action,

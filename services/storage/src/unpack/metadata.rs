@@ -1,6 +1,10 @@
 //! Owners, modes, extended attributes and times of unpacked entries.
 
-use std::{io::Read, os::unix::fs::PermissionsExt, path::{Path, PathBuf}};
+use std::{
+    io::Read,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
 
 use nix::sys::{
     stat::{UtimensatFlags, utimensat},
@@ -43,7 +47,8 @@ pub fn apply_metadata<R: Read>(
     let is_symlink = header.entry_type().is_symlink();
     let is_dir = header.entry_type().is_dir();
 
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(UnpackError::io("chown", path))?;
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .map_err(UnpackError::io("chown", path))?;
     if !is_symlink {
         // After chown: chown clears set-id bits.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
@@ -55,7 +60,9 @@ pub fn apply_metadata<R: Read>(
             continue;
         }
         if let Err(e) = xattr::set(path, &name, &value) {
-            if e.raw_os_error() == Some(libc::EOPNOTSUPP) || (is_symlink && e.raw_os_error() == Some(libc::EPERM)) {
+            if e.raw_os_error() == Some(libc::EOPNOTSUPP)
+                || (is_symlink && e.raw_os_error() == Some(libc::EPERM))
+            {
                 tracing::warn!(path = %path.display(), %name, error = %e, "xattr not supported here, skipped");
                 continue;
             }
@@ -70,7 +77,9 @@ pub fn apply_metadata<R: Read>(
     Ok(())
 }
 
-fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
+fn pax_xattrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<Vec<(String, Vec<u8>)>, UnpackError> {
     let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? else {
         return Ok(Vec::new());
     };

@@ -64,7 +64,10 @@ pub fn unpack_layer(
     let mut blob = HashingReader::new(blob);
     let (diff_id, stats) = {
         let mut buffered = BufReader::with_capacity(256 * 1024, &mut blob);
-        let is_gzip = buffered.fill_buf().map_err(UnpackError::read)?.starts_with(&[0x1f, 0x8b]);
+        let is_gzip = buffered
+            .fill_buf()
+            .map_err(UnpackError::read)?
+            .starts_with(&[0x1f, 0x8b]);
         let tar: Box<dyn Read + '_> = if is_gzip {
             Box::new(MultiGzDecoder::new(buffered))
         } else {

@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn cleans_dot_prefixes_and_refuses_escapes() {
-        assert_eq!(clean_relative(Path::new("./a/./b/")).unwrap(), PathBuf::from("a/b"));
+        assert_eq!(
+            clean_relative(Path::new("./a/./b/")).unwrap(),
+            PathBuf::from("a/b")
+        );
         assert_eq!(clean_relative(Path::new("./")).unwrap(), PathBuf::new());
         assert!(clean_relative(Path::new("a/../../etc")).is_err());
         assert!(clean_relative(Path::new("/etc/passwd")).is_err());

@@ -10,7 +10,14 @@ impl TarBuilder {
         Self(tar::Builder::new(Vec::new()))
     }
 
-    fn entry(mut self, name: &str, kind: tar::EntryType, mode: u32, link: Option<&str>, data: &[u8]) -> Self {
+    fn entry(
+        mut self,
+        name: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> Self {
         let mut header = tar::Header::new_gnu();
         header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         if let Some(link) = link {
@@ -84,7 +91,13 @@ fn unpacks_gzip_layers_and_reports_both_digests() {
     let blob = gzip(&tar);
     let dir = tempfile::tempdir().unwrap();
 
-    let unpacked = unpack_layer(&blob[..], "application/vnd.oci.image.layer.v1.tar+gzip", dir.path(), WhiteoutMode::Overlay).unwrap();
+    let unpacked = unpack_layer(
+        &blob[..],
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        dir.path(),
+        WhiteoutMode::Overlay,
+    )
+    .unwrap();
 
     assert_eq!(unpacked.blob_digest, sha256(&blob));
     assert_eq!(unpacked.diff_id, sha256(&tar));
@@ -92,24 +105,47 @@ fn unpacks_gzip_layers_and_reports_both_digests() {
     let hello = dir.path().join("bin/hello");
     assert_eq!(std::fs::read(&hello).unwrap(), b"hi there");
     let meta = std::fs::metadata(&hello).unwrap();
-    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (1000, 1000, 0o644));
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (1000, 1000, 0o644)
+    );
     assert_eq!(meta.mtime(), 1_600_000_000);
     assert_eq!(meta.nlink(), 2);
-    assert_eq!(std::fs::read_link(dir.path().join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
-    assert_eq!(std::fs::metadata(dir.path().join("bin")).unwrap().mtime(), 1_600_000_000);
+    assert_eq!(
+        std::fs::read_link(dir.path().join("bin/sh")).unwrap(),
+        Path::new("/bin/busybox")
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("bin")).unwrap().mtime(),
+        1_600_000_000
+    );
 }
 
 #[test]
 fn refuses_parent_dir_escapes() {
-    let (dir, result) = unpack(&TarBuilder::new().file("../escaped", b"x").bytes(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::UnsafePath { .. })), "{result:?}");
+    let (dir, result) = unpack(
+        &TarBuilder::new().file("../escaped", b"x").bytes(),
+        WhiteoutMode::Overlay,
+    );
+    assert!(
+        matches!(result, Err(UnpackError::UnsafePath { .. })),
+        "{result:?}"
+    );
     assert!(!dir.path().parent().unwrap().join("escaped").exists());
 }
 
 #[test]
 fn refuses_absolute_paths() {
-    let (_dir, result) = unpack(&TarBuilder::new().file("/tmp/crimson-absolute", b"x").bytes(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::UnsafePath { .. })), "{result:?}");
+    let (_dir, result) = unpack(
+        &TarBuilder::new()
+            .file("/tmp/crimson-absolute", b"x")
+            .bytes(),
+        WhiteoutMode::Overlay,
+    );
+    assert!(
+        matches!(result, Err(UnpackError::UnsafePath { .. })),
+        "{result:?}"
+    );
     assert!(!Path::new("/tmp/crimson-absolute").exists());
 }
 
@@ -121,27 +157,49 @@ fn refuses_writing_through_a_symlink() {
         .file("evil/owned", b"x")
         .bytes();
     let (_dir, result) = unpack(&tar, WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::SymlinkTraversal { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(UnpackError::SymlinkTraversal { .. })),
+        "{result:?}"
+    );
     assert!(!outside.path().join("owned").exists());
 }
 
 #[test]
 fn refuses_hard_links_to_files_outside_the_layer() {
-    let tar = TarBuilder::new().hardlink("passwd", "../../../../etc/passwd").bytes();
+    let tar = TarBuilder::new()
+        .hardlink("passwd", "../../../../etc/passwd")
+        .bytes();
     let (_dir, result) = unpack(&tar, WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::HardLink { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(UnpackError::HardLink { .. })),
+        "{result:?}"
+    );
     let tar = TarBuilder::new().hardlink("passwd", "/etc/passwd").bytes();
     let (_dir, result) = unpack(&tar, WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::HardLink { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(UnpackError::HardLink { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
 fn refuses_garbage_and_unsupported_compression() {
-    let (_dir, result) = unpack(&gzip(b"not a tar at all, just text padding it out")[..10], WhiteoutMode::Overlay);
+    let (_dir, result) = unpack(
+        &gzip(b"not a tar at all, just text padding it out")[..10],
+        WhiteoutMode::Overlay,
+    );
     assert!(result.is_err());
     let dir = tempfile::tempdir().unwrap();
-    let result = unpack_layer(&b""[..], "application/vnd.oci.image.layer.v1.tar+zstd", dir.path(), WhiteoutMode::Overlay);
-    assert!(matches!(result, Err(UnpackError::UnsupportedMediaType(_))), "{result:?}");
+    let result = unpack_layer(
+        &b""[..],
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        dir.path(),
+        WhiteoutMode::Overlay,
+    );
+    assert!(
+        matches!(result, Err(UnpackError::UnsupportedMediaType(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -161,7 +219,10 @@ fn overlay_mode_keeps_whiteouts_as_overlay_markers() {
     let motd = std::fs::symlink_metadata(dir.path().join("etc/motd")).unwrap();
     assert_eq!(motd.mode() & libc::S_IFMT, libc::S_IFCHR);
     assert_eq!(motd.rdev(), 0);
-    assert_eq!(xattr::get(dir.path().join("var"), "trusted.overlay.opaque").unwrap(), Some(b"y".to_vec()));
+    assert_eq!(
+        xattr::get(dir.path().join("var"), "trusted.overlay.opaque").unwrap(),
+        Some(b"y".to_vec())
+    );
 }
 
 #[test]

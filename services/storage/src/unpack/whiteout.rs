@@ -105,8 +105,14 @@ mod tests {
             Whiteout::parse(Path::new("var/.wh..wh..opq")),
             Some(Whiteout::Opaque(PathBuf::from("var")))
         );
-        assert_eq!(Whiteout::parse(Path::new(".wh..wh.plnk")), Some(Whiteout::Ignored));
+        assert_eq!(
+            Whiteout::parse(Path::new(".wh..wh.plnk")),
+            Some(Whiteout::Ignored)
+        );
         assert_eq!(Whiteout::parse(Path::new("etc/passwd")), None);
-        assert_eq!(Whiteout::parse(Path::new("etc/.wh...")), Some(Whiteout::Invalid));
+        assert_eq!(
+            Whiteout::parse(Path::new("etc/.wh...")),
+            Some(Whiteout::Invalid)
+        );
     }
 }

@@ -1,0 +1,121 @@
+//! Registries that require credentials: per-request AuthConfig, the global auth file, refusals,
+//! and secrets kept out of the logs.
+
+use base64::Engine;
+use crimson_config::Daemon;
+use crimson_integration::{
+    image_builder::{Pusher, TestImage},
+    registry::TestRegistry,
+    require_root,
+    stack::{Stack, StackOptions, spec},
+};
+use k8s_cri::v1::{AuthConfig, PullImageRequest};
+use tonic::Code;
+
+const USER: &str = "puller";
+const PASSWORD: &str = "s3cret-Passw0rd";
+
+async fn pull_with(
+    stack: &Stack,
+    image: &str,
+    auth: Option<AuthConfig>,
+) -> Result<String, tonic::Status> {
+    stack
+        .images()
+        .pull_image(PullImageRequest {
+            image: Some(spec(image)),
+            auth,
+            sandbox_config: None,
+        })
+        .await
+        .map(|r| r.into_inner().image_ref)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_credentials_open_a_protected_registry_and_never_reach_the_logs() {
+    require_root!();
+    let registry = TestRegistry::start_with_auth(USER, PASSWORD);
+    let pushed = Pusher::new(&registry.address, registry.credentials.as_ref())
+        .push("private", "1", &TestImage::busybox())
+        .await;
+    let stack = Stack::start(StackOptions::default().insecure_registry(&registry.address)).await;
+    let name = format!("{}/private:1", registry.address);
+
+    let anonymous = pull_with(&stack, &name, None).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::PermissionDenied, "{anonymous:?}");
+
+    let wrong = AuthConfig {
+        username: USER.into(),
+        password: "wrong".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        pull_with(&stack, &name, Some(wrong))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    let right = AuthConfig {
+        username: USER.into(),
+        password: PASSWORD.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        pull_with(&stack, &name, Some(right)).await.unwrap(),
+        pushed.config_digest
+    );
+
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    stack
+        .images()
+        .remove_image(k8s_cri::v1::RemoveImageRequest {
+            image: Some(spec(&name)),
+        })
+        .await
+        .unwrap();
+    let auth_field = AuthConfig {
+        auth: encoded.clone(),
+        ..Default::default()
+    };
+    assert_eq!(
+        pull_with(&stack, &name, Some(auth_field)).await.unwrap(),
+        pushed.config_digest
+    );
+
+    for daemon in Daemon::ALL {
+        let log = stack.log(daemon);
+        assert!(
+            !log.contains(PASSWORD) && !log.contains(&encoded),
+            "{daemon} logged a secret:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_global_auth_file_serves_requests_without_credentials() {
+    require_root!();
+    let registry = TestRegistry::start_with_auth(USER, PASSWORD);
+    let pushed = Pusher::new(&registry.address, registry.credentials.as_ref())
+        .push("team/app", "1", &TestImage::busybox())
+        .await;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let auth_file = format!(
+        r#"{{"auths": {{"{}": {{"auth": "{encoded}"}}}}}}"#,
+        registry.address
+    );
+    let stack = Stack::start(StackOptions {
+        auth_file: Some(auth_file),
+        ..StackOptions::default().insecure_registry(&registry.address)
+    })
+    .await;
+
+    assert_eq!(
+        stack
+            .pull(&format!("{}/team/app:1", registry.address))
+            .await
+            .unwrap(),
+        pushed.config_digest
+    );
+}
