@@ -82,6 +82,28 @@ impl LayerBuilder {
         )
     }
 
+    /// A regular file carrying an extended attribute (as a PAX `SCHILY.xattr.` record).
+    pub fn file_with_xattr(mut self, path: &str, content: &[u8], xattr: (&str, &[u8])) -> Self {
+        let mut record = format!(" SCHILY.xattr.{}=", xattr.0).into_bytes();
+        record.extend_from_slice(xattr.1);
+        record.push(b'\n');
+        // The length prefix counts itself.
+        let mut length = record.len() + 1;
+        while format!("{length}").len() + record.len() != length {
+            length += 1;
+        }
+        let mut pax = format!("{length}").into_bytes();
+        pax.extend_from_slice(&record);
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::XHeader);
+        header.set_mode(0o644);
+        header.set_size(pax.len() as u64);
+        self.tar
+            .append_data(&mut header, format!("PaxHeaders/{path}"), &pax[..])
+            .unwrap();
+        self.file(path, content, 0o644)
+    }
+
     /// A directory.
     pub fn dir(self, path: &str) -> Self {
         self.entry(path, tar::EntryType::Directory, 0o755, None, b"", (0, 0))

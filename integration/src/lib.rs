@@ -8,6 +8,7 @@ pub mod image_builder;
 pub mod otlp;
 pub mod registry;
 pub mod stack;
+pub mod token_auth;
 
 /// Skips the calling test (returning early) when not running as root, saying why.
 #[macro_export]

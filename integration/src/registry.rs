@@ -17,20 +17,35 @@ pub struct TestRegistry {
     pub address: String,
     /// Credentials the registry requires, if any.
     pub credentials: Option<(String, String)>,
+    /// The token server, when the registry uses token authentication.
+    pub token_server: Option<crate::token_auth::TokenServer>,
+}
+
+/// How the registry authenticates clients.
+enum Auth {
+    Open,
+    Basic,
+    Token,
 }
 
 impl TestRegistry {
     /// Starts an open registry.
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(Auth::Open, None)
     }
 
     /// Starts a registry that requires `user`/`password` (HTTP basic, bcrypt htpasswd).
     pub fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user.to_string(), password.to_string())))
+        Self::start_with(Auth::Basic, Some((user.to_string(), password.to_string())))
     }
 
-    fn start_with(credentials: Option<(String, String)>) -> Self {
+    /// Starts a registry that answers with a Bearer challenge; its token server hands tokens
+    /// to `user`/`password`.
+    pub fn start_with_token_auth(user: &str, password: &str) -> Self {
+        Self::start_with(Auth::Token, Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_with(auth: Auth, credentials: Option<(String, String)>) -> Self {
         let dir = tempfile::tempdir().expect("registry dir");
         let port = crate::free_port();
         let address = format!("127.0.0.1:{port}");
@@ -38,7 +53,13 @@ impl TestRegistry {
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
             dir.path().join("data").display()
         );
-        if let Some((user, password)) = &credentials {
+        let mut token_server = None;
+        if let (Auth::Token, Some((user, password))) = (&auth, &credentials) {
+            let (server, yaml) = crate::token_auth::start(dir.path(), user, password);
+            config.push_str(&yaml);
+            token_server = Some(server);
+        }
+        if let (Auth::Basic, Some((user, password))) = (&auth, &credentials) {
             let htpasswd = dir.path().join("htpasswd");
             let output = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -67,6 +88,7 @@ impl TestRegistry {
             dir,
             address,
             credentials,
+            token_server,
         };
         registry.wait_ready();
         registry
@@ -107,6 +129,17 @@ impl TestRegistry {
     /// Path of the registry's log.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("registry.log")
+    }
+
+    /// Where the registry keeps the blob `digest` on disk (to corrupt it in tests).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
     }
 
     /// How many GETs of blob `digest` in `repository` the registry served.

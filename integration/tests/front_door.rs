@@ -158,6 +158,55 @@ async fn a_daemon_that_is_down_gives_unavailable_naming_it_then_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_hung_daemon_gives_unavailable_instead_of_a_hang() {
+    require_root!();
+    let stack = Stack::start(StackOptions {
+        backend_wait_ms: 500,
+        ..Default::default()
+    })
+    .await;
+    let mut images = stack.images();
+    images
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(stack.pid(Daemon::Image).unwrap() as i32);
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        images.list_images(ListImagesRequest::default()),
+    )
+    .await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+
+    let err = answer
+        .expect("the front door gives up on a stopped daemon")
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("crimson-image"), "{}", err.message());
+    images
+        .list_images(ListImagesRequest::default())
+        .await
+        .expect("works again once the daemon runs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sockets_are_group_accessible_only() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let stack = Stack::start(StackOptions::default()).await;
+    for daemon in Daemon::ALL {
+        let mode = std::fs::metadata(stack.socket(daemon))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o660, "{daemon}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn daemons_stop_cleanly_on_sigterm() {
     require_root!();
     let stack = Stack::start(StackOptions::default()).await;

@@ -19,6 +19,7 @@ fn layered_image() -> TestImage {
     let middle = LayerBuilder::new()
         .dir("data")
         .file("data/gone", b"deleted above", 0o644)
+        .file_with_xattr("data/labelled", b"x", ("user.crimson", b"kept"))
         .owned_file("data/kept", b"kept", 0o4750, 1000, 33)
         .hardlink("data/kept-link", "data/kept")
         .symlink("data/to-kept", "kept")
@@ -102,6 +103,11 @@ async fn check_rootfs(driver: &'static str) {
     );
     assert_eq!(kept.nlink(), 2, "{driver}: hard link kept");
     assert_eq!(
+        xattr_of(&root.join("data/labelled"), "user.crimson"),
+        Some(b"kept".to_vec()),
+        "{driver}: xattr kept"
+    );
+    assert_eq!(
         std::fs::read_link(root.join("data/to-kept"))
             .unwrap()
             .to_str(),
@@ -145,6 +151,10 @@ async fn check_rootfs(driver: &'static str) {
         .expect("removal is idempotent");
     assert!(mounts_under(stack.root()).is_empty());
     assert!(!root.exists());
+}
+
+fn xattr_of(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    xattr::get(path, name).ok().flatten()
 }
 
 fn libc_s_ifmt() -> u32 {
@@ -275,4 +285,32 @@ async fn concurrent_pulls_download_each_blob_once() {
         );
     }
     assert_eq!(stack.stored_layer_dirs(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_that_does_not_match_its_digest_fails_the_pull() {
+    require_root!();
+    let registry = TestRegistry::start();
+    let pushed = Pusher::new(&registry.address, None)
+        .push("corrupt", "1", &TestImage::busybox())
+        .await;
+    let blob = registry.blob_path(&pushed.layer_digests[0]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let stack = Stack::start(StackOptions::default().insecure_registry(&registry.address)).await;
+
+    let err = stack
+        .pull(&format!("{}/corrupt:1", registry.address))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), Code::DataLoss, "{err:?}");
+    assert!(
+        err.message().contains("digest") || err.message().contains("mismatch"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(stack.stored_layer_dirs(), 0);
 }

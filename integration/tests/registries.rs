@@ -179,3 +179,30 @@ async fn malformed_references_and_missing_images_get_clear_statuses() {
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     assert!(stack.image_status("no/such:image").await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_http_registry_needs_to_be_marked_insecure() {
+    require_root!();
+    let registry = TestRegistry::start();
+    Pusher::new(&registry.address, None)
+        .push("app", "1", &TestImage::busybox())
+        .await;
+    let stack = Stack::start(StackOptions::default()).await;
+
+    let err = stack
+        .pull(&format!("{}/app:1", registry.address))
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        err.code(),
+        Code::Unavailable,
+        "HTTPS to a plain HTTP registry fails: {err:?}"
+    );
+    assert!(
+        stack
+            .image_status(&format!("{}/app:1", registry.address))
+            .await
+            .is_none()
+    );
+}

@@ -119,3 +119,36 @@ async fn the_global_auth_file_serves_requests_without_credentials() {
         pushed.config_digest
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_token_challenges_are_answered_with_the_credentials() {
+    require_root!();
+    let registry = TestRegistry::start_with_token_auth(USER, PASSWORD);
+    let pushed = Pusher::new(&registry.address, registry.credentials.as_ref())
+        .push("tokened/app", "1", &TestImage::busybox())
+        .await;
+    let stack = Stack::start(StackOptions::default().insecure_registry(&registry.address)).await;
+    let name = format!("{}/tokened/app:1", registry.address);
+
+    let anonymous = pull_with(&stack, &name, None).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::PermissionDenied, "{anonymous:?}");
+
+    let right = AuthConfig {
+        username: USER.into(),
+        password: PASSWORD.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        pull_with(&stack, &name, Some(right)).await.unwrap(),
+        pushed.config_digest
+    );
+    let authorized_get = registry.log().lines().any(|line| {
+        line.contains("msg=\"authorized request\"")
+            && line.contains("http.request.method=GET")
+            && line.contains("/v2/tokened/app/manifests/1")
+    });
+    assert!(
+        authorized_get,
+        "the registry accepted crimson's bearer token for the manifest"
+    );
+}

@@ -215,7 +215,16 @@ impl RegistrySession {
             .await
             .map_err(RegistryFailure::from_oci)?;
         Ok(sized.map(move |chunk| {
-            chunk.map_err(|e| RegistryFailure::Unreachable(format!("reading blob {digest}: {e}")))
+            chunk.map_err(|e| {
+                let message = format!("reading blob {digest}: {e}");
+                if e.get_ref()
+                    .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>())
+                {
+                    RegistryFailure::BadContent(message)
+                } else {
+                    RegistryFailure::Unreachable(message)
+                }
+            })
         }))
     }
 
