@@ -65,7 +65,25 @@ impl StackOptions {
 pub struct Stack {
     root: tempfile::TempDir,
     children: Mutex<HashMap<Daemon, Child>>,
+    bridges: Mutex<Vec<String>>,
 }
+
+/// A private CNI bridge network written into a stack's conf dir.
+#[derive(Clone, Debug)]
+pub struct BridgeNetwork {
+    /// Network name.
+    pub name: String,
+    /// Bridge interface on the host.
+    pub bridge: String,
+    /// IPv4 subnet (`10.x.y.0/24`).
+    pub subnet: String,
+    /// IPv6 subnet, for a dual-stack network.
+    pub subnet6: Option<String>,
+    /// host-local's allocation directory.
+    pub ipam_dir: PathBuf,
+}
+
+static NETWORK_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// Where the daemon binaries are: the target dir the tests were built into.
 pub fn bin_dir() -> PathBuf {
@@ -96,13 +114,14 @@ impl Stack {
         let mut config = format!(
             "state_root = {:?}\nrun_root = {:?}\n[log]\nlevel = \"info,crimson_image=debug,crimson_storage=debug\"\n\
              [cri]\nbackend_wait_ms = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
-             [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [\"/usr/lib/cni\"]\n",
+             [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [\"/usr/lib/cni\"]\nnetns_dir = {:?}\n",
             path("state"),
             path("run"),
             options.backend_wait_ms,
             path("registries.conf"),
             options.storage_driver,
             path("cni"),
+            path("run/netns"),
         );
         if let Some(auth) = &options.auth_file {
             std::fs::write(path("auth.json"), auth).unwrap();
@@ -119,6 +138,7 @@ impl Stack {
         let stack = Self {
             root,
             children: Mutex::new(HashMap::new()),
+            bridges: Mutex::new(Vec::new()),
         };
         for daemon in Daemon::ALL {
             stack.start_daemon(daemon).await;
@@ -144,6 +164,43 @@ impl Stack {
     /// The CNI config dir the network daemon watches.
     pub fn cni_conf_dir(&self) -> PathBuf {
         self.root.path().join("cni")
+    }
+
+    /// Writes a bridge + host-local + portmap + loopback conflist with a bridge name and subnet
+    /// of its own (so parallel tests never collide), optionally dual-stack.
+    pub fn add_bridge_network(&self, dual_stack: bool) -> BridgeNetwork {
+        let n = NETWORK_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let tag = format!("{:04x}{:02x}", pid & 0xffff, n & 0xff);
+        let subnet = format!("10.{}.{}.0/24", 150 + (pid % 100), n % 250);
+        let subnet6 = dual_stack.then(|| format!("fd00:{:x}:{:x}::/64", pid & 0xffff, n));
+        let ipam_dir = self.root.path().join("ipam");
+        let mut ranges = vec![serde_json::json!([{ "subnet": subnet }])];
+        if let Some(v6) = &subnet6 {
+            ranges.push(serde_json::json!([{ "subnet": v6 }]));
+        }
+        let network = BridgeNetwork {
+            name: format!("crimson-test-{tag}"),
+            bridge: format!("crm{tag}"),
+            subnet,
+            subnet6,
+            ipam_dir: ipam_dir.clone(),
+        };
+        let conflist = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": network.name,
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": network.bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+                    "ipam": {"type": "host-local", "dataDir": ipam_dir, "ranges": ranges, "routes": [{"dst": "0.0.0.0/0"}]}
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}},
+                {"type": "loopback"}
+            ]
+        });
+        std::fs::write(self.cni_conf_dir().join("10-test.conflist"), serde_json::to_vec_pretty(&conflist).unwrap()).unwrap();
+        self.bridges.lock().unwrap().push(network.bridge.clone());
+        network
     }
 
     /// The log of `daemon`.
@@ -309,6 +366,9 @@ impl Drop for Stack {
             let _ = child.wait();
         }
         unmount_under(self.root.path());
+        for bridge in self.bridges.lock().unwrap().drain(..) {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        }
     }
 }
 

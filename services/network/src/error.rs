@@ -1,4 +1,6 @@
-/// Everything crimson-network can fail with.
+use tonic::Status;
+
+/// Everything crimson-network can fail with; mapped to a gRPC status at the edge.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
     /// Configuration could not be loaded.
@@ -13,7 +15,46 @@ pub enum NetworkError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crimson_store::StoreError),
+    /// A request field is missing or malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// No usable CNI network configuration.
+    #[error("network plugin not ready: {0}")]
+    NotReady(String),
+    /// The pod has no network attachment.
+    #[error("pod {0} has no network attachment")]
+    NotFound(String),
+    /// A CNI plugin failed.
+    #[error("CNI {command} with plugin {plugin}: {message}")]
+    Plugin {
+        /// ADD, DEL or CHECK.
+        command: &'static str,
+        /// Plugin type.
+        plugin: String,
+        /// What the plugin said.
+        message: String,
+    },
+    /// Creating or removing a network namespace failed.
+    #[error("network namespace {path}: {message}")]
+    Netns {
+        /// Its path.
+        path: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// Result with [`NetworkError`].
 pub type Result<T> = std::result::Result<T, NetworkError>;
+
+impl From<NetworkError> for Status {
+    fn from(error: NetworkError) -> Self {
+        let message = error.to_string();
+        match error {
+            NetworkError::InvalidArgument(_) => Status::invalid_argument(message),
+            NetworkError::NotReady(_) => Status::failed_precondition(message),
+            NetworkError::NotFound(_) => Status::not_found(message),
+            _ => Status::internal(message),
+        }
+    }
+}

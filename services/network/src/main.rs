@@ -16,6 +16,9 @@ struct Args {
     /// Directory of CNI network configurations.
     #[arg(long, env = "CRIMSON_CNI_CONF_DIR")]
     cni_conf_dir: Option<std::path::PathBuf>,
+    /// Where pod network namespaces are pinned.
+    #[arg(long, env = "CRIMSON_NETNS_DIR")]
+    netns_dir: Option<std::path::PathBuf>,
     /// Directories searched for CNI plugins (repeatable).
     #[arg(
         long = "cni-bin-dir",
@@ -41,11 +44,14 @@ async fn run(args: Args) -> Result<(), NetworkError> {
     if let Some(dir) = args.cni_conf_dir {
         config.network.cni_conf_dir = dir;
     }
+    if let Some(dir) = args.netns_dir {
+        config.network.netns_dir = dir;
+    }
     if !args.cni_bin_dirs.is_empty() {
         config.network.cni_bin_dirs = args.cni_bin_dirs;
     }
     let _telemetry = crimson_telemetry::init("crimson-network", &config.log, &config.telemetry)?;
-    let service = NetworkService::open(&config)?;
+    let service = NetworkService::open(&config).await?;
     crimson_rpc::serve(
         Daemon::Network,
         &config.socket(Daemon::Network),

@@ -1,48 +1,36 @@
 //! The gRPC face of crimson-network.
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use crimson_api::network::v1::{
-    GetStatusRequest, NetworkStatus,
+    CheckPodRequest, CheckPodResponse, GetPodRequest, GetStatusRequest, NetworkStatus, PodNetwork, SetUpPodRequest,
+    TearDownPodRequest, TearDownPodResponse,
     network_server::{Network, NetworkServer},
 };
-use crimson_config::{Config, Daemon};
-use crimson_store::Store;
+use crimson_config::Config;
 use tonic::{Request, Response, Status, service::Routes};
 
-use crate::{Result, cni_config::find_network};
+use crate::{
+    NetworkError, Result,
+    cni_config::find_network,
+    cni_exec::CniCommand,
+    pod_setup::{self, to_proto},
+    pod_teardown, reconcile,
+    state::State,
+};
 
-/// Database schema version this build writes.
-const SCHEMA_VERSION: u32 = 1;
-
-/// crimson-network's service.
+/// crimson-network's service; cheap to clone.
 #[derive(Clone)]
 pub struct NetworkService {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    cni_conf_dir: PathBuf,
-    cni_bin_dirs: Vec<PathBuf>,
-    /// The daemon's database (pod attachments are recorded here once pods exist).
-    _store: Store,
+    state: Arc<State>,
 }
 
 impl NetworkService {
-    /// Opens the database under the configured state dir.
-    pub fn open(config: &Config) -> Result<Self> {
-        let store = Store::open(
-            &config.state_dir(Daemon::Network).join("db"),
-            SCHEMA_VERSION,
-            &[],
-        )?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                cni_conf_dir: config.network.cni_conf_dir.clone(),
-                cni_bin_dirs: config.network.cni_bin_dirs.clone(),
-                _store: store,
-            }),
-        })
+    /// Opens the database and undoes attachments a crash interrupted.
+    pub async fn open(config: &Config) -> Result<Self> {
+        let state = State::open(config)?;
+        reconcile::reconcile(&state).await?;
+        Ok(Self { state: Arc::new(state) })
     }
 
     /// The service as tonic routes.
@@ -51,13 +39,19 @@ impl NetworkService {
     }
 }
 
+type RpcResult<T> = std::result::Result<Response<T>, Status>;
+
+fn respond<T>(result: Result<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(|e: NetworkError| {
+        tracing::warn!(error = %e, "request failed");
+        Status::from(e)
+    })
+}
+
 #[tonic::async_trait]
 impl Network for NetworkService {
-    async fn get_status(
-        &self,
-        _: Request<GetStatusRequest>,
-    ) -> std::result::Result<Response<NetworkStatus>, Status> {
-        let status = match find_network(&self.inner.cni_conf_dir, &self.inner.cni_bin_dirs) {
+    async fn get_status(&self, _: Request<GetStatusRequest>) -> RpcResult<NetworkStatus> {
+        let status = match find_network(&self.state.cni_conf_dir, &self.state.cni_bin_dirs) {
             Ok(network) => NetworkStatus {
                 ready: true,
                 network_name: network.name,
@@ -71,5 +65,44 @@ impl Network for NetworkService {
             },
         };
         Ok(Response::new(status))
+    }
+
+    async fn set_up_pod(&self, request: Request<SetUpPodRequest>) -> RpcResult<PodNetwork> {
+        respond(pod_setup::set_up_pod(&self.state, request.into_inner()).await)
+    }
+
+    async fn tear_down_pod(&self, request: Request<TearDownPodRequest>) -> RpcResult<TearDownPodResponse> {
+        let pod_id = request.into_inner().pod_id;
+        respond(
+            pod_teardown::tear_down_pod(&self.state, &pod_id)
+                .await
+                .map(|()| TearDownPodResponse {}),
+        )
+    }
+
+    async fn check_pod(&self, request: Request<CheckPodRequest>) -> RpcResult<CheckPodResponse> {
+        let pod_id = request.into_inner().pod_id;
+        let result = async {
+            let attachment = self.state.pods.get(&pod_id)?.ok_or_else(|| NetworkError::NotFound(pod_id.clone()))?;
+            self.state
+                .cni
+                .run_list(CniCommand::Check, &attachment.conflist, &attachment.cni_attachment(), attachment.result.as_ref())
+                .await?;
+            Ok(CheckPodResponse {})
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn get_pod(&self, request: Request<GetPodRequest>) -> RpcResult<PodNetwork> {
+        let pod_id = request.into_inner().pod_id;
+        respond(
+            self.state
+                .pods
+                .get(&pod_id)
+                .map_err(NetworkError::from)
+                .and_then(|found| found.ok_or_else(|| NetworkError::NotFound(pod_id)))
+                .map(|attachment| to_proto(&attachment)),
+        )
     }
 }

@@ -208,6 +208,10 @@ pub struct NetworkConfig {
     pub cni_conf_dir: PathBuf,
     /// Directories searched for CNI plugin binaries.
     pub cni_bin_dirs: Vec<PathBuf>,
+    /// Where pod network namespaces are pinned (`ip netns` looks in /run/netns).
+    pub netns_dir: PathBuf,
+    /// Seconds one CNI plugin invocation may take.
+    pub plugin_timeout_secs: u64,
 }
 
 impl Default for NetworkConfig {
@@ -215,6 +219,8 @@ impl Default for NetworkConfig {
         Self {
             cni_conf_dir: PathBuf::from("/etc/cni/net.d"),
             cni_bin_dirs: vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")],
+            netns_dir: PathBuf::from("/run/netns"),
+            plugin_timeout_secs: 60,
         }
     }
 }

@@ -10,10 +10,12 @@
 mod client;
 mod error;
 mod info;
+mod keyed_locks;
 mod server;
 mod socket;
 
 pub use client::{Peer, PeerChannel, is_unreachable};
 pub use error::RpcError;
+pub use keyed_locks::KeyedLocks;
 pub use server::serve;
 pub use socket::connect_unix;

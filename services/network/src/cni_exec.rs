@@ -1,0 +1,203 @@
+//! Running CNI plugins as the CNI specification's runtime: one process per plugin, the
+//! network configuration on stdin, `CNI_*` variables in the environment, the result (or an
+//! error object) on stdout. A list runs in order for ADD and CHECK, in reverse for DEL, each
+//! plugin seeing the previous result as `prevResult`.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use serde_json::{Value, json};
+use tokio::{io::AsyncWriteExt, process::Command};
+
+use crate::{NetworkError, Result, cni_config::find_plugin};
+
+/// Interface name inside the pod.
+pub const POD_INTERFACE: &str = "eth0";
+
+/// The CNI operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CniCommand {
+    /// Attach.
+    Add,
+    /// Detach (idempotent by specification).
+    Del,
+    /// Verify an attachment.
+    Check,
+}
+
+impl CniCommand {
+    fn as_str(self) -> &'static str {
+        match self {
+            CniCommand::Add => "ADD",
+            CniCommand::Del => "DEL",
+            CniCommand::Check => "CHECK",
+        }
+    }
+}
+
+/// Who is being attached, and the runtime data plugins may ask for by capability.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// `CNI_CONTAINERID`: the pod id.
+    pub container_id: String,
+    /// `CNI_NETNS`: the pinned namespace (may be gone for DEL).
+    pub netns: String,
+    /// Pod name, namespace and uid, passed as `CNI_ARGS` the way kubelet-era runtimes do.
+    pub pod_name: String,
+    pub pod_namespace: String,
+    pub pod_uid: String,
+    /// `runtimeConfig.portMappings`, for plugins with the `portMappings` capability.
+    pub port_mappings: Vec<Value>,
+}
+
+/// Runs plugins from the configured directories.
+#[derive(Debug, Clone)]
+pub struct CniRuntime {
+    bin_dirs: Vec<PathBuf>,
+    timeout: Duration,
+}
+
+impl CniRuntime {
+    /// A runtime looking up plugins in `bin_dirs`.
+    pub fn new(bin_dirs: Vec<PathBuf>, timeout: Duration) -> Self {
+        Self { bin_dirs, timeout }
+    }
+
+    /// Runs `command` over the whole list; answers the final result (ADD) or `Null`.
+    pub async fn run_list(
+        &self,
+        command: CniCommand,
+        conflist: &Value,
+        attachment: &Attachment,
+        cached_result: Option<&Value>,
+    ) -> Result<Value> {
+        let version = conflist["cniVersion"].as_str().unwrap_or("0.3.1").to_string();
+        if command == CniCommand::Check && !supports_check(&version) {
+            return Ok(Value::Null);
+        }
+        let mut plugins: Vec<Value> = conflist["plugins"].as_array().cloned().unwrap_or_default();
+        if command == CniCommand::Del {
+            plugins.reverse();
+        }
+        let mut previous = match command {
+            CniCommand::Add => None,
+            _ if supports_check(&version) => cached_result.cloned(),
+            _ => None,
+        };
+        for plugin in plugins {
+            let config = plugin_config(&plugin, conflist, &version, previous.as_ref(), attachment);
+            let output = self.invoke(command, &plugin, &config, attachment).await?;
+            if command == CniCommand::Add {
+                previous = Some(output);
+            }
+        }
+        Ok(previous.filter(|_| command == CniCommand::Add).unwrap_or(Value::Null))
+    }
+
+    async fn invoke(&self, command: CniCommand, plugin: &Value, config: &Value, attachment: &Attachment) -> Result<Value> {
+        let plugin_type = plugin["type"].as_str().unwrap_or_default().to_string();
+        let fail = |message: String| NetworkError::Plugin {
+            command: command.as_str(),
+            plugin: plugin_type.clone(),
+            message,
+        };
+        let binary = find_plugin(&self.bin_dirs, &plugin_type)
+            .ok_or_else(|| fail(format!("not found in {:?}", self.bin_dirs)))?;
+        let cni_path = std::env::join_paths(&self.bin_dirs).map_err(|e| fail(e.to_string()))?;
+        let cni_args = format!(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE={};K8S_POD_NAME={};K8S_POD_INFRA_CONTAINER_ID={};K8S_POD_UID={}",
+            attachment.pod_namespace, attachment.pod_name, attachment.container_id, attachment.pod_uid
+        );
+        let mut child = Command::new(&binary)
+            .env("CNI_COMMAND", command.as_str())
+            .env("CNI_CONTAINERID", &attachment.container_id)
+            .env("CNI_NETNS", &attachment.netns)
+            .env("CNI_IFNAME", POD_INTERFACE)
+            .env("CNI_ARGS", cni_args)
+            .env("CNI_PATH", cni_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(format!("starting {}: {e}", binary.display())))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = serde_json::to_vec(config).map_err(|e| fail(e.to_string()))?;
+        let writer = async move {
+            let _ = stdin.write_all(&input).await;
+        };
+        let (_, output) = tokio::time::timeout(self.timeout, async { tokio::join!(writer, child.wait_with_output()) })
+            .await
+            .map_err(|_| fail(format!("no answer within {:?}", self.timeout)))?;
+        let output = output.map_err(|e| fail(e.to_string()))?;
+        let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        if !output.status.success() {
+            let message = stdout["msg"]
+                .as_str()
+                .map(|msg| match stdout["details"].as_str() {
+                    Some(details) if !details.is_empty() => format!("{msg}: {details}"),
+                    _ => msg.to_string(),
+                })
+                .unwrap_or_else(|| String::from_utf8_lossy(&output.stderr).trim().to_string());
+            return Err(fail(format!("{} ({})", message, output.status)));
+        }
+        Ok(stdout)
+    }
+}
+
+/// CHECK and cached results for DEL exist from spec 0.4.0 on.
+fn supports_check(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    major >= 1 || minor >= 4
+}
+
+/// The configuration one plugin of a list receives.
+fn plugin_config(plugin: &Value, conflist: &Value, version: &str, previous: Option<&Value>, attachment: &Attachment) -> Value {
+    let mut config = plugin.clone();
+    config["name"] = conflist["name"].clone();
+    config["cniVersion"] = json!(version);
+    if let Some(previous) = previous {
+        config["prevResult"] = previous.clone();
+    }
+    let wants_port_mappings = plugin["capabilities"]["portMappings"].as_bool().unwrap_or(false);
+    if wants_port_mappings && !attachment.port_mappings.is_empty() {
+        config["runtimeConfig"] = json!({"portMappings": attachment.port_mappings});
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attachment() -> Attachment {
+        Attachment {
+            container_id: "pod1".into(),
+            netns: "/run/netns/pod1".into(),
+            pod_name: "web".into(),
+            pod_namespace: "default".into(),
+            pod_uid: "uid-1".into(),
+            port_mappings: vec![json!({"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""})],
+        }
+    }
+
+    #[test]
+    fn plugin_config_carries_name_version_previous_result_and_capabilities() {
+        let conflist = json!({"cniVersion": "1.0.0", "name": "pods", "plugins": []});
+        let portmap = json!({"type": "portmap", "capabilities": {"portMappings": true}});
+        let previous = json!({"ips": []});
+        let config = plugin_config(&portmap, &conflist, "1.0.0", Some(&previous), &attachment());
+        assert_eq!(config["name"], "pods");
+        assert_eq!(config["prevResult"], previous);
+        assert_eq!(config["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
+        let bridge = plugin_config(&json!({"type": "bridge"}), &conflist, "1.0.0", None, &attachment());
+        assert!(bridge.get("runtimeConfig").is_none() && bridge.get("prevResult").is_none());
+    }
+
+    #[test]
+    fn check_exists_from_spec_0_4_0() {
+        assert!(!supports_check("0.3.1"));
+        assert!(supports_check("0.4.0"));
+        assert!(supports_check("1.0.0"));
+    }
+}

@@ -1,0 +1,72 @@
+//! Pinned network namespaces: a new namespace bind-mounted on a file, so it lives without any
+//! process in it (as `ip netns add` does).
+
+use std::path::Path;
+
+use nix::{
+    mount::{MntFlags, MsFlags, mount, umount2},
+    sched::{CloneFlags, unshare},
+};
+
+use crate::{NetworkError, Result};
+
+fn netns_error(path: &Path, message: impl std::fmt::Display) -> NetworkError {
+    NetworkError::Netns {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Creates a network namespace pinned at `path` (its directory is created). A namespace
+/// already pinned there is kept.
+pub fn create(path: &Path) -> Result<()> {
+    if is_pinned(path) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| netns_error(path, e))?;
+    }
+    std::fs::File::create(path).map_err(|e| netns_error(path, e))?;
+    let target = path.to_path_buf();
+    // A fresh thread: unshare changes only the calling thread's namespace, and the thread
+    // ends right after, so no pooled thread is left in the pod's namespace.
+    let pinned = std::thread::spawn(move || -> std::result::Result<(), String> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind mount: {e}"))
+    })
+    .join()
+    .map_err(|_| netns_error(path, "namespace thread panicked"))?;
+    pinned.map_err(|message| {
+        let _ = std::fs::remove_file(path);
+        netns_error(path, message)
+    })
+}
+
+/// Unmounts and deletes the namespace pinned at `path`; nothing there is fine.
+pub fn remove(path: &Path) -> Result<()> {
+    if is_pinned(path) {
+        umount2(path, MntFlags::MNT_DETACH).map_err(|e| netns_error(path, e))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(netns_error(path, e)),
+    }
+}
+
+/// True when a namespace is mounted at `path`.
+pub fn is_pinned(path: &Path) -> bool {
+    let wanted = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mount_point| mount_point == wanted)
+}

@@ -1,0 +1,122 @@
+//! SetUpPod: pin a network namespace for the pod and attach it with CNI ADD.
+
+use crimson_api::network::v1::{PodNetwork, SetUpPodRequest};
+use serde_json::{Value, json};
+
+use crate::{
+    NetworkError, Result,
+    cni_config::find_network,
+    cni_exec::{Attachment, CniCommand},
+    cni_result::pod_ips,
+    netns,
+    pod_teardown::detach,
+    records::{AttachmentState, PodAttachment},
+    state::State,
+};
+
+/// Creates the namespace and runs ADD; a pod already attached gets its attachment back.
+pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNetwork> {
+    validate_pod_id(&request.pod_id)?;
+    let _pod = state.pod_locks.lock(&request.pod_id).await;
+    if let Some(existing) = state.pods.get(&request.pod_id)?
+        && existing.state == AttachmentState::Attached
+    {
+        return Ok(to_proto(&existing));
+    }
+    let network = find_network(&state.cni_conf_dir, &state.cni_bin_dirs).map_err(NetworkError::NotReady)?;
+    let netns_path = state.netns_dir.join(&request.pod_id);
+    let mut attachment = PodAttachment {
+        pod_id: request.pod_id.clone(),
+        pod_name: request.pod_name,
+        pod_namespace: request.pod_namespace,
+        pod_uid: request.pod_uid,
+        netns_path: netns_path.display().to_string(),
+        network_name: network.name.clone(),
+        conflist: network.conflist.clone(),
+        port_mappings: request
+            .port_mappings
+            .iter()
+            .map(|p| {
+                json!({
+                    "hostPort": p.host_port,
+                    "containerPort": p.container_port,
+                    "protocol": if p.protocol.is_empty() { "tcp" } else { p.protocol.as_str() },
+                    "hostIP": p.host_ip,
+                })
+            })
+            .collect(),
+        result: None,
+        state: AttachmentState::Adding,
+    };
+    // Recorded before anything is created, so a crash half-way is undone on restart.
+    state.pods.put(&attachment.pod_id, &attachment)?;
+    state.store.flush().await?;
+
+    match attach(state, &attachment).await {
+        Ok(result) => {
+            attachment.result = Some(result);
+            attachment.state = AttachmentState::Attached;
+            state.pods.put(&attachment.pod_id, &attachment)?;
+            state.store.flush().await?;
+            let network = to_proto(&attachment);
+            tracing::info!(pod = %network.pod_id, network = %network.network_name, ips = ?network.ips, "pod attached");
+            Ok(network)
+        }
+        Err(error) => {
+            if let Err(undo) = detach(state, &attachment).await {
+                tracing::warn!(pod = %attachment.pod_id, error = %undo, "undoing a failed attachment");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn attach(state: &State, attachment: &PodAttachment) -> Result<Value> {
+    netns::create(std::path::Path::new(&attachment.netns_path))?;
+    bring_up_loopback(state, attachment).await;
+    state
+        .cni
+        .run_list(CniCommand::Add, &attachment.conflist, &attachment.cni_attachment(), None)
+        .await
+}
+
+/// Sets `lo` up with the loopback plugin unless the network's own list does it.
+async fn bring_up_loopback(state: &State, attachment: &PodAttachment) {
+    let has_loopback = attachment.conflist["plugins"]
+        .as_array()
+        .is_some_and(|plugins| plugins.iter().any(|p| p["type"] == "loopback"));
+    if has_loopback {
+        return;
+    }
+    let loopback = json!({"cniVersion": "0.3.1", "name": "crimson-loopback", "plugins": [{"type": "loopback"}]});
+    let target = Attachment {
+        port_mappings: Vec::new(),
+        ..attachment.cni_attachment()
+    };
+    if let Err(error) = state.cni.run_list(CniCommand::Add, &loopback, &target, None).await {
+        tracing::warn!(pod = %attachment.pod_id, %error, "could not set up the loopback interface");
+    }
+}
+
+/// The API view of an attachment.
+pub fn to_proto(attachment: &PodAttachment) -> PodNetwork {
+    PodNetwork {
+        pod_id: attachment.pod_id.clone(),
+        netns_path: attachment.netns_path.clone(),
+        ips: attachment.result.as_ref().map(pod_ips).unwrap_or_default(),
+        network_name: attachment.network_name.clone(),
+    }
+}
+
+/// Pod ids name files: letters, digits, `-`, `_`, `.`; no leading dot.
+pub fn validate_pod_id(id: &str) -> Result<()> {
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(NetworkError::InvalidArgument(format!("invalid pod id {id:?}")))
+    }
+}

@@ -1,0 +1,40 @@
+//! TearDownPod: CNI DEL with the configuration used for ADD, then drop the namespace.
+
+use std::path::Path;
+
+use crate::{
+    Result,
+    cni_exec::CniCommand,
+    netns,
+    pod_setup::validate_pod_id,
+    records::PodAttachment,
+    state::State,
+};
+
+/// Detaches the pod; an unknown pod (never attached, or already torn down) succeeds.
+pub async fn tear_down_pod(state: &State, pod_id: &str) -> Result<()> {
+    validate_pod_id(pod_id)?;
+    let _pod = state.pod_locks.lock(pod_id).await;
+    match state.pods.get(pod_id)? {
+        Some(attachment) => detach(state, &attachment).await,
+        None => netns::remove(&state.netns_dir.join(pod_id)),
+    }
+}
+
+/// Runs DEL, removes the namespace and forgets the attachment.
+pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
+    state
+        .cni
+        .run_list(
+            CniCommand::Del,
+            &attachment.conflist,
+            &attachment.cni_attachment(),
+            attachment.result.as_ref(),
+        )
+        .await?;
+    netns::remove(Path::new(&attachment.netns_path))?;
+    state.pods.remove(&attachment.pod_id)?;
+    state.store.flush().await?;
+    tracing::info!(pod = %attachment.pod_id, "pod detached");
+    Ok(())
+}
