@@ -1,11 +1,25 @@
-//! crimson-sandbox as a library.
+//! crimson-sandbox as a library: pods, containers, conmon and the OCI runtime.
 //!
-//! Today it reports whether the OCI runtime and conmon it drives are usable; pods and
-//! containers come with the pod lifecycle.
+//! Every pod and container is recorded before anything is made for it and updated after each
+//! step, so failures and crashes undo exactly what was made. Containers run under conmon,
+//! which outlives this daemon; their exits are read from conmon's exit files whenever they
+//! are looked at, so nothing is lost while this daemon is down.
 
 mod binaries;
+mod container;
+mod creation;
 mod error;
+mod events;
+mod layout;
+pub mod oci;
+mod peers;
+mod pod;
+pub mod reaper;
+mod reconcile;
+mod records;
+mod runtime;
 mod service;
+mod state;
 
 pub use binaries::find_executable;
 pub use error::{Result, SandboxError};

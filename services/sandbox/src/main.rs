@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use crimson_config::{CommonArgs, Daemon};
-use crimson_sandbox::{SandboxError, SandboxService};
+use crimson_sandbox::{SandboxError, SandboxService, reaper};
 
 /// Command line of crimson-sandbox.
 #[derive(Debug, Parser)]
@@ -13,6 +13,9 @@ use crimson_sandbox::{SandboxError, SandboxService};
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+    /// Image of the pod-level init process (pods sharing their PID namespace).
+    #[arg(long, env = "CRIMSON_PAUSE_IMAGE")]
+    pause_image: Option<String>,
 }
 
 #[tokio::main]
@@ -27,14 +30,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), SandboxError> {
-    let config = args.common.load(Daemon::Sandbox)?;
+    let mut config = args.common.load(Daemon::Sandbox)?;
+    if let Some(image) = args.pause_image {
+        config.sandbox.pause_image = image;
+    }
     let _telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
-    let service = SandboxService::open(&config)?;
-    crimson_rpc::serve(
-        Daemon::Sandbox,
-        &config.socket(Daemon::Sandbox),
-        service.into_routes(),
-    )
-    .await?;
+    reaper::become_subreaper();
+    let service = SandboxService::open(&config).await?;
+    crimson_rpc::serve(Daemon::Sandbox, &config.socket(Daemon::Sandbox), service.into_routes()).await?;
     Ok(())
 }

@@ -1,48 +1,40 @@
-//! The gRPC face of crimson-sandbox.
+//! The gRPC face of crimson-sandbox: one operation per RPC, errors mapped to statuses.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{pin::Pin, sync::Arc};
 
 use crimson_api::sandbox::v1::{
-    GetStatusRequest, RuntimeStatus,
+    Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest, CreateContainerResponse, Empty,
+    GetStatusRequest, ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
+    PodStats, RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest, UpdateContainerResourcesRequest,
+    WatchEventsRequest,
     sandbox_server::{Sandbox, SandboxServer},
 };
-use crimson_config::{Config, Daemon};
-use crimson_store::Store;
+use crimson_config::Config;
+use futures::Stream;
+use tokio_stream::{StreamExt, wrappers::BroadcastStream};
 use tonic::{Request, Response, Status, service::Routes};
 
-use crate::{Result, binaries::find_executable};
+use crate::{
+    Result, SandboxError,
+    binaries::find_executable,
+    container::{self, refresh::current},
+    pod, reaper, reconcile,
+    state::State,
+};
 
-/// Database schema version this build writes.
-const SCHEMA_VERSION: u32 = 1;
-
-/// crimson-sandbox's service.
+/// crimson-sandbox's service; cheap to clone.
 #[derive(Clone)]
 pub struct SandboxService {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    runtime_path: PathBuf,
-    conmon_path: PathBuf,
-    /// The daemon's database (pod and container records live here once pods exist).
-    _store: Store,
+    state: Arc<State>,
 }
 
 impl SandboxService {
-    /// Opens the database under the configured state dir.
-    pub fn open(config: &Config) -> Result<Self> {
-        let store = Store::open(
-            &config.state_dir(Daemon::Sandbox).join("db"),
-            SCHEMA_VERSION,
-            &[],
-        )?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                runtime_path: config.sandbox.runtime_path.clone(),
-                conmon_path: config.sandbox.conmon_path.clone(),
-                _store: store,
-            }),
-        })
+    /// Opens the database, reconciles it with the machine and starts the reaper.
+    pub async fn open(config: &Config) -> Result<Self> {
+        let state = Arc::new(State::open(config)?);
+        reconcile::reconcile(&state).await?;
+        reaper::spawn(state.clone());
+        Ok(Self { state })
     }
 
     /// The service as tonic routes.
@@ -51,29 +43,132 @@ impl SandboxService {
     }
 }
 
+type RpcResult<T> = std::result::Result<Response<T>, Status>;
+
+fn respond<T>(result: Result<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(|e: SandboxError| {
+        tracing::warn!(error = %e, "request failed");
+        Status::from(e)
+    })
+}
+
+fn empty(result: Result<()>) -> RpcResult<Empty> {
+    respond(result.map(|()| Empty {}))
+}
+
 #[tonic::async_trait]
 impl Sandbox for SandboxService {
-    async fn get_status(
-        &self,
-        _: Request<GetStatusRequest>,
-    ) -> std::result::Result<Response<RuntimeStatus>, Status> {
-        let missing: Vec<String> = [&self.inner.runtime_path, &self.inner.conmon_path]
-            .into_iter()
+    type WatchEventsStream = Pin<Box<dyn Stream<Item = std::result::Result<ContainerEvent, Status>> + Send>>;
+
+    async fn get_status(&self, _: Request<GetStatusRequest>) -> RpcResult<RuntimeStatus> {
+        let settings = &self.state.settings;
+        let binaries = settings.runtimes.values().map(|r| &r.path).chain([&settings.conmon]);
+        let missing: Vec<String> = binaries
             .filter(|binary| find_executable(binary).is_none())
             .map(|binary| binary.display().to_string())
             .collect();
-        let status = if missing.is_empty() {
-            RuntimeStatus {
-                ready: true,
-                ..Default::default()
-            }
+        Ok(Response::new(if missing.is_empty() {
+            RuntimeStatus { ready: true, ..Default::default() }
         } else {
             RuntimeStatus {
                 ready: false,
                 reason: "RuntimeBinaryMissing".into(),
                 message: format!("not found or not executable: {}", missing.join(", ")),
             }
-        };
-        Ok(Response::new(status))
+        }))
+    }
+
+    async fn run_pod(&self, request: Request<RunPodRequest>) -> RpcResult<RunPodResponse> {
+        let spec = request.into_inner().spec.unwrap_or_default();
+        respond(
+            pod::run::run_pod(self.state.clone(), spec)
+                .await
+                .map(|pod_id| RunPodResponse { pod_id }),
+        )
+    }
+
+    async fn stop_pod(&self, request: Request<PodRef>) -> RpcResult<Empty> {
+        empty(pod::stop::stop_pod(&self.state, &request.into_inner().pod_id).await)
+    }
+
+    async fn remove_pod(&self, request: Request<PodRef>) -> RpcResult<Empty> {
+        empty(pod::remove::remove_pod(&self.state, &request.into_inner().pod_id).await)
+    }
+
+    async fn get_pod(&self, request: Request<PodRef>) -> RpcResult<Pod> {
+        let id = request.into_inner().pod_id;
+        respond(self.state.pod(&id).map(|record| pod::list::to_proto(&self.state, &record)))
+    }
+
+    async fn list_pods(&self, request: Request<ListPodsRequest>) -> RpcResult<ListPodsResponse> {
+        respond(pod::list::list_pods(&self.state, &request.into_inner()).map(|pods| ListPodsResponse { pods }))
+    }
+
+    async fn create_container(&self, request: Request<CreateContainerRequest>) -> RpcResult<CreateContainerResponse> {
+        let request = request.into_inner();
+        respond(
+            container::create::create_container(self.state.clone(), request.pod_id, request.spec.unwrap_or_default())
+                .await
+                .map(|container_id| CreateContainerResponse { container_id }),
+        )
+    }
+
+    async fn start_container(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {
+        empty(container::start::start_container(&self.state, &request.into_inner().container_id).await)
+    }
+
+    async fn stop_container(&self, request: Request<StopContainerRequest>) -> RpcResult<Empty> {
+        let request = request.into_inner();
+        empty(container::stop::stop_container(&self.state, &request.container_id, request.timeout_seconds).await)
+    }
+
+    async fn remove_container(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {
+        empty(container::remove::remove_container(&self.state, &request.into_inner().container_id).await)
+    }
+
+    async fn get_container(&self, request: Request<ContainerRef>) -> RpcResult<Container> {
+        let id = request.into_inner().container_id;
+        respond(current(&self.state, &id).await.map(|record| container::list::to_proto(&record)))
+    }
+
+    async fn list_containers(&self, request: Request<ListContainersRequest>) -> RpcResult<ListContainersResponse> {
+        respond(
+            container::list::list_containers(&self.state, &request.into_inner())
+                .await
+                .map(|containers| ListContainersResponse { containers }),
+        )
+    }
+
+    async fn update_container_resources(&self, request: Request<UpdateContainerResourcesRequest>) -> RpcResult<Empty> {
+        let request = request.into_inner();
+        empty(
+            container::update::update_resources(&self.state, &request.container_id, request.resources.unwrap_or_default())
+                .await,
+        )
+    }
+
+    async fn reopen_container_log(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {
+        empty(container::update::reopen_log(&self.state, &request.into_inner().container_id).await)
+    }
+
+    async fn get_container_stats(&self, request: Request<ContainerRef>) -> RpcResult<ContainerStats> {
+        let id = request.into_inner().container_id;
+        let result = async {
+            let record = current(&self.state, &id).await?;
+            container::stats::container_stats(&self.state, &record).await
+        }
+        .await;
+        respond(result)
+    }
+
+    async fn get_pod_stats(&self, request: Request<PodRef>) -> RpcResult<PodStats> {
+        respond(container::stats::pod_stats(&self.state, &request.into_inner().pod_id).await)
+    }
+
+    async fn watch_events(&self, _: Request<WatchEventsRequest>) -> RpcResult<Self::WatchEventsStream> {
+        let stream = BroadcastStream::new(self.state.events.subscribe())
+            .filter_map(|event| event.ok())
+            .map(Ok);
+        Ok(Response::new(Box::pin(stream)))
     }
 }

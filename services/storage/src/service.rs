@@ -9,6 +9,7 @@ use crimson_api::storage::v1::{
     ClaimLayersRequest, ClaimLayersResponse, CreateRootfsRequest, FsInfoRequest, FsInfoResponse,
     GetLayerRequest, Layer, ListOwnersRequest, ListOwnersResponse, PutLayerChunk,
     ReleaseOwnerRequest, ReleaseOwnerResponse, RemoveRootfsRequest, RemoveRootfsResponse, Rootfs,
+    RootfsUsageRequest, RootfsUsageResponse,
     storage_server::{Storage, StorageServer},
 };
 use crimson_config::{Config, Daemon};
@@ -147,6 +148,17 @@ impl Storage for StorageService {
             rootfs::remove_rootfs(&self.state, &id)
                 .await
                 .map(|()| RemoveRootfsResponse {}),
+        )
+    }
+
+    async fn rootfs_usage(&self, request: Request<RootfsUsageRequest>) -> RpcResult<RootfsUsageResponse> {
+        let id = request.into_inner().id;
+        respond(
+            rootfs::rootfs_usage(&self.state, &id).map(|(path, used_bytes, inodes_used)| RootfsUsageResponse {
+                writable_path: path.display().to_string(),
+                used_bytes,
+                inodes_used,
+            }),
         )
     }
 }

@@ -225,21 +225,50 @@ impl Default for NetworkConfig {
     }
 }
 
-/// `[sandbox]`: OCI runtime and monitor.
+/// `[sandbox]`: OCI runtime, monitor and pod defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
-    /// OCI runtime binary for the default runtime handler.
+    /// OCI runtime binary of the default runtime handler.
     pub runtime_path: PathBuf,
+    /// State directory of the OCI runtime (`runc --root`); default `<run_root>/runc`.
+    pub runtime_root: Option<PathBuf>,
+    /// More runtime handlers by name (CRI `runtime_handler`), each an OCI runtime binary.
+    pub runtimes: std::collections::BTreeMap<String, RuntimeHandler>,
     /// conmon binary.
     pub conmon_path: PathBuf,
+    /// Image of the pod-level init process of pods that share their PID namespace.
+    pub pause_image: String,
+    /// Command of that process; empty: the image's entrypoint and command.
+    pub pause_command: Vec<String>,
+    /// Size of each pod's /dev/shm, in bytes.
+    pub shm_size_bytes: u64,
+    /// containers-mounts.conf: `host:container` bind mounts added to every container.
+    pub mounts_conf: PathBuf,
+    /// Largest container log file in bytes before conmon truncates it; negative: no limit.
+    pub log_size_max: i64,
+}
+
+/// One `[sandbox.runtimes.<name>]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeHandler {
+    /// The OCI runtime binary (a drop-in replacement for runc).
+    pub runtime_path: PathBuf,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             runtime_path: PathBuf::from("runc"),
+            runtime_root: None,
+            runtimes: Default::default(),
             conmon_path: PathBuf::from("conmon"),
+            pause_image: "registry.k8s.io/pause:3.10".into(),
+            pause_command: Vec::new(),
+            shm_size_bytes: 64 * 1024 * 1024,
+            mounts_conf: PathBuf::from("/etc/containers/mounts.conf"),
+            log_size_max: -1,
         }
     }
 }

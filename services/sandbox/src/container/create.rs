@@ -1,0 +1,194 @@
+//! CreateContainer: root filesystem from crimson-storage, OCI config from the request, the
+//! image and the pod, then conmon runs the OCI runtime's `create`.
+
+use std::{path::PathBuf, sync::Arc};
+
+use crimson_api::sandbox::v1::{ContainerSpec, EventKind, NamespaceMode};
+
+use crate::{
+    Result, SandboxError, creation, events,
+    layout::remove_dir,
+    oci::{self, PidNamespace, mounts::PodFiles, process::ImageDefaults, user},
+    peers,
+    pod::files::PodFilePaths,
+    records::{ContainerPhase, ContainerRecord, PodPhase, PodRecord},
+    runtime::{conmon, exit::now_nanos},
+    state::{State, new_id},
+};
+
+/// Creates a container in pod `pod_id`, once per kubelet name (pod, name, attempt).
+pub async fn create_container(state: Arc<State>, pod_id: String, spec: ContainerSpec) -> Result<String> {
+    if spec.name.is_empty() {
+        return Err(SandboxError::InvalidArgument("metadata.name must be set".into()));
+    }
+    if spec.image.is_empty() {
+        return Err(SandboxError::InvalidArgument("image must be set".into()));
+    }
+    let key = ContainerRecord::key(&pod_id, &spec);
+    let existing_key = key.clone();
+    creation::once(
+        state,
+        key,
+        move |state| {
+            Ok(state
+                .containers
+                .values()?
+                .iter()
+                .any(|c| !c.infra && ContainerRecord::key(&c.pod_id, &c.spec) == existing_key))
+        },
+        move |state| async move {
+            let _pod_lock = state.pod_locks.lock(&pod_id).await;
+            let pod = state.pod(&pod_id)?;
+            if pod.phase != PodPhase::Ready {
+                return Err(SandboxError::FailedPrecondition(format!("pod sandbox {pod_id} is not ready")));
+            }
+            create_record(&state, &pod, spec, false).await.map(|record| record.id)
+        },
+    )
+    .await
+}
+
+/// Creates a container record and the container itself; undoes everything on failure.
+pub async fn create_record(state: &State, pod: &PodRecord, spec: ContainerSpec, infra: bool) -> Result<ContainerRecord> {
+    let image = peers::get_image(state, &spec.image)
+        .await?
+        .ok_or_else(|| SandboxError::FailedPrecondition(format!("image {:?} is not present; pull it first", spec.image)))?;
+    let defaults = ImageDefaults::from_config_json(&image.config_json);
+    let id = new_id();
+    let bundle = state.layout.bundle(&id);
+    std::fs::create_dir_all(&bundle).map_err(SandboxError::io("creating", &bundle))?;
+    let log_path = if infra || pod.spec.log_directory.is_empty() || spec.log_path.is_empty() {
+        bundle.join("output.log")
+    } else {
+        PathBuf::from(&pod.spec.log_directory).join(&spec.log_path)
+    };
+    let mut record = ContainerRecord {
+        id: id.clone(),
+        pod_id: pod.id.clone(),
+        phase: ContainerPhase::Creating,
+        infra,
+        created_at_nanos: now_nanos(),
+        started_at_nanos: 0,
+        finished_at_nanos: 0,
+        exit_code: 0,
+        reason: String::new(),
+        message: String::new(),
+        image_id: image.id.clone(),
+        image_ref: image.repo_digests.first().cloned().unwrap_or_else(|| image.id.clone()),
+        log_path: log_path.display().to_string(),
+        runtime_handler: pod.runtime_handler.clone(),
+        pid: 0,
+        conmon_pid: 0,
+        cgroup_path: format!("{}/crimson-{id}", pod.cgroup_path),
+        stop_signal: defaults.stop_signal.clone(),
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+        spec,
+    };
+    state.save_container(&record).await?;
+    let top_chain_id = image.chain_ids.last().cloned().unwrap_or_default();
+    match launch(state, pod, &mut record, &defaults, &top_chain_id).await {
+        Ok(()) => {
+            record.phase = ContainerPhase::Created;
+            state.save_container(&record).await?;
+            events::emit(state, &record, EventKind::ContainerCreated);
+            tracing::info!(container = %id, name = %record.spec.name, pod = %pod.id, "container created");
+            Ok(record)
+        }
+        Err(error) => {
+            tracing::warn!(container = %id, %error, "container creation failed; undoing it");
+            if let Err(undo) = discard(state, &record).await {
+                tracing::warn!(container = %id, error = %undo, "undoing a failed container");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn launch(state: &State, pod: &PodRecord, record: &mut ContainerRecord, defaults: &ImageDefaults, top_chain_id: &str) -> Result<()> {
+    let rootfs = PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id).await?);
+    let security = record.spec.security.clone().unwrap_or_default();
+    let identity = user::resolve(&rootfs, &security, &defaults.user)?;
+    record.uid = identity.uid.into();
+    record.gid = identity.gid.into();
+    record.groups = identity.additional_gids.iter().map(|g| i64::from(*g)).collect();
+    let pid = pid_namespace(state, pod, &security)?;
+    let files = PodFilePaths::new(&state.layout.pod_dir(&pod.id));
+    let netns = pod.netns_path.as_deref().filter(|p| !p.is_empty());
+    let spec = oci::build(&oci::SpecInput {
+        pod: &pod.spec,
+        container: &record.spec,
+        image: defaults,
+        rootfs: &rootfs,
+        identity: &identity,
+        pod_files: PodFiles {
+            shm: &pod.shm_path,
+            resolv_conf: &files.resolv_conf,
+            hosts: &files.hosts,
+            hostname: pod.uts_ns.as_ref().map(|_| files.hostname.as_path()),
+        },
+        netns,
+        uts_ns: pod.uts_ns.as_deref(),
+        ipc_ns: pod.ipc_ns.as_deref(),
+        pid,
+        cgroup_path: &record.cgroup_path,
+        held_capabilities: &state.settings.held_capabilities,
+        global_mounts: &state.settings.global_mounts,
+        oom_floor: state.settings.oom_floor,
+    })?;
+    let bundle = state.layout.bundle(&record.id);
+    let config = bundle.join("config.json");
+    spec.save(&config)
+        .map_err(|e| SandboxError::runtime("writing config.json", e))?;
+    let runtime = state.runtime(&pod.runtime_handler)?;
+    let created = conmon::create(conmon::ConmonCreate {
+        conmon: &state.settings.conmon,
+        runtime,
+        container_id: &record.id,
+        name: &record.spec.name,
+        bundle: &bundle,
+        log_path: std::path::Path::new(&record.log_path),
+        exit_dir: &state.layout.exits(),
+        attach_dir: &state.layout.attach_sockets(),
+        stdin: record.spec.stdin,
+        stdin_once: record.spec.stdin_once,
+        tty: record.spec.tty,
+        log_size_max: state.settings.log_size_max,
+    })
+    .await?;
+    record.pid = created.pid;
+    record.conmon_pid = created.conmon_pid;
+    Ok(())
+}
+
+/// Which PID namespace the container gets.
+fn pid_namespace(state: &State, pod: &PodRecord, security: &crimson_api::sandbox::v1::Security) -> Result<PidNamespace> {
+    let join = |container_id: &str| -> Result<PidNamespace> {
+        let target = state.container(container_id)?;
+        Ok(PidNamespace::Join(format!("/proc/{}/ns/pid", target.pid)))
+    };
+    match NamespaceMode::try_from(security.pid).unwrap_or(NamespaceMode::Container) {
+        NamespaceMode::Node => Ok(PidNamespace::Host),
+        NamespaceMode::Container => Ok(PidNamespace::New),
+        NamespaceMode::Target => join(&security.target_container_id),
+        NamespaceMode::Pod => match &pod.infra_container_id {
+            Some(infra) => join(infra),
+            None => Ok(PidNamespace::New),
+        },
+    }
+}
+
+/// Removes whatever a (failed or removed) container left: runtime state, root filesystem,
+/// bundle, exit file and record.
+pub async fn discard(state: &State, record: &ContainerRecord) -> Result<()> {
+    state.runtime_of(record).delete(&record.id).await?;
+    peers::remove_rootfs(state, &record.id).await?;
+    let bundle = state.layout.bundle(&record.id);
+    remove_dir(&bundle).map_err(SandboxError::io("removing", &bundle))?;
+    let _ = std::fs::remove_file(state.layout.exit_file(&record.id));
+    let _ = std::fs::remove_file(state.layout.attach_sockets().join(&record.id));
+    state.containers.remove(&record.id)?;
+    state.store.flush().await?;
+    Ok(())
+}

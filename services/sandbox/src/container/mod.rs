@@ -1,0 +1,11 @@
+//! Containers: created through conmon + the OCI runtime, their state read from conmon's exit
+//! files, so a container that ends while this daemon is down is seen as exited afterwards.
+
+pub mod create;
+pub mod list;
+pub mod refresh;
+pub mod remove;
+pub mod start;
+pub mod stats;
+pub mod stop;
+pub mod update;

@@ -1,0 +1,38 @@
+//! Learning that a container ended: conmon's exit file, read whenever a container is looked at
+//! and by the reaper loop.
+
+use crimson_api::sandbox::v1::EventKind;
+
+use crate::{
+    Result, events,
+    records::{ContainerPhase, ContainerRecord},
+    runtime::exit::{read_exit, reason},
+    state::State,
+};
+
+/// `record`, updated (and saved) if its process ended since it was last seen running.
+pub async fn refresh(state: &State, mut record: ContainerRecord) -> Result<ContainerRecord> {
+    if !matches!(record.phase, ContainerPhase::Created | ContainerPhase::Running) {
+        return Ok(record);
+    }
+    let Some(exit) = read_exit(&state.layout.exit_file(&record.id), &state.layout.bundle(&record.id)) else {
+        return Ok(record);
+    };
+    record.phase = ContainerPhase::Exited;
+    record.exit_code = exit.code;
+    record.finished_at_nanos = exit.finished_at_nanos;
+    record.reason = reason(&exit).to_string();
+    if record.started_at_nanos == 0 {
+        record.started_at_nanos = exit.finished_at_nanos;
+    }
+    state.save_container(&record).await?;
+    events::emit(state, &record, EventKind::ContainerStopped);
+    tracing::info!(container = %record.id, exit_code = exit.code, reason = %record.reason, "container exited");
+    Ok(record)
+}
+
+/// The container `id`, refreshed.
+pub async fn current(state: &State, id: &str) -> Result<ContainerRecord> {
+    let record = state.container(id)?;
+    refresh(state, record).await
+}

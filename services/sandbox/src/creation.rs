@@ -1,0 +1,56 @@
+//! Creating a pod or container exactly once per kubelet name, even across kubelet retries.
+//!
+//! kubelet gives RunPodSandbox and CreateContainer a deadline and repeats the same request when
+//! it expires. The work runs in its own task, holding the name's lock, so it finishes whatever
+//! happens to the call. If the caller is still there, it gets the result; if it went away, the
+//! result is parked under the name and the next identical request gets it. A second request
+//! for a name whose creation was delivered fails with ALREADY_EXISTS.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use crate::{Result, SandboxError, state::State};
+
+/// Runs `work` for `key` unless a parked result or an existing object answers first.
+/// `existing` tells whether an object with this name already exists (checked under the lock).
+pub async fn once<W, Fut, E>(state: Arc<State>, key: String, existing: E, work: W) -> Result<String>
+where
+    W: FnOnce(Arc<State>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<String>> + Send + 'static,
+    E: FnOnce(&State) -> Result<bool> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let task_state = state.clone();
+    tokio::spawn(
+        async move {
+            let _name = task_state.name_locks.lock(&key).await;
+            let parked = task_state
+                .unclaimed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            let result = match parked {
+                Some(id) => Ok(id),
+                None => match existing(&task_state) {
+                    Ok(true) => Err(SandboxError::AlreadyExists(key.clone())),
+                    Ok(false) => work(task_state.clone()).await,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(Ok(id)) = reply.send(result) {
+                tracing::info!(%key, %id, "caller went away; keeping the result for its retry");
+                task_state
+                    .unclaimed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, id);
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    answer
+        .await
+        .map_err(|_| SandboxError::runtime("creating", "the creation task ended without an answer"))?
+}

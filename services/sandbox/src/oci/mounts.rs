@@ -1,0 +1,159 @@
+//! The container's mounts: the usual /proc, /dev, /sys set, the pod's /dev/shm,
+//! /etc/resolv.conf, /etc/hosts and /etc/hostname, the global mounts.conf binds, then kubelet's
+//! mounts (which win over any of the above at the same destination).
+
+use std::path::{Path, PathBuf};
+
+use crimson_api::sandbox::v1::{Mount as CriMount, Propagation};
+use oci_spec::runtime::{Mount, MountBuilder};
+
+use crate::{Result, SandboxError};
+
+/// The mounts and the root filesystem propagation they need.
+pub struct MountPlan {
+    pub mounts: Vec<Mount>,
+    /// `rslave` or `rshared` when a kubelet mount asks for propagation.
+    pub rootfs_propagation: Option<String>,
+}
+
+/// What the pod provides to every container.
+pub struct PodFiles<'a> {
+    pub shm: &'a Path,
+    pub resolv_conf: &'a Path,
+    pub hosts: &'a Path,
+    pub hostname: Option<&'a Path>,
+}
+
+fn mount(destination: &str, typ: &str, source: impl Into<PathBuf>, options: &[&str]) -> Mount {
+    MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source.into())
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .expect("a complete mount")
+}
+
+/// Builds the mount list.
+pub fn plan(
+    pod: &PodFiles<'_>,
+    cri_mounts: &[CriMount],
+    global_mounts: &[(PathBuf, PathBuf)],
+    privileged: bool,
+    readonly_rootfs: bool,
+) -> Result<MountPlan> {
+    let sys_mode = if privileged { "rw" } else { "ro" };
+    let file_mode = if readonly_rootfs { "ro" } else { "rw" };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys_mode]),
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys_mode]),
+        mount("/dev/shm", "bind", pod.shm, &["rbind", "nosuid", "noexec", "nodev", "rw"]),
+        mount("/etc/resolv.conf", "bind", pod.resolv_conf, &["rbind", "rprivate", file_mode]),
+        mount("/etc/hosts", "bind", pod.hosts, &["rbind", "rprivate", file_mode]),
+    ];
+    if let Some(hostname) = pod.hostname {
+        mounts.push(mount("/etc/hostname", "bind", hostname, &["rbind", "rprivate", file_mode]));
+    }
+    for (host, container) in global_mounts {
+        if host.exists() {
+            mounts.push(mount(&container.display().to_string(), "bind", host, &["rbind", "rprivate", "ro"]));
+        }
+    }
+    let mut propagation = None::<&str>;
+    for cri in cri_mounts {
+        if cri.container_path.is_empty() || !cri.container_path.starts_with('/') {
+            return Err(SandboxError::InvalidArgument(format!(
+                "mount destination {:?} must be an absolute path",
+                cri.container_path
+            )));
+        }
+        let source = host_source(&cri.host_path)?;
+        let mode = match Propagation::try_from(cri.propagation).unwrap_or(Propagation::Private) {
+            Propagation::Private => "rprivate",
+            Propagation::HostToContainer => {
+                propagation = propagation.or(Some("rslave"));
+                "rslave"
+            }
+            Propagation::Bidirectional => {
+                propagation = Some("rshared");
+                "rshared"
+            }
+        };
+        mounts.retain(|m| m.destination() != Path::new(&cri.container_path));
+        let access = if cri.readonly { "ro" } else { "rw" };
+        mounts.push(mount(&cri.container_path, "bind", source, &["rbind", mode, access]));
+    }
+    Ok(MountPlan {
+        mounts,
+        rootfs_propagation: propagation.map(str::to_string),
+    })
+}
+
+/// A kubelet host path: symlinks resolved; created as a directory when missing (as Docker's
+/// `-v` does).
+fn host_source(path: &str) -> Result<PathBuf> {
+    if path.is_empty() || !path.starts_with('/') {
+        return Err(SandboxError::InvalidArgument(format!("mount source {path:?} must be an absolute path")));
+    }
+    let path = Path::new(path);
+    if std::fs::symlink_metadata(path).is_err() {
+        std::fs::create_dir_all(path).map_err(SandboxError::io("creating mount source", path))?;
+    }
+    std::fs::canonicalize(path).map_err(SandboxError::io("resolving mount source", path))
+}
+
+/// containers-mounts.conf: one `host_path:container_path` per line, `#` comments.
+pub fn read_mounts_conf(path: &Path) -> Vec<(PathBuf, PathBuf)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| {
+            let (host, container) = line.split_once(':')?;
+            Some((PathBuf::from(host), PathBuf::from(container)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubelet_mounts_replace_defaults_and_set_propagation() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PodFiles { shm: dir.path(), resolv_conf: dir.path(), hosts: dir.path(), hostname: None };
+        let cri = [
+            CriMount { container_path: "/etc/hosts".into(), host_path: dir.path().display().to_string(), ..Default::default() },
+            CriMount {
+                container_path: "/data".into(),
+                host_path: dir.path().join("new").display().to_string(),
+                readonly: true,
+                propagation: Propagation::HostToContainer as i32,
+                ..Default::default()
+            },
+        ];
+        let plan = plan(&files, &cri, &[], false, false).unwrap();
+        assert_eq!(plan.mounts.iter().filter(|m| m.destination() == Path::new("/etc/hosts")).count(), 1);
+        let data = plan.mounts.iter().find(|m| m.destination() == Path::new("/data")).unwrap();
+        assert!(data.options().as_ref().unwrap().contains(&"ro".to_string()));
+        assert!(dir.path().join("new").is_dir(), "a missing source is created");
+        assert_eq!(plan.rootfs_propagation.as_deref(), Some("rslave"));
+        let relative = [CriMount { container_path: "data".into(), host_path: "/tmp".into(), ..Default::default() }];
+        assert!(super::plan(&files, &relative, &[], false, false).is_err());
+    }
+
+    #[test]
+    fn mounts_conf_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mounts.conf");
+        std::fs::write(&conf, "# comment\n/usr/share/rhel/secrets:/run/secrets\n\n").unwrap();
+        assert_eq!(read_mounts_conf(&conf), vec![(PathBuf::from("/usr/share/rhel/secrets"), PathBuf::from("/run/secrets"))]);
+        assert!(read_mounts_conf(&dir.path().join("missing")).is_empty());
+    }
+}

@@ -1,0 +1,61 @@
+//! The pod cgroup (cgroupfs driver): created in every mounted hierarchy where it is missing,
+//! and removed again with the pod, but only the directories this daemon created.
+
+use std::path::PathBuf;
+
+/// Mount points of the cgroup hierarchies (v1 controllers and the unified one).
+fn hierarchies() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            let fstype = fs.split(' ').next()?;
+            let mount_point = mount.split(' ').nth(4)?;
+            matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
+        })
+        .collect()
+}
+
+/// Creates `cgroup` (a cgroupfs path like `/kubepods/pod123`) where it is missing; answers
+/// the directories created, parents first.
+pub fn ensure(cgroup: &str) -> Vec<PathBuf> {
+    let relative = cgroup.trim_start_matches('/');
+    let mut created = Vec::new();
+    for root in hierarchies() {
+        let mut dir = root.clone();
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            if !dir.exists() {
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => created.push(dir.clone()),
+                    Err(e) => {
+                        tracing::debug!(dir = %dir.display(), error = %e, "cgroup not created");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    created
+}
+
+/// Removes the directories [`ensure`] created, deepest first; ones still in use stay.
+pub fn remove(created: &[PathBuf]) {
+    for dir in created.iter().rev() {
+        if let Err(e) = std::fs::remove_dir(dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove pod cgroup");
+        }
+    }
+}
+
+/// The pod's cgroup: kubelet's cgroup parent, or `/crimson/<pod id>` without one.
+pub fn pod_cgroup(cgroup_parent: &str, pod_id: &str) -> String {
+    if cgroup_parent.is_empty() {
+        format!("/crimson/{pod_id}")
+    } else {
+        format!("/{}", cgroup_parent.trim_matches('/'))
+    }
+}

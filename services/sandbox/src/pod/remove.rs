@@ -1,0 +1,38 @@
+//! RemovePod: stop it, remove its containers, namespaces, cgroup, files and record.
+
+use super::{cgroup, namespaces, stop};
+use crate::{Result, container, layout::remove_dir, records::PodRecord, state::State};
+
+/// Removes pod `id`; an unknown pod succeeds.
+pub async fn remove_pod(state: &State, id: &str) -> Result<()> {
+    let _pod = state.pod_locks.lock(id).await;
+    match state.pods.get(id)? {
+        Some(record) => remove_record(state, &record).await,
+        None => Ok(()),
+    }
+}
+
+/// Undoes everything `record` says the pod holds. Used for removal, failed creations and
+/// reconciliation.
+pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
+    let mut record = record.clone();
+    stop::stop_record(state, &mut record).await?;
+    for container in state.containers_of(&record.id)? {
+        container::remove::remove_container(state, &container.id).await?;
+    }
+    for ns in [&record.uts_ns, &record.ipc_ns].into_iter().flatten() {
+        namespaces::unmount_and_remove(ns)?;
+    }
+    cgroup::remove(&record.created_cgroups);
+    let pod_dir = state.layout.pod_dir(&record.id);
+    remove_dir(&pod_dir).map_err(crate::SandboxError::io("removing", &pod_dir))?;
+    state.pods.remove(&record.id)?;
+    state.store.flush().await?;
+    state
+        .unclaimed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|_, id| id != &record.id);
+    tracing::info!(pod = %record.id, "pod removed");
+    Ok(())
+}

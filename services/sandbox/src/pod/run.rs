@@ -1,0 +1,142 @@
+//! RunPod: a ready pod sandbox. Each step records what it made, so a failure (or a crash,
+//! through reconcile) undoes exactly that.
+
+use std::sync::Arc;
+
+use crimson_api::{
+    network::v1::{PortMapping as NetworkPortMapping, SetUpPodRequest},
+    sandbox::v1::{NamespaceMode, PodSpec},
+};
+
+use super::{cgroup, files, infra, namespaces, remove};
+use crate::{
+    Result, SandboxError, creation,
+    records::{PodPhase, PodRecord},
+    runtime::exit::now_nanos,
+    state::{State, new_id},
+};
+
+/// Creates the pod `spec` describes, once per kubelet name (namespace, name, uid, attempt).
+pub async fn run_pod(state: Arc<State>, spec: PodSpec) -> Result<String> {
+    validate(&spec)?;
+    state.runtime(&spec.runtime_handler)?;
+    let key = PodRecord::key(&spec);
+    let existing_key = key.clone();
+    creation::once(
+        state,
+        key,
+        move |state| Ok(state.pods.values()?.iter().any(|p| PodRecord::key(&p.spec) == existing_key)),
+        move |state| async move { create(&state, spec).await },
+    )
+    .await
+}
+
+fn validate(spec: &PodSpec) -> Result<()> {
+    for (field, value) in [("metadata.name", &spec.name), ("metadata.namespace", &spec.namespace), ("metadata.uid", &spec.uid)] {
+        if value.is_empty() {
+            return Err(SandboxError::InvalidArgument(format!("{field} must be set")));
+        }
+    }
+    if !spec.log_directory.is_empty() && !spec.log_directory.starts_with('/') {
+        return Err(SandboxError::InvalidArgument("log_directory must be an absolute path".into()));
+    }
+    Ok(())
+}
+
+async fn create(state: &State, spec: PodSpec) -> Result<String> {
+    let id = new_id();
+    let pod_dir = state.layout.pod_dir(&id);
+    std::fs::create_dir_all(&pod_dir).map_err(SandboxError::io("creating", &pod_dir))?;
+    let mut record = PodRecord {
+        id: id.clone(),
+        phase: PodPhase::Creating,
+        created_at_nanos: now_nanos(),
+        netns_path: None,
+        ips: Vec::new(),
+        uts_ns: None,
+        ipc_ns: None,
+        shm_path: std::path::PathBuf::from("/dev/shm"),
+        shm_mounted: false,
+        cgroup_path: cgroup::pod_cgroup(&spec.cgroup_parent, &id),
+        created_cgroups: Vec::new(),
+        infra_container_id: None,
+        runtime_handler: spec.runtime_handler.clone(),
+        spec,
+    };
+    state.save_pod(&record).await?;
+    match set_up(state, &mut record).await {
+        Ok(()) => {
+            record.phase = PodPhase::Ready;
+            state.save_pod(&record).await?;
+            tracing::info!(pod = %id, name = %record.spec.name, namespace = %record.spec.namespace, ips = ?record.ips, "pod ready");
+            Ok(id)
+        }
+        Err(error) => {
+            tracing::warn!(pod = %id, %error, "pod creation failed; undoing it");
+            if let Err(undo) = remove::remove_record(state, &record).await {
+                tracing::warn!(pod = %id, error = %undo, "undoing a failed pod");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
+    let pod_dir = state.layout.pod_dir(&record.id);
+    let host_network = record.spec.network == NamespaceMode::Node as i32;
+    let host_ipc = record.spec.ipc == NamespaceMode::Node as i32;
+    let paths = files::PodFilePaths::new(&pod_dir);
+    files::write_hostname_and_resolv(&paths, &record.spec.hostname, record.spec.dns.as_ref())?;
+
+    let uts = (!host_network).then(|| pod_dir.join("uts"));
+    let ipc = (!host_ipc).then(|| pod_dir.join("ipc"));
+    record.uts_ns = uts.clone();
+    record.ipc_ns = ipc.clone();
+    state.save_pod(record).await?;
+    namespaces::pin(uts.as_deref(), ipc.as_deref(), &record.spec.hostname)?;
+
+    if !host_ipc {
+        record.shm_path = pod_dir.join("shm");
+        record.shm_mounted = true;
+        state.save_pod(record).await?;
+        namespaces::mount_shm(&record.shm_path, state.settings.shm_size_bytes)?;
+    }
+
+    if !host_network {
+        record.netns_path = Some(String::new());
+        state.save_pod(record).await?;
+        let network = crate::peers::set_up_network(
+            state,
+            SetUpPodRequest {
+                pod_id: record.id.clone(),
+                pod_name: record.spec.name.clone(),
+                pod_namespace: record.spec.namespace.clone(),
+                pod_uid: record.spec.uid.clone(),
+                port_mappings: record
+                    .spec
+                    .port_mappings
+                    .iter()
+                    .map(|p| NetworkPortMapping {
+                        protocol: p.protocol.clone(),
+                        container_port: p.container_port,
+                        host_port: p.host_port,
+                        host_ip: p.host_ip.clone(),
+                    })
+                    .collect(),
+            },
+        )
+        .await?;
+        record.netns_path = Some(network.netns_path);
+        record.ips = network.ips;
+    }
+    files::write_hosts(&paths, &record.spec.hostname, &record.ips, host_network)?;
+
+    record.created_cgroups = cgroup::ensure(&record.cgroup_path);
+    state.save_pod(record).await?;
+
+    if record.spec.pid == NamespaceMode::Pod as i32 {
+        let infra_id = infra::start(state, record).await?;
+        record.infra_container_id = Some(infra_id);
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! StopPod: stop every container and the infra process, detach the network, drop /dev/shm.
+
+use crate::{
+    Result,
+    container,
+    pod::namespaces,
+    records::{PodPhase, PodRecord},
+    state::State,
+};
+
+/// Stops pod `id`; an unknown pod succeeds (kubelet retries after restarts and timeouts).
+pub async fn stop_pod(state: &State, id: &str) -> Result<()> {
+    let _pod = state.pod_locks.lock(id).await;
+    let Some(mut record) = state.pods.get(id)? else {
+        return Ok(());
+    };
+    stop_record(state, &mut record).await?;
+    record.phase = PodPhase::NotReady;
+    state.save_pod(&record).await
+}
+
+/// Stops what a pod runs and releases its network and /dev/shm; safe to repeat.
+pub async fn stop_record(state: &State, record: &mut PodRecord) -> Result<()> {
+    let mut containers = state.containers_of(&record.id)?;
+    // Kubelet containers first, the infra process (PID 1 of a shared namespace) last.
+    containers.sort_by_key(|c| c.infra);
+    for container in containers {
+        container::stop::stop_container(state, &container.id, 0).await?;
+    }
+    if record.netns_path.is_some() {
+        crate::peers::tear_down_network(state, &record.id).await?;
+    }
+    if record.shm_mounted {
+        namespaces::unmount_and_remove(&record.shm_path)?;
+        record.shm_mounted = false;
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! This daemon is a child subreaper: conmon monitors (double-forked) become its children. The
+//! reaper collects them when they exit and notices container exits (conmon's exit files) so
+//! that events are published even when nobody asks for a container's status.
+
+use std::{sync::Arc, time::Duration};
+
+use nix::{
+    sys::wait::{WaitPidFlag, waitpid},
+    unistd::Pid,
+};
+
+use crate::{container::refresh::refresh, records::ContainerPhase, state::State};
+
+/// How often exits are looked for without a SIGCHLD.
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// Makes this process a subreaper (so orphaned monitors are reaped here, not by a slow PID 1).
+pub fn become_subreaper() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(error = %e, "could not become a child subreaper");
+    }
+}
+
+/// Runs the loop: on SIGCHLD or every [`PERIOD`].
+pub fn spawn(state: Arc<State>) {
+    tokio::spawn(async move {
+        let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGCHLD stream; polling only");
+                None
+            }
+        };
+        loop {
+            match &mut sigchld {
+                Some(signal) => {
+                    let _ = tokio::time::timeout(PERIOD, signal.recv()).await;
+                }
+                None => tokio::time::sleep(PERIOD).await,
+            }
+            if let Err(e) = sweep(&state).await {
+                tracing::debug!(error = %e, "reaper sweep");
+            }
+        }
+    });
+}
+
+async fn sweep(state: &State) -> crate::Result<()> {
+    for record in state.containers.values()? {
+        if !matches!(record.phase, ContainerPhase::Created | ContainerPhase::Running) {
+            continue;
+        }
+        if record.conmon_pid > 0 {
+            // Only our own monitors: never steal the status of a child tokio waits for.
+            let _ = waitpid(Pid::from_raw(record.conmon_pid as i32), Some(WaitPidFlag::WNOHANG));
+        }
+        let _guard = state.container_locks.lock(&record.id).await;
+        if let Some(latest) = state.containers.get(&record.id)? {
+            refresh(state, latest).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Driving the OCI runtime (runc or a drop-in) directly and through conmon.
+
+pub mod conmon;
+pub mod exit;
+pub mod oci_runtime;

@@ -1,0 +1,172 @@
+//! What crimson-sandbox's operations share.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::Mutex,
+    time::Duration,
+};
+
+use crimson_api::sandbox::v1::ContainerEvent;
+use crimson_config::{Config, Daemon};
+use crimson_rpc::{KeyedLocks, Peer};
+use crimson_store::{Store, Tree};
+use oci_spec::runtime::Capabilities;
+use tokio::sync::broadcast;
+
+use crate::{
+    Result, SandboxError,
+    layout::Layout,
+    oci::{capabilities::held_by_runtime, mounts::read_mounts_conf, resources::oom_score_floor},
+    records::{CONTAINERS_TREE, ContainerRecord, PODS_TREE, PodRecord, SCHEMA_VERSION},
+    runtime::oci_runtime::OciRuntime,
+};
+
+/// Settings read once at start.
+pub struct Settings {
+    pub conmon: PathBuf,
+    /// Runtime handlers by name; "" is the default.
+    pub runtimes: BTreeMap<String, OciRuntime>,
+    pub pause_image: String,
+    pub pause_command: Vec<String>,
+    pub shm_size_bytes: u64,
+    pub global_mounts: Vec<(PathBuf, PathBuf)>,
+    pub log_size_max: i64,
+    pub held_capabilities: Capabilities,
+    pub oom_floor: i32,
+}
+
+/// Shared state of the daemon.
+pub struct State {
+    pub settings: Settings,
+    pub layout: Layout,
+    pub store: Store,
+    pub pods: Tree<PodRecord>,
+    pub containers: Tree<ContainerRecord>,
+    pub image: Peer,
+    pub storage: Peer,
+    pub network: Peer,
+    /// One operation at a time per pod id, per container id, per kubelet name.
+    pub pod_locks: KeyedLocks,
+    pub container_locks: KeyedLocks,
+    pub name_locks: KeyedLocks,
+    /// Pods and containers whose creation finished after its caller went away, by kubelet
+    /// name: the caller's retry gets them.
+    pub unclaimed: Mutex<HashMap<String, String>>,
+    pub events: broadcast::Sender<ContainerEvent>,
+}
+
+impl State {
+    /// Opens the database and reads the settings.
+    pub fn open(config: &Config) -> Result<Self> {
+        let layout = Layout::new(config.state_dir(Daemon::Sandbox), config.run_root.join("sandbox"));
+        layout.create().map_err(SandboxError::io("creating", config.run_root.join("sandbox")))?;
+        let store = Store::open(&layout.db(), SCHEMA_VERSION, &[])?;
+        let sandbox = &config.sandbox;
+        let root = sandbox.runtime_root.clone().unwrap_or_else(|| config.run_root.join("runc"));
+        let mut runtimes = BTreeMap::new();
+        let default = OciRuntime {
+            path: sandbox.runtime_path.clone(),
+            root: root.clone(),
+        };
+        runtimes.insert(String::new(), default.clone());
+        runtimes.insert("runc".to_string(), default);
+        for (name, handler) in &sandbox.runtimes {
+            runtimes.insert(
+                name.clone(),
+                OciRuntime {
+                    path: handler.runtime_path.clone(),
+                    root: config.run_root.join(name),
+                },
+            );
+        }
+        let wait = Duration::from_millis(config.cri.backend_wait_ms);
+        Ok(Self {
+            settings: Settings {
+                conmon: sandbox.conmon_path.clone(),
+                runtimes,
+                pause_image: sandbox.pause_image.clone(),
+                pause_command: sandbox.pause_command.clone(),
+                shm_size_bytes: sandbox.shm_size_bytes,
+                global_mounts: read_mounts_conf(&sandbox.mounts_conf),
+                log_size_max: sandbox.log_size_max,
+                held_capabilities: held_by_runtime(),
+                oom_floor: oom_score_floor(),
+            },
+            pods: store.tree(PODS_TREE)?,
+            containers: store.tree(CONTAINERS_TREE)?,
+            store,
+            layout,
+            image: Peer::new(Daemon::Image, config.socket(Daemon::Image), wait),
+            storage: Peer::new(Daemon::Storage, config.socket(Daemon::Storage), wait),
+            network: Peer::new(Daemon::Network, config.socket(Daemon::Network), wait),
+            pod_locks: KeyedLocks::default(),
+            container_locks: KeyedLocks::default(),
+            name_locks: KeyedLocks::default(),
+            unclaimed: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+        })
+    }
+
+    /// The OCI runtime of a runtime handler.
+    pub fn runtime(&self, handler: &str) -> Result<&OciRuntime> {
+        self.settings
+            .runtimes
+            .get(handler)
+            .ok_or_else(|| SandboxError::InvalidArgument(format!("unknown runtime handler {handler:?}")))
+    }
+
+    /// The OCI runtime driving `container` (the default one if its handler is gone from the
+    /// configuration since).
+    pub fn runtime_of(&self, container: &ContainerRecord) -> &OciRuntime {
+        self.settings
+            .runtimes
+            .get(&container.runtime_handler)
+            .or_else(|| self.settings.runtimes.get(""))
+            .expect("the default runtime is always configured")
+    }
+
+    /// The pod `id`.
+    pub fn pod(&self, id: &str) -> Result<PodRecord> {
+        self.pods.get(id)?.ok_or_else(|| SandboxError::PodNotFound(id.to_string()))
+    }
+
+    /// The container `id`.
+    pub fn container(&self, id: &str) -> Result<ContainerRecord> {
+        self.containers
+            .get(id)?
+            .ok_or_else(|| SandboxError::ContainerNotFound(id.to_string()))
+    }
+
+    /// Every container of pod `pod_id`, infra container included.
+    pub fn containers_of(&self, pod_id: &str) -> Result<Vec<ContainerRecord>> {
+        Ok(self
+            .containers
+            .values()?
+            .into_iter()
+            .filter(|c| c.pod_id == pod_id)
+            .collect())
+    }
+
+    /// Records a pod or container and writes it to disk.
+    pub async fn save_pod(&self, record: &PodRecord) -> Result<()> {
+        self.pods.put(&record.id, record)?;
+        Ok(self.store.flush().await?)
+    }
+
+    /// Records a container and writes it to disk.
+    pub async fn save_container(&self, record: &ContainerRecord) -> Result<()> {
+        self.containers.put(&record.id, record)?;
+        Ok(self.store.flush().await?)
+    }
+}
+
+/// A new random 64-hex-digit id, like the other CRI runtimes use.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    if let Ok(mut random) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = random.read_exact(&mut bytes);
+    }
+    hex::encode(bytes)
+}
