@@ -6,6 +6,7 @@
 
 pub mod image_builder;
 pub mod otlp;
+pub mod pods;
 pub mod registry;
 pub mod stack;
 pub mod token_auth;

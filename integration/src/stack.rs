@@ -37,6 +37,8 @@ pub struct StackOptions {
     pub otlp_endpoint: Option<String>,
     /// How long the front door waits for a daemon that is down.
     pub backend_wait_ms: u64,
+    /// Image of the pods' infra process (pods sharing their PID namespace).
+    pub pause_image: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -47,6 +49,7 @@ impl Default for StackOptions {
             storage_driver: "overlay",
             otlp_endpoint: None,
             backend_wait_ms: 3000,
+            pause_image: None,
         }
     }
 }
@@ -105,7 +108,7 @@ impl Stack {
     /// Starts all five daemons and waits until each is healthy.
     pub async fn start(options: StackOptions) -> Self {
         let root = tempfile::Builder::new()
-            .prefix("crimson-it-")
+            .prefix("cr-")
             .tempdir()
             .expect("stack root");
         let path = |name: &str| root.path().join(name);
@@ -129,6 +132,9 @@ impl Stack {
                 "[image]\n",
                 &format!("[image]\nglobal_auth_file = {:?}\n", path("auth.json")),
             );
+        }
+        if let Some(image) = &options.pause_image {
+            config.push_str(&format!("[sandbox]\npause_image = {image:?}\n"));
         }
         if let Some(endpoint) = &options.otlp_endpoint {
             config.push_str(&format!("[telemetry]\notlp_endpoint = {endpoint:?}\n"));
@@ -198,7 +204,11 @@ impl Stack {
                 {"type": "loopback"}
             ]
         });
-        std::fs::write(self.cni_conf_dir().join("10-test.conflist"), serde_json::to_vec_pretty(&conflist).unwrap()).unwrap();
+        std::fs::write(
+            self.cni_conf_dir().join("10-test.conflist"),
+            serde_json::to_vec_pretty(&conflist).unwrap(),
+        )
+        .unwrap();
         self.bridges.lock().unwrap().push(network.bridge.clone());
         network
     }

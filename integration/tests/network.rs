@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use crimson_api::network::v1::{CheckPodRequest, SetUpPodRequest, TearDownPodRequest, network_client::NetworkClient};
+use crimson_api::network::v1::{
+    CheckPodRequest, SetUpPodRequest, TearDownPodRequest, network_client::NetworkClient,
+};
 use crimson_config::Daemon;
 use crimson_integration::{
     require_root,
@@ -48,7 +50,10 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 fn veths_on(bridge: &str) -> usize {
-    let output = Command::new("ip").args(["-o", "link", "show", "master", bridge]).output().unwrap();
+    let output = Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&output.stdout).lines().count()
 }
 
@@ -59,25 +64,63 @@ async fn attach_check_restart_and_detach_twice() {
     let network = stack.add_bridge_network(false);
     let mut client = client(&stack);
 
-    let attached = client.set_up_pod(request("pod-a")).await.unwrap().into_inner();
+    let attached = client
+        .set_up_pod(request("pod-a"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(attached.ips.len(), 1);
     let prefix = network.subnet.rsplit_once('.').unwrap().0;
-    assert!(attached.ips[0].starts_with(prefix), "{:?} in {}", attached.ips, network.subnet);
-    assert!(mounts_under(stack.root()).contains(&attached.netns_path), "the namespace is pinned");
+    assert!(
+        attached.ips[0].starts_with(prefix),
+        "{:?} in {}",
+        attached.ips,
+        network.subnet
+    );
+    assert!(
+        mounts_under(stack.root()).contains(&attached.netns_path),
+        "the namespace is pinned"
+    );
     assert_eq!(veths_on(&network.bridge), 1);
-    let again = client.set_up_pod(request("pod-a")).await.unwrap().into_inner();
-    assert_eq!(again, attached, "a retried SetUpPod returns the same attachment");
-    client.check_pod(CheckPodRequest { pod_id: "pod-a".into() }).await.expect("CNI CHECK passes");
+    let again = client
+        .set_up_pod(request("pod-a"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        again, attached,
+        "a retried SetUpPod returns the same attachment"
+    );
+    client
+        .check_pod(CheckPodRequest {
+            pod_id: "pod-a".into(),
+        })
+        .await
+        .expect("CNI CHECK passes");
 
     stack.restart(Daemon::Network).await;
     let mut client = self::client(&stack);
-    client.tear_down_pod(TearDownPodRequest { pod_id: "pod-a".into() }).await.unwrap();
-    client.tear_down_pod(TearDownPodRequest { pod_id: "pod-a".into() }).await.expect("DEL is idempotent");
+    client
+        .tear_down_pod(TearDownPodRequest {
+            pod_id: "pod-a".into(),
+        })
+        .await
+        .unwrap();
+    client
+        .tear_down_pod(TearDownPodRequest {
+            pod_id: "pod-a".into(),
+        })
+        .await
+        .expect("DEL is idempotent");
 
     assert!(mounts_under(stack.root()).is_empty(), "namespace unmounted");
     assert!(!std::path::Path::new(&attached.netns_path).exists());
     assert_eq!(veths_on(&network.bridge), 0, "veth removed");
-    assert!(allocated_ips(&network.ipam_dir).is_empty(), "IP released: {:?}", allocated_ips(&network.ipam_dir));
+    assert!(
+        allocated_ips(&network.ipam_dir).is_empty(),
+        "IP released: {:?}",
+        allocated_ips(&network.ipam_dir)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,20 +130,39 @@ async fn dual_stack_networks_give_an_ipv6_address_too() {
     stack.add_bridge_network(true);
     let mut client = client(&stack);
 
-    let attached = client.set_up_pod(request("pod-6")).await.unwrap().into_inner();
+    let attached = client
+        .set_up_pod(request("pod-6"))
+        .await
+        .unwrap()
+        .into_inner();
 
     assert_eq!(attached.ips.len(), 2, "{:?}", attached.ips);
-    assert!(!attached.ips[0].contains(':') && attached.ips[1].contains(':'), "IPv4 first: {:?}", attached.ips);
-    client.tear_down_pod(TearDownPodRequest { pod_id: "pod-6".into() }).await.unwrap();
+    assert!(
+        !attached.ips[0].contains(':') && attached.ips[1].contains(':'),
+        "IPv4 first: {:?}",
+        attached.ips
+    );
+    client
+        .tear_down_pod(TearDownPodRequest {
+            pod_id: "pod-6".into(),
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_network_configuration_setup_fails_cleanly() {
     require_root!();
     let stack = Stack::start(StackOptions::default()).await;
-    let err = client(&stack).set_up_pod(request("pod-x")).await.unwrap_err();
+    let err = client(&stack)
+        .set_up_pod(request("pod-x"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
     assert!(mounts_under(stack.root()).is_empty());
-    let err = client(&stack).set_up_pod(request("../escape")).await.unwrap_err();
+    let err = client(&stack)
+        .set_up_pod(request("../escape"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 }

@@ -17,7 +17,10 @@ fn main() {
         // Layer data passes through without copies.
         .bytes(".crimson.storage.v1.PutLayerChunk")
         // crimson-sandbox keeps pod and container specs in its database as they arrive.
-        .type_attribute(".crimson.sandbox.v1", "#[derive(serde::Serialize, serde::Deserialize)]")
+        .type_attribute(
+            ".crimson.sandbox.v1",
+            "#[derive(serde::Serialize, serde::Deserialize)]",
+        )
         .compile_protos(&paths, &[root])
         .expect("compiling proto/ (is protoc installed? Debian: protobuf-compiler)");
 }

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use crimson_api::sandbox::v1::sandbox_client::SandboxClient;
 use crimson_config::{Config, Daemon};
-use crimson_rpc::Peer;
+use crimson_rpc::{Peer, PeerChannel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -34,6 +35,19 @@ impl Backends {
             sandbox: peer(Daemon::Sandbox),
             network: peer(Daemon::Network),
         }
+    }
+
+    /// A call to crimson-sandbox, retried while it cannot be reached (bounded).
+    pub async fn sandbox<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(SandboxClient<PeerChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.sandbox
+            .call(|channel| {
+                call(SandboxClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+            })
+            .await
     }
 
     /// One quick call to `peer` (no retries), bounded by [`PROBE_TIMEOUT`]; a daemon that is

@@ -40,7 +40,10 @@ pub fn find_network(conf_dir: &Path, bin_dirs: &[PathBuf]) -> Result<CniNetwork,
         }
     }
     if problems.is_empty() {
-        Err(format!("no CNI configuration file in {}", conf_dir.display()))
+        Err(format!(
+            "no CNI configuration file in {}",
+            conf_dir.display()
+        ))
     } else {
         Err(problems.join("; "))
     }
@@ -106,7 +109,11 @@ mod tests {
         let bin = tempfile::tempdir().unwrap();
         std::fs::write(bin.path().join("bridge"), b"").unwrap();
         let bins = [bin.path().to_path_buf()];
-        assert!(find_network(conf.path(), &bins).unwrap_err().contains("no CNI configuration"));
+        assert!(
+            find_network(conf.path(), &bins)
+                .unwrap_err()
+                .contains("no CNI configuration")
+        );
 
         std::fs::write(conf.path().join("05-broken.conflist"), b"{").unwrap();
         std::fs::write(
@@ -115,7 +122,10 @@ mod tests {
         )
         .unwrap();
         let err = find_network(conf.path(), &bins).unwrap_err();
-        assert!(err.contains("nosuchplugin") && err.contains("invalid JSON"), "{err}");
+        assert!(
+            err.contains("nosuchplugin") && err.contains("invalid JSON"),
+            "{err}"
+        );
 
         std::fs::write(
             conf.path().join("20-pods.conflist"),
@@ -123,7 +133,10 @@ mod tests {
         )
         .unwrap();
         let network = find_network(conf.path(), &bins).unwrap();
-        assert_eq!((network.name.as_str(), network.plugin_types.len()), ("pods", 1));
+        assert_eq!(
+            (network.name.as_str(), network.plugin_types.len()),
+            ("pods", 1)
+        );
     }
 
     #[test]

@@ -70,7 +70,10 @@ impl CniRuntime {
         attachment: &Attachment,
         cached_result: Option<&Value>,
     ) -> Result<Value> {
-        let version = conflist["cniVersion"].as_str().unwrap_or("0.3.1").to_string();
+        let version = conflist["cniVersion"]
+            .as_str()
+            .unwrap_or("0.3.1")
+            .to_string();
         if command == CniCommand::Check && !supports_check(&version) {
             return Ok(Value::Null);
         }
@@ -90,10 +93,18 @@ impl CniRuntime {
                 previous = Some(output);
             }
         }
-        Ok(previous.filter(|_| command == CniCommand::Add).unwrap_or(Value::Null))
+        Ok(previous
+            .filter(|_| command == CniCommand::Add)
+            .unwrap_or(Value::Null))
     }
 
-    async fn invoke(&self, command: CniCommand, plugin: &Value, config: &Value, attachment: &Attachment) -> Result<Value> {
+    async fn invoke(
+        &self,
+        command: CniCommand,
+        plugin: &Value,
+        config: &Value,
+        attachment: &Attachment,
+    ) -> Result<Value> {
         let plugin_type = plugin["type"].as_str().unwrap_or_default().to_string();
         let fail = |message: String| NetworkError::Plugin {
             command: command.as_str(),
@@ -105,7 +116,10 @@ impl CniRuntime {
         let cni_path = std::env::join_paths(&self.bin_dirs).map_err(|e| fail(e.to_string()))?;
         let cni_args = format!(
             "IgnoreUnknown=1;K8S_POD_NAMESPACE={};K8S_POD_NAME={};K8S_POD_INFRA_CONTAINER_ID={};K8S_POD_UID={}",
-            attachment.pod_namespace, attachment.pod_name, attachment.container_id, attachment.pod_uid
+            attachment.pod_namespace,
+            attachment.pod_name,
+            attachment.container_id,
+            attachment.pod_uid
         );
         let mut child = Command::new(&binary)
             .env("CNI_COMMAND", command.as_str())
@@ -125,9 +139,11 @@ impl CniRuntime {
         let writer = async move {
             let _ = stdin.write_all(&input).await;
         };
-        let (_, output) = tokio::time::timeout(self.timeout, async { tokio::join!(writer, child.wait_with_output()) })
-            .await
-            .map_err(|_| fail(format!("no answer within {:?}", self.timeout)))?;
+        let (_, output) = tokio::time::timeout(self.timeout, async {
+            tokio::join!(writer, child.wait_with_output())
+        })
+        .await
+        .map_err(|_| fail(format!("no answer within {:?}", self.timeout)))?;
         let output = output.map_err(|e| fail(e.to_string()))?;
         let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
         if !output.status.success() {
@@ -152,14 +168,22 @@ fn supports_check(version: &str) -> bool {
 }
 
 /// The configuration one plugin of a list receives.
-fn plugin_config(plugin: &Value, conflist: &Value, version: &str, previous: Option<&Value>, attachment: &Attachment) -> Value {
+fn plugin_config(
+    plugin: &Value,
+    conflist: &Value,
+    version: &str,
+    previous: Option<&Value>,
+    attachment: &Attachment,
+) -> Value {
     let mut config = plugin.clone();
     config["name"] = conflist["name"].clone();
     config["cniVersion"] = json!(version);
     if let Some(previous) = previous {
         config["prevResult"] = previous.clone();
     }
-    let wants_port_mappings = plugin["capabilities"]["portMappings"].as_bool().unwrap_or(false);
+    let wants_port_mappings = plugin["capabilities"]["portMappings"]
+        .as_bool()
+        .unwrap_or(false);
     if wants_port_mappings && !attachment.port_mappings.is_empty() {
         config["runtimeConfig"] = json!({"portMappings": attachment.port_mappings});
     }
@@ -177,7 +201,9 @@ mod tests {
             pod_name: "web".into(),
             pod_namespace: "default".into(),
             pod_uid: "uid-1".into(),
-            port_mappings: vec![json!({"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""})],
+            port_mappings: vec![
+                json!({"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}),
+            ],
         }
     }
 
@@ -190,7 +216,13 @@ mod tests {
         assert_eq!(config["name"], "pods");
         assert_eq!(config["prevResult"], previous);
         assert_eq!(config["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
-        let bridge = plugin_config(&json!({"type": "bridge"}), &conflist, "1.0.0", None, &attachment());
+        let bridge = plugin_config(
+            &json!({"type": "bridge"}),
+            &conflist,
+            "1.0.0",
+            None,
+            &attachment(),
+        );
         assert!(bridge.get("runtimeConfig").is_none() && bridge.get("prevResult").is_none());
     }
 

@@ -23,7 +23,8 @@ pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNe
     {
         return Ok(to_proto(&existing));
     }
-    let network = find_network(&state.cni_conf_dir, &state.cni_bin_dirs).map_err(NetworkError::NotReady)?;
+    let network =
+        find_network(&state.cni_conf_dir, &state.cni_bin_dirs).map_err(NetworkError::NotReady)?;
     let netns_path = state.netns_dir.join(&request.pod_id);
     let mut attachment = PodAttachment {
         pod_id: request.pod_id.clone(),
@@ -76,7 +77,12 @@ async fn attach(state: &State, attachment: &PodAttachment) -> Result<Value> {
     bring_up_loopback(state, attachment).await;
     state
         .cni
-        .run_list(CniCommand::Add, &attachment.conflist, &attachment.cni_attachment(), None)
+        .run_list(
+            CniCommand::Add,
+            &attachment.conflist,
+            &attachment.cni_attachment(),
+            None,
+        )
         .await
 }
 
@@ -93,7 +99,11 @@ async fn bring_up_loopback(state: &State, attachment: &PodAttachment) {
         port_mappings: Vec::new(),
         ..attachment.cni_attachment()
     };
-    if let Err(error) = state.cni.run_list(CniCommand::Add, &loopback, &target, None).await {
+    if let Err(error) = state
+        .cni
+        .run_list(CniCommand::Add, &loopback, &target, None)
+        .await
+    {
         tracing::warn!(pod = %attachment.pod_id, %error, "could not set up the loopback interface");
     }
 }
@@ -113,10 +123,14 @@ pub fn validate_pod_id(id: &str) -> Result<()> {
     let valid = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if valid {
         Ok(())
     } else {
-        Err(NetworkError::InvalidArgument(format!("invalid pod id {id:?}")))
+        Err(NetworkError::InvalidArgument(format!(
+            "invalid pod id {id:?}"
+        )))
     }
 }

@@ -3,11 +3,7 @@
 use std::path::Path;
 
 use crate::{
-    Result,
-    cni_exec::CniCommand,
-    netns,
-    pod_setup::validate_pod_id,
-    records::PodAttachment,
+    Result, cni_exec::CniCommand, netns, pod_setup::validate_pod_id, records::PodAttachment,
     state::State,
 };
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crimson_api::network::v1::{
-    CheckPodRequest, CheckPodResponse, GetPodRequest, GetStatusRequest, NetworkStatus, PodNetwork, SetUpPodRequest,
-    TearDownPodRequest, TearDownPodResponse,
+    CheckPodRequest, CheckPodResponse, GetPodRequest, GetStatusRequest, NetworkStatus, PodNetwork,
+    SetUpPodRequest, TearDownPodRequest, TearDownPodResponse,
     network_server::{Network, NetworkServer},
 };
 use crimson_config::Config;
@@ -30,7 +30,9 @@ impl NetworkService {
     pub async fn open(config: &Config) -> Result<Self> {
         let state = State::open(config)?;
         reconcile::reconcile(&state).await?;
-        Ok(Self { state: Arc::new(state) })
+        Ok(Self {
+            state: Arc::new(state),
+        })
     }
 
     /// The service as tonic routes.
@@ -71,7 +73,10 @@ impl Network for NetworkService {
         respond(pod_setup::set_up_pod(&self.state, request.into_inner()).await)
     }
 
-    async fn tear_down_pod(&self, request: Request<TearDownPodRequest>) -> RpcResult<TearDownPodResponse> {
+    async fn tear_down_pod(
+        &self,
+        request: Request<TearDownPodRequest>,
+    ) -> RpcResult<TearDownPodResponse> {
         let pod_id = request.into_inner().pod_id;
         respond(
             pod_teardown::tear_down_pod(&self.state, &pod_id)
@@ -83,10 +88,19 @@ impl Network for NetworkService {
     async fn check_pod(&self, request: Request<CheckPodRequest>) -> RpcResult<CheckPodResponse> {
         let pod_id = request.into_inner().pod_id;
         let result = async {
-            let attachment = self.state.pods.get(&pod_id)?.ok_or_else(|| NetworkError::NotFound(pod_id.clone()))?;
+            let attachment = self
+                .state
+                .pods
+                .get(&pod_id)?
+                .ok_or_else(|| NetworkError::NotFound(pod_id.clone()))?;
             self.state
                 .cni
-                .run_list(CniCommand::Check, &attachment.conflist, &attachment.cni_attachment(), attachment.result.as_ref())
+                .run_list(
+                    CniCommand::Check,
+                    &attachment.conflist,
+                    &attachment.cni_attachment(),
+                    attachment.result.as_ref(),
+                )
                 .await?;
             Ok(CheckPodResponse {})
         }

@@ -26,7 +26,11 @@ pub struct State {
 impl State {
     /// Opens the database under the configured state dir.
     pub fn open(config: &Config) -> Result<Self> {
-        let store = Store::open(&config.state_dir(Daemon::Network).join("db"), SCHEMA_VERSION, &[])?;
+        let store = Store::open(
+            &config.state_dir(Daemon::Network).join("db"),
+            SCHEMA_VERSION,
+            &[],
+        )?;
         Ok(Self {
             pods: store.tree(PODS_TREE)?,
             store,

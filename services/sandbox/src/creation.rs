@@ -50,7 +50,7 @@ where
         }
         .instrument(tracing::Span::current()),
     );
-    answer
-        .await
-        .map_err(|_| SandboxError::runtime("creating", "the creation task ended without an answer"))?
+    answer.await.map_err(|_| {
+        SandboxError::runtime("creating", "the creation task ended without an answer")
+    })?
 }

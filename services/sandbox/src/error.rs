@@ -60,9 +60,16 @@ pub enum SandboxError {
 
 impl SandboxError {
     /// Shorthand for [`SandboxError::Io`].
-    pub fn io(action: &'static str, path: impl AsRef<std::path::Path>) -> impl FnOnce(std::io::Error) -> Self {
+    pub fn io(
+        action: &'static str,
+        path: impl AsRef<std::path::Path>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.as_ref().display().to_string();
-        move |source| SandboxError::Io { action, path, source }
+        move |source| SandboxError::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     /// Shorthand for [`SandboxError::Runtime`].
@@ -82,7 +89,9 @@ impl From<SandboxError> for Status {
         let message = error.to_string();
         match error {
             SandboxError::InvalidArgument(_) => Status::invalid_argument(message),
-            SandboxError::PodNotFound(_) | SandboxError::ContainerNotFound(_) => Status::not_found(message),
+            SandboxError::PodNotFound(_) | SandboxError::ContainerNotFound(_) => {
+                Status::not_found(message)
+            }
             SandboxError::AlreadyExists(_) => Status::already_exists(message),
             SandboxError::FailedPrecondition(_) => Status::failed_precondition(message),
             SandboxError::Peer { status, .. } => Status::new(status.code(), message),

@@ -55,7 +55,13 @@ impl Layout {
 
     /// Creates the top-level directories.
     pub fn create(&self) -> std::io::Result<()> {
-        for dir in [self.state.clone(), self.run.join("pods"), self.run.join("containers"), self.exits(), self.attach_sockets()] {
+        for dir in [
+            self.state.clone(),
+            self.run.join("pods"),
+            self.run.join("containers"),
+            self.exits(),
+            self.attach_sockets(),
+        ] {
             std::fs::create_dir_all(dir)?;
         }
         Ok(())

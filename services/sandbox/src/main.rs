@@ -37,6 +37,11 @@ async fn run(args: Args) -> Result<(), SandboxError> {
     let _telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
     reaper::become_subreaper();
     let service = SandboxService::open(&config).await?;
-    crimson_rpc::serve(Daemon::Sandbox, &config.socket(Daemon::Sandbox), service.into_routes()).await?;
+    crimson_rpc::serve(
+        Daemon::Sandbox,
+        &config.socket(Daemon::Sandbox),
+        service.into_routes(),
+    )
+    .await?;
     Ok(())
 }

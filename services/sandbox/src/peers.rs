@@ -4,7 +4,8 @@ use crimson_api::{
     image::v1::{GetImageRequest, Image, PullImageRequest, images_client::ImagesClient},
     network::v1::{PodNetwork, SetUpPodRequest, TearDownPodRequest, network_client::NetworkClient},
     storage::v1::{
-        CreateRootfsRequest, RemoveRootfsRequest, RootfsUsageRequest, RootfsUsageResponse, storage_client::StorageClient,
+        CreateRootfsRequest, RemoveRootfsRequest, RootfsUsageRequest, RootfsUsageResponse,
+        storage_client::StorageClient,
     },
 };
 use tonic::Code;
@@ -17,7 +18,9 @@ fn peer_error(daemon: &'static str) -> impl FnOnce(tonic::Status) -> SandboxErro
 
 /// The image `reference` names, `None` when crimson-image does not have it.
 pub async fn get_image(state: &State, reference: &str) -> Result<Option<Image>> {
-    let request = GetImageRequest { reference: reference.to_string() };
+    let request = GetImageRequest {
+        reference: reference.to_string(),
+    };
     match state
         .image
         .call(|channel| {
@@ -34,7 +37,10 @@ pub async fn get_image(state: &State, reference: &str) -> Result<Option<Image>> 
 
 /// Pulls `reference` (with the node's credentials).
 pub async fn pull_image(state: &State, reference: &str) -> Result<()> {
-    let request = PullImageRequest { reference: reference.to_string(), credentials: None };
+    let request = PullImageRequest {
+        reference: reference.to_string(),
+        credentials: None,
+    };
     state
         .image
         .call(|channel| {
@@ -48,7 +54,10 @@ pub async fn pull_image(state: &State, reference: &str) -> Result<()> {
 
 /// Creates and mounts the container's root filesystem; answers its path.
 pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Result<String> {
-    let request = CreateRootfsRequest { id: id.to_string(), top_chain_id: top_chain_id.to_string() };
+    let request = CreateRootfsRequest {
+        id: id.to_string(),
+        top_chain_id: top_chain_id.to_string(),
+    };
     state
         .storage
         .call(|channel| {
@@ -101,7 +110,9 @@ pub async fn set_up_network(state: &State, request: SetUpPodRequest) -> Result<P
 
 /// Detaches the pod and removes its network namespace (idempotent).
 pub async fn tear_down_network(state: &State, pod_id: &str) -> Result<()> {
-    let request = TearDownPodRequest { pod_id: pod_id.to_string() };
+    let request = TearDownPodRequest {
+        pod_id: pod_id.to_string(),
+    };
     state
         .network
         .call(|channel| {

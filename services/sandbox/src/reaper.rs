@@ -24,7 +24,8 @@ pub fn become_subreaper() {
 /// Runs the loop: on SIGCHLD or every [`PERIOD`].
 pub fn spawn(state: Arc<State>) {
     tokio::spawn(async move {
-        let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+        let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        {
             Ok(signal) => Some(signal),
             Err(e) => {
                 tracing::warn!(error = %e, "no SIGCHLD stream; polling only");
@@ -47,12 +48,18 @@ pub fn spawn(state: Arc<State>) {
 
 async fn sweep(state: &State) -> crate::Result<()> {
     for record in state.containers.values()? {
-        if !matches!(record.phase, ContainerPhase::Created | ContainerPhase::Running) {
+        if !matches!(
+            record.phase,
+            ContainerPhase::Created | ContainerPhase::Running
+        ) {
             continue;
         }
         if record.conmon_pid > 0 {
             // Only our own monitors: never steal the status of a child tokio waits for.
-            let _ = waitpid(Pid::from_raw(record.conmon_pid as i32), Some(WaitPidFlag::WNOHANG));
+            let _ = waitpid(
+                Pid::from_raw(record.conmon_pid as i32),
+                Some(WaitPidFlag::WNOHANG),
+            );
         }
         let _guard = state.container_locks.lock(&record.id).await;
         if let Some(latest) = state.containers.get(&record.id)? {

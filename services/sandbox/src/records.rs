@@ -48,7 +48,10 @@ pub struct PodRecord {
 impl PodRecord {
     /// The name kubelet gives this pod: namespace, name, uid and attempt.
     pub fn key(spec: &PodSpec) -> String {
-        format!("{}/{}/{}/{}", spec.namespace, spec.name, spec.uid, spec.attempt)
+        format!(
+            "{}/{}/{}/{}",
+            spec.namespace, spec.name, spec.uid, spec.attempt
+        )
     }
 }
 

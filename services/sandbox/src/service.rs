@@ -3,10 +3,11 @@
 use std::{pin::Pin, sync::Arc};
 
 use crimson_api::sandbox::v1::{
-    Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest, CreateContainerResponse, Empty,
-    GetStatusRequest, ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
-    PodStats, RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest, UpdateContainerResourcesRequest,
-    WatchEventsRequest,
+    Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest,
+    CreateContainerResponse, Empty, GetStatusRequest, ListContainersRequest,
+    ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef, PodStats,
+    RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest,
+    UpdateContainerResourcesRequest, WatchEventsRequest,
     sandbox_server::{Sandbox, SandboxServer},
 };
 use crimson_config::Config;
@@ -58,17 +59,25 @@ fn empty(result: Result<()>) -> RpcResult<Empty> {
 
 #[tonic::async_trait]
 impl Sandbox for SandboxService {
-    type WatchEventsStream = Pin<Box<dyn Stream<Item = std::result::Result<ContainerEvent, Status>> + Send>>;
+    type WatchEventsStream =
+        Pin<Box<dyn Stream<Item = std::result::Result<ContainerEvent, Status>> + Send>>;
 
     async fn get_status(&self, _: Request<GetStatusRequest>) -> RpcResult<RuntimeStatus> {
         let settings = &self.state.settings;
-        let binaries = settings.runtimes.values().map(|r| &r.path).chain([&settings.conmon]);
+        let binaries = settings
+            .runtimes
+            .values()
+            .map(|r| &r.path)
+            .chain([&settings.conmon]);
         let missing: Vec<String> = binaries
             .filter(|binary| find_executable(binary).is_none())
             .map(|binary| binary.display().to_string())
             .collect();
         Ok(Response::new(if missing.is_empty() {
-            RuntimeStatus { ready: true, ..Default::default() }
+            RuntimeStatus {
+                ready: true,
+                ..Default::default()
+            }
         } else {
             RuntimeStatus {
                 ready: false,
@@ -97,41 +106,75 @@ impl Sandbox for SandboxService {
 
     async fn get_pod(&self, request: Request<PodRef>) -> RpcResult<Pod> {
         let id = request.into_inner().pod_id;
-        respond(self.state.pod(&id).map(|record| pod::list::to_proto(&self.state, &record)))
+        respond(
+            self.state
+                .pod(&id)
+                .map(|record| pod::list::to_proto(&self.state, &record)),
+        )
     }
 
     async fn list_pods(&self, request: Request<ListPodsRequest>) -> RpcResult<ListPodsResponse> {
-        respond(pod::list::list_pods(&self.state, &request.into_inner()).map(|pods| ListPodsResponse { pods }))
+        respond(
+            pod::list::list_pods(&self.state, &request.into_inner())
+                .map(|pods| ListPodsResponse { pods }),
+        )
     }
 
-    async fn create_container(&self, request: Request<CreateContainerRequest>) -> RpcResult<CreateContainerResponse> {
+    async fn create_container(
+        &self,
+        request: Request<CreateContainerRequest>,
+    ) -> RpcResult<CreateContainerResponse> {
         let request = request.into_inner();
         respond(
-            container::create::create_container(self.state.clone(), request.pod_id, request.spec.unwrap_or_default())
-                .await
-                .map(|container_id| CreateContainerResponse { container_id }),
+            container::create::create_container(
+                self.state.clone(),
+                request.pod_id,
+                request.spec.unwrap_or_default(),
+            )
+            .await
+            .map(|container_id| CreateContainerResponse { container_id }),
         )
     }
 
     async fn start_container(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {
-        empty(container::start::start_container(&self.state, &request.into_inner().container_id).await)
+        empty(
+            container::start::start_container(&self.state, &request.into_inner().container_id)
+                .await,
+        )
     }
 
     async fn stop_container(&self, request: Request<StopContainerRequest>) -> RpcResult<Empty> {
         let request = request.into_inner();
-        empty(container::stop::stop_container(&self.state, &request.container_id, request.timeout_seconds).await)
+        empty(
+            container::stop::stop_container(
+                &self.state,
+                &request.container_id,
+                request.timeout_seconds,
+            )
+            .await,
+        )
     }
 
     async fn remove_container(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {
-        empty(container::remove::remove_container(&self.state, &request.into_inner().container_id).await)
+        empty(
+            container::remove::remove_container(&self.state, &request.into_inner().container_id)
+                .await,
+        )
     }
 
     async fn get_container(&self, request: Request<ContainerRef>) -> RpcResult<Container> {
         let id = request.into_inner().container_id;
-        respond(current(&self.state, &id).await.map(|record| container::list::to_proto(&record)))
+        respond(
+            current(&self.state, &id)
+                .await
+                .map(|record| container::list::to_proto(&record)),
+        )
     }
 
-    async fn list_containers(&self, request: Request<ListContainersRequest>) -> RpcResult<ListContainersResponse> {
+    async fn list_containers(
+        &self,
+        request: Request<ListContainersRequest>,
+    ) -> RpcResult<ListContainersResponse> {
         respond(
             container::list::list_containers(&self.state, &request.into_inner())
                 .await
@@ -139,11 +182,18 @@ impl Sandbox for SandboxService {
         )
     }
 
-    async fn update_container_resources(&self, request: Request<UpdateContainerResourcesRequest>) -> RpcResult<Empty> {
+    async fn update_container_resources(
+        &self,
+        request: Request<UpdateContainerResourcesRequest>,
+    ) -> RpcResult<Empty> {
         let request = request.into_inner();
         empty(
-            container::update::update_resources(&self.state, &request.container_id, request.resources.unwrap_or_default())
-                .await,
+            container::update::update_resources(
+                &self.state,
+                &request.container_id,
+                request.resources.unwrap_or_default(),
+            )
+            .await,
         )
     }
 
@@ -151,7 +201,10 @@ impl Sandbox for SandboxService {
         empty(container::update::reopen_log(&self.state, &request.into_inner().container_id).await)
     }
 
-    async fn get_container_stats(&self, request: Request<ContainerRef>) -> RpcResult<ContainerStats> {
+    async fn get_container_stats(
+        &self,
+        request: Request<ContainerRef>,
+    ) -> RpcResult<ContainerStats> {
         let id = request.into_inner().container_id;
         let result = async {
             let record = current(&self.state, &id).await?;
@@ -165,7 +218,10 @@ impl Sandbox for SandboxService {
         respond(container::stats::pod_stats(&self.state, &request.into_inner().pod_id).await)
     }
 
-    async fn watch_events(&self, _: Request<WatchEventsRequest>) -> RpcResult<Self::WatchEventsStream> {
+    async fn watch_events(
+        &self,
+        _: Request<WatchEventsRequest>,
+    ) -> RpcResult<Self::WatchEventsStream> {
         let stream = BroadcastStream::new(self.state.events.subscribe())
             .filter_map(|event| event.ok())
             .map(Ok);

@@ -59,14 +59,25 @@ pub struct State {
 impl State {
     /// Opens the database and reads the settings.
     pub fn open(config: &Config) -> Result<Self> {
-        let layout = Layout::new(config.state_dir(Daemon::Sandbox), config.run_root.join("sandbox"));
-        layout.create().map_err(SandboxError::io("creating", config.run_root.join("sandbox")))?;
+        let layout = Layout::new(
+            config.state_dir(Daemon::Sandbox),
+            config.run_root.join("sandbox"),
+        );
+        layout.create().map_err(SandboxError::io(
+            "creating",
+            config.run_root.join("sandbox"),
+        ))?;
         let store = Store::open(&layout.db(), SCHEMA_VERSION, &[])?;
         let sandbox = &config.sandbox;
-        let root = sandbox.runtime_root.clone().unwrap_or_else(|| config.run_root.join("runc"));
+        let root = sandbox
+            .runtime_root
+            .clone()
+            .unwrap_or_else(|| config.run_root.join("runc"));
         let mut runtimes = BTreeMap::new();
+        // conmon wants absolute paths; unresolvable ones stay as configured (Status says so).
+        let resolve = |path: &PathBuf| crate::find_executable(path).unwrap_or_else(|| path.clone());
         let default = OciRuntime {
-            path: sandbox.runtime_path.clone(),
+            path: resolve(&sandbox.runtime_path),
             root: root.clone(),
         };
         runtimes.insert(String::new(), default.clone());
@@ -75,7 +86,7 @@ impl State {
             runtimes.insert(
                 name.clone(),
                 OciRuntime {
-                    path: handler.runtime_path.clone(),
+                    path: resolve(&handler.runtime_path),
                     root: config.run_root.join(name),
                 },
             );
@@ -83,7 +94,7 @@ impl State {
         let wait = Duration::from_millis(config.cri.backend_wait_ms);
         Ok(Self {
             settings: Settings {
-                conmon: sandbox.conmon_path.clone(),
+                conmon: resolve(&sandbox.conmon_path),
                 runtimes,
                 pause_image: sandbox.pause_image.clone(),
                 pause_command: sandbox.pause_command.clone(),
@@ -110,10 +121,9 @@ impl State {
 
     /// The OCI runtime of a runtime handler.
     pub fn runtime(&self, handler: &str) -> Result<&OciRuntime> {
-        self.settings
-            .runtimes
-            .get(handler)
-            .ok_or_else(|| SandboxError::InvalidArgument(format!("unknown runtime handler {handler:?}")))
+        self.settings.runtimes.get(handler).ok_or_else(|| {
+            SandboxError::InvalidArgument(format!("unknown runtime handler {handler:?}"))
+        })
     }
 
     /// The OCI runtime driving `container` (the default one if its handler is gone from the
@@ -128,7 +138,9 @@ impl State {
 
     /// The pod `id`.
     pub fn pod(&self, id: &str) -> Result<PodRecord> {
-        self.pods.get(id)?.ok_or_else(|| SandboxError::PodNotFound(id.to_string()))
+        self.pods
+            .get(id)?
+            .ok_or_else(|| SandboxError::PodNotFound(id.to_string()))
     }
 
     /// The container `id`.

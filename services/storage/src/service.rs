@@ -151,13 +151,18 @@ impl Storage for StorageService {
         )
     }
 
-    async fn rootfs_usage(&self, request: Request<RootfsUsageRequest>) -> RpcResult<RootfsUsageResponse> {
+    async fn rootfs_usage(
+        &self,
+        request: Request<RootfsUsageRequest>,
+    ) -> RpcResult<RootfsUsageResponse> {
         let id = request.into_inner().id;
         respond(
-            rootfs::rootfs_usage(&self.state, &id).map(|(path, used_bytes, inodes_used)| RootfsUsageResponse {
-                writable_path: path.display().to_string(),
-                used_bytes,
-                inodes_used,
+            rootfs::rootfs_usage(&self.state, &id).map(|(path, used_bytes, inodes_used)| {
+                RootfsUsageResponse {
+                    writable_path: path.display().to_string(),
+                    used_bytes,
+                    inodes_used,
+                }
             }),
         )
     }

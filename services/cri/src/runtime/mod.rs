@@ -1,24 +1,26 @@
-//! `runtime.v1.RuntimeService`: one small function per implemented RPC; the rest answer
-//! UNIMPLEMENTED naming the RPC until their capability lands.
+//! `runtime.v1.RuntimeService`: each RPC is one call into a small module; the RPCs whose
+//! capability is not built yet answer UNIMPLEMENTED naming the RPC.
 
+mod containers;
+mod events;
+mod pods;
 mod runtime_config;
+mod stats;
 mod status;
+mod translate;
 mod version;
 
-use std::pin::Pin;
-
-use futures::Stream;
 use k8s_cri::v1::{
     AttachRequest, AttachResponse, CheckpointContainerRequest, CheckpointContainerResponse,
-    ContainerEventResponse, ContainerStatsRequest, ContainerStatsResponse, ContainerStatusRequest,
-    ContainerStatusResponse, CreateContainerRequest, CreateContainerResponse, ExecRequest,
-    ExecResponse, ExecSyncRequest, ExecSyncResponse, GetEventsRequest, ListContainerStatsRequest,
-    ListContainerStatsResponse, ListContainersRequest, ListContainersResponse,
-    ListMetricDescriptorsRequest, ListMetricDescriptorsResponse, ListPodSandboxMetricsRequest,
-    ListPodSandboxMetricsResponse, ListPodSandboxRequest, ListPodSandboxResponse,
-    ListPodSandboxStatsRequest, ListPodSandboxStatsResponse, PodSandboxStatsRequest,
-    PodSandboxStatsResponse, PodSandboxStatusRequest, PodSandboxStatusResponse, PortForwardRequest,
-    PortForwardResponse, RemoveContainerRequest, RemoveContainerResponse, RemovePodSandboxRequest,
+    ContainerStatsRequest, ContainerStatsResponse, ContainerStatusRequest, ContainerStatusResponse,
+    CreateContainerRequest, CreateContainerResponse, ExecRequest, ExecResponse, ExecSyncRequest,
+    ExecSyncResponse, GetEventsRequest, ListContainerStatsRequest, ListContainerStatsResponse,
+    ListContainersRequest, ListContainersResponse, ListMetricDescriptorsRequest,
+    ListMetricDescriptorsResponse, ListPodSandboxMetricsRequest, ListPodSandboxMetricsResponse,
+    ListPodSandboxRequest, ListPodSandboxResponse, ListPodSandboxStatsRequest,
+    ListPodSandboxStatsResponse, PodSandboxStatsRequest, PodSandboxStatsResponse,
+    PodSandboxStatusRequest, PodSandboxStatusResponse, PortForwardRequest, PortForwardResponse,
+    RemoveContainerRequest, RemoveContainerResponse, RemovePodSandboxRequest,
     RemovePodSandboxResponse, ReopenContainerLogRequest, ReopenContainerLogResponse,
     RunPodSandboxRequest, RunPodSandboxResponse, RuntimeConfigRequest, RuntimeConfigResponse,
     StartContainerRequest, StartContainerResponse, StatusRequest, StatusResponse,
@@ -33,10 +35,13 @@ use crate::{FrontDoor, error::not_implemented};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+fn reply<T>(result: Result<T, Status>) -> RpcResult<T> {
+    result.map(Response::new)
+}
+
 #[tonic::async_trait]
 impl RuntimeService for FrontDoor {
-    type GetContainerEventsStream =
-        Pin<Box<dyn Stream<Item = Result<ContainerEventResponse, Status>> + Send>>;
+    type GetContainerEventsStream = events::EventStream;
 
     async fn version(&self, _: Request<VersionRequest>) -> RpcResult<VersionResponse> {
         Ok(Response::new(version::version()))
@@ -55,102 +60,144 @@ impl RuntimeService for FrontDoor {
         Ok(Response::new(runtime_config::runtime_config()))
     }
 
-    async fn get_container_events(
+    async fn update_runtime_config(
         &self,
-        _: Request<GetEventsRequest>,
-    ) -> RpcResult<Self::GetContainerEventsStream> {
-        Err(not_implemented("GetContainerEvents"))
+        request: Request<UpdateRuntimeConfigRequest>,
+    ) -> RpcResult<UpdateRuntimeConfigResponse> {
+        // kubelet reports the node's pod CIDR; the CNI configuration owns addressing, as in CRI-O.
+        let cidr = request
+            .into_inner()
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr);
+        tracing::info!(pod_cidr = ?cidr, "runtime config update (addressing stays with the CNI configuration)");
+        Ok(Response::new(UpdateRuntimeConfigResponse {}))
     }
 
     async fn run_pod_sandbox(
         &self,
-        _: Request<RunPodSandboxRequest>,
+        request: Request<RunPodSandboxRequest>,
     ) -> RpcResult<RunPodSandboxResponse> {
-        Err(not_implemented("RunPodSandbox"))
+        reply(pods::run(&self.backends, request.into_inner()).await)
     }
 
     async fn stop_pod_sandbox(
         &self,
-        _: Request<StopPodSandboxRequest>,
+        request: Request<StopPodSandboxRequest>,
     ) -> RpcResult<StopPodSandboxResponse> {
-        Err(not_implemented("StopPodSandbox"))
+        reply(pods::stop(&self.backends, request.into_inner().pod_sandbox_id).await)
     }
 
     async fn remove_pod_sandbox(
         &self,
-        _: Request<RemovePodSandboxRequest>,
+        request: Request<RemovePodSandboxRequest>,
     ) -> RpcResult<RemovePodSandboxResponse> {
-        Err(not_implemented("RemovePodSandbox"))
+        reply(pods::remove(&self.backends, request.into_inner().pod_sandbox_id).await)
     }
 
     async fn pod_sandbox_status(
         &self,
-        _: Request<PodSandboxStatusRequest>,
+        request: Request<PodSandboxStatusRequest>,
     ) -> RpcResult<PodSandboxStatusResponse> {
-        Err(not_implemented("PodSandboxStatus"))
+        reply(pods::status(&self.backends, request.into_inner()).await)
     }
 
     async fn list_pod_sandbox(
         &self,
-        _: Request<ListPodSandboxRequest>,
+        request: Request<ListPodSandboxRequest>,
     ) -> RpcResult<ListPodSandboxResponse> {
-        Err(not_implemented("ListPodSandbox"))
+        reply(pods::list(&self.backends, request.into_inner()).await)
     }
 
     async fn create_container(
         &self,
-        _: Request<CreateContainerRequest>,
+        request: Request<CreateContainerRequest>,
     ) -> RpcResult<CreateContainerResponse> {
-        Err(not_implemented("CreateContainer"))
+        reply(containers::create(&self.backends, request.into_inner()).await)
     }
 
     async fn start_container(
         &self,
-        _: Request<StartContainerRequest>,
+        request: Request<StartContainerRequest>,
     ) -> RpcResult<StartContainerResponse> {
-        Err(not_implemented("StartContainer"))
+        reply(containers::start(&self.backends, request.into_inner().container_id).await)
     }
 
     async fn stop_container(
         &self,
-        _: Request<StopContainerRequest>,
+        request: Request<StopContainerRequest>,
     ) -> RpcResult<StopContainerResponse> {
-        Err(not_implemented("StopContainer"))
+        reply(containers::stop(&self.backends, request.into_inner()).await)
     }
 
     async fn remove_container(
         &self,
-        _: Request<RemoveContainerRequest>,
+        request: Request<RemoveContainerRequest>,
     ) -> RpcResult<RemoveContainerResponse> {
-        Err(not_implemented("RemoveContainer"))
+        reply(containers::remove(&self.backends, request.into_inner().container_id).await)
     }
 
     async fn list_containers(
         &self,
-        _: Request<ListContainersRequest>,
+        request: Request<ListContainersRequest>,
     ) -> RpcResult<ListContainersResponse> {
-        Err(not_implemented("ListContainers"))
+        reply(containers::list(&self.backends, request.into_inner()).await)
     }
 
     async fn container_status(
         &self,
-        _: Request<ContainerStatusRequest>,
+        request: Request<ContainerStatusRequest>,
     ) -> RpcResult<ContainerStatusResponse> {
-        Err(not_implemented("ContainerStatus"))
+        reply(containers::status(&self.backends, request.into_inner()).await)
     }
 
     async fn update_container_resources(
         &self,
-        _: Request<UpdateContainerResourcesRequest>,
+        request: Request<UpdateContainerResourcesRequest>,
     ) -> RpcResult<UpdateContainerResourcesResponse> {
-        Err(not_implemented("UpdateContainerResources"))
+        reply(containers::update_resources(&self.backends, request.into_inner()).await)
     }
 
     async fn reopen_container_log(
         &self,
-        _: Request<ReopenContainerLogRequest>,
+        request: Request<ReopenContainerLogRequest>,
     ) -> RpcResult<ReopenContainerLogResponse> {
-        Err(not_implemented("ReopenContainerLog"))
+        reply(containers::reopen_log(&self.backends, request.into_inner().container_id).await)
+    }
+
+    async fn container_stats(
+        &self,
+        request: Request<ContainerStatsRequest>,
+    ) -> RpcResult<ContainerStatsResponse> {
+        reply(stats::container(&self.backends, request.into_inner().container_id).await)
+    }
+
+    async fn list_container_stats(
+        &self,
+        request: Request<ListContainerStatsRequest>,
+    ) -> RpcResult<ListContainerStatsResponse> {
+        reply(stats::list_containers(&self.backends, request.into_inner()).await)
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        request: Request<PodSandboxStatsRequest>,
+    ) -> RpcResult<PodSandboxStatsResponse> {
+        reply(stats::pod(&self.backends, request.into_inner().pod_sandbox_id).await)
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        request: Request<ListPodSandboxStatsRequest>,
+    ) -> RpcResult<ListPodSandboxStatsResponse> {
+        reply(stats::list_pods(&self.backends, request.into_inner()).await)
+    }
+
+    async fn get_container_events(
+        &self,
+        _: Request<GetEventsRequest>,
+    ) -> RpcResult<Self::GetContainerEventsStream> {
+        reply(events::watch(self.backends.clone()).await)
     }
 
     async fn exec_sync(&self, _: Request<ExecSyncRequest>) -> RpcResult<ExecSyncResponse> {
@@ -167,41 +214,6 @@ impl RuntimeService for FrontDoor {
 
     async fn port_forward(&self, _: Request<PortForwardRequest>) -> RpcResult<PortForwardResponse> {
         Err(not_implemented("PortForward"))
-    }
-
-    async fn container_stats(
-        &self,
-        _: Request<ContainerStatsRequest>,
-    ) -> RpcResult<ContainerStatsResponse> {
-        Err(not_implemented("ContainerStats"))
-    }
-
-    async fn list_container_stats(
-        &self,
-        _: Request<ListContainerStatsRequest>,
-    ) -> RpcResult<ListContainerStatsResponse> {
-        Err(not_implemented("ListContainerStats"))
-    }
-
-    async fn pod_sandbox_stats(
-        &self,
-        _: Request<PodSandboxStatsRequest>,
-    ) -> RpcResult<PodSandboxStatsResponse> {
-        Err(not_implemented("PodSandboxStats"))
-    }
-
-    async fn list_pod_sandbox_stats(
-        &self,
-        _: Request<ListPodSandboxStatsRequest>,
-    ) -> RpcResult<ListPodSandboxStatsResponse> {
-        Err(not_implemented("ListPodSandboxStats"))
-    }
-
-    async fn update_runtime_config(
-        &self,
-        _: Request<UpdateRuntimeConfigRequest>,
-    ) -> RpcResult<UpdateRuntimeConfigResponse> {
-        Err(not_implemented("UpdateRuntimeConfig"))
     }
 
     async fn checkpoint_container(

@@ -17,9 +17,15 @@ use crate::{
 };
 
 /// Creates a container in pod `pod_id`, once per kubelet name (pod, name, attempt).
-pub async fn create_container(state: Arc<State>, pod_id: String, spec: ContainerSpec) -> Result<String> {
+pub async fn create_container(
+    state: Arc<State>,
+    pod_id: String,
+    spec: ContainerSpec,
+) -> Result<String> {
     if spec.name.is_empty() {
-        return Err(SandboxError::InvalidArgument("metadata.name must be set".into()));
+        return Err(SandboxError::InvalidArgument(
+            "metadata.name must be set".into(),
+        ));
     }
     if spec.image.is_empty() {
         return Err(SandboxError::InvalidArgument("image must be set".into()));
@@ -40,19 +46,31 @@ pub async fn create_container(state: Arc<State>, pod_id: String, spec: Container
             let _pod_lock = state.pod_locks.lock(&pod_id).await;
             let pod = state.pod(&pod_id)?;
             if pod.phase != PodPhase::Ready {
-                return Err(SandboxError::FailedPrecondition(format!("pod sandbox {pod_id} is not ready")));
+                return Err(SandboxError::FailedPrecondition(format!(
+                    "pod sandbox {pod_id} is not ready"
+                )));
             }
-            create_record(&state, &pod, spec, false).await.map(|record| record.id)
+            create_record(&state, &pod, spec, false)
+                .await
+                .map(|record| record.id)
         },
     )
     .await
 }
 
 /// Creates a container record and the container itself; undoes everything on failure.
-pub async fn create_record(state: &State, pod: &PodRecord, spec: ContainerSpec, infra: bool) -> Result<ContainerRecord> {
-    let image = peers::get_image(state, &spec.image)
-        .await?
-        .ok_or_else(|| SandboxError::FailedPrecondition(format!("image {:?} is not present; pull it first", spec.image)))?;
+pub async fn create_record(
+    state: &State,
+    pod: &PodRecord,
+    spec: ContainerSpec,
+    infra: bool,
+) -> Result<ContainerRecord> {
+    let image = peers::get_image(state, &spec.image).await?.ok_or_else(|| {
+        SandboxError::FailedPrecondition(format!(
+            "image {:?} is not present; pull it first",
+            spec.image
+        ))
+    })?;
     let defaults = ImageDefaults::from_config_json(&image.config_json);
     let id = new_id();
     let bundle = state.layout.bundle(&id);
@@ -74,7 +92,11 @@ pub async fn create_record(state: &State, pod: &PodRecord, spec: ContainerSpec, 
         reason: String::new(),
         message: String::new(),
         image_id: image.id.clone(),
-        image_ref: image.repo_digests.first().cloned().unwrap_or_else(|| image.id.clone()),
+        image_ref: image
+            .repo_digests
+            .first()
+            .cloned()
+            .unwrap_or_else(|| image.id.clone()),
         log_path: log_path.display().to_string(),
         runtime_handler: pod.runtime_handler.clone(),
         pid: 0,
@@ -106,13 +128,23 @@ pub async fn create_record(state: &State, pod: &PodRecord, spec: ContainerSpec, 
     }
 }
 
-async fn launch(state: &State, pod: &PodRecord, record: &mut ContainerRecord, defaults: &ImageDefaults, top_chain_id: &str) -> Result<()> {
+async fn launch(
+    state: &State,
+    pod: &PodRecord,
+    record: &mut ContainerRecord,
+    defaults: &ImageDefaults,
+    top_chain_id: &str,
+) -> Result<()> {
     let rootfs = PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id).await?);
     let security = record.spec.security.clone().unwrap_or_default();
     let identity = user::resolve(&rootfs, &security, &defaults.user)?;
     record.uid = identity.uid.into();
     record.gid = identity.gid.into();
-    record.groups = identity.additional_gids.iter().map(|g| i64::from(*g)).collect();
+    record.groups = identity
+        .additional_gids
+        .iter()
+        .map(|g| i64::from(*g))
+        .collect();
     let pid = pid_namespace(state, pod, &security)?;
     let files = PodFilePaths::new(&state.layout.pod_dir(&pod.id));
     let netns = pod.netns_path.as_deref().filter(|p| !p.is_empty());
@@ -163,7 +195,11 @@ async fn launch(state: &State, pod: &PodRecord, record: &mut ContainerRecord, de
 }
 
 /// Which PID namespace the container gets.
-fn pid_namespace(state: &State, pod: &PodRecord, security: &crimson_api::sandbox::v1::Security) -> Result<PidNamespace> {
+fn pid_namespace(
+    state: &State,
+    pod: &PodRecord,
+    security: &crimson_api::sandbox::v1::Security,
+) -> Result<PidNamespace> {
     let join = |container_id: &str| -> Result<PidNamespace> {
         let target = state.container(container_id)?;
         Ok(PidNamespace::Join(format!("/proc/{}/ns/pid", target.pid)))

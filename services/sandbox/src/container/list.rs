@@ -42,7 +42,10 @@ pub fn to_proto(record: &ContainerRecord) -> Container {
 }
 
 /// Kubelet's containers (not infra processes) matching the filters, refreshed.
-pub async fn list_containers(state: &State, filter: &ListContainersRequest) -> Result<Vec<Container>> {
+pub async fn list_containers(
+    state: &State,
+    filter: &ListContainersRequest,
+) -> Result<Vec<Container>> {
     let mut out = Vec::new();
     for record in state.containers.values()? {
         if record.infra

@@ -12,10 +12,16 @@ use crate::{
 
 /// `record`, updated (and saved) if its process ended since it was last seen running.
 pub async fn refresh(state: &State, mut record: ContainerRecord) -> Result<ContainerRecord> {
-    if !matches!(record.phase, ContainerPhase::Created | ContainerPhase::Running) {
+    if !matches!(
+        record.phase,
+        ContainerPhase::Created | ContainerPhase::Running
+    ) {
         return Ok(record);
     }
-    let Some(exit) = read_exit(&state.layout.exit_file(&record.id), &state.layout.bundle(&record.id)) else {
+    let Some(exit) = read_exit(
+        &state.layout.exit_file(&record.id),
+        &state.layout.bundle(&record.id),
+    ) else {
         return Ok(record);
     };
     record.phase = ContainerPhase::Exited;

@@ -4,10 +4,7 @@ use crimson_api::sandbox::v1::EventKind;
 
 use super::refresh::current;
 use crate::{
-    Result, SandboxError, events,
-    records::ContainerPhase,
-    runtime::exit::now_nanos,
-    state::State,
+    Result, SandboxError, events, records::ContainerPhase, runtime::exit::now_nanos, state::State,
 };
 
 /// Starts container `id`, which must be created and not yet started.

@@ -34,9 +34,18 @@ pub fn cgroup_usage(path: &str) -> CgroupUsage {
         let memory = v1.join("memory").join(relative);
         let usage = read_u64(memory.join("memory.usage_in_bytes")).unwrap_or(0);
         let inactive = stat_field(memory.join("memory.stat"), "total_inactive_file ").unwrap_or(0);
-        return CgroupUsage { cpu_nanos: cpu, memory_usage: usage, memory_working_set: usage.saturating_sub(inactive) };
+        return CgroupUsage {
+            cpu_nanos: cpu,
+            memory_usage: usage,
+            memory_working_set: usage.saturating_sub(inactive),
+        };
     }
-    let unified = if v1.join("unified").exists() { v1.join("unified") } else { v1.to_path_buf() }.join(relative);
+    let unified = if v1.join("unified").exists() {
+        v1.join("unified")
+    } else {
+        v1.to_path_buf()
+    }
+    .join(relative);
     let usage = read_u64(unified.join("memory.current")).unwrap_or(0);
     let inactive = stat_field(unified.join("memory.stat"), "inactive_file ").unwrap_or(0);
     CgroupUsage {

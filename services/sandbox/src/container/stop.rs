@@ -16,12 +16,18 @@ pub async fn stop_container(state: &State, id: &str, timeout_seconds: i64) -> Re
         return Ok(());
     };
     let record = refresh(state, record).await?;
-    if !matches!(record.phase, ContainerPhase::Created | ContainerPhase::Running) {
+    if !matches!(
+        record.phase,
+        ContainerPhase::Created | ContainerPhase::Running
+    ) {
         return Ok(());
     }
     let runtime = state.runtime_of(&record);
     let signal = signal_number(&record.stop_signal);
-    if timeout_seconds > 0 && signal_has_effect(record.pid, signal) && runtime.kill(id, &signal.to_string()).await? {
+    if timeout_seconds > 0
+        && signal_has_effect(record.pid, signal)
+        && runtime.kill(id, &signal.to_string()).await?
+    {
         if wait_for_exit(state, id, Duration::from_secs(timeout_seconds as u64)).await {
             refresh(state, record).await?;
             return Ok(());
@@ -80,8 +86,14 @@ pub fn signal_has_effect(pid: u32, signal: i32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return true;
     };
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-    let namespace_init = field("NSpid:").is_some_and(|ids| ids.split_whitespace().last() == Some("1"));
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let namespace_init =
+        field("NSpid:").is_some_and(|ids| ids.split_whitespace().last() == Some("1"));
     let caught = field("SigCgt:")
         .and_then(|mask| u64::from_str_radix(mask, 16).ok())
         .is_some_and(|mask| mask & (1 << (signal - 1)) != 0);

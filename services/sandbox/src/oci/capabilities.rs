@@ -23,11 +23,46 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 
 /// Capability names by bit number (linux/capability.h).
 const BY_BIT: &[&str] = &[
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
     "CHECKPOINT_RESTORE",
 ];
 
@@ -50,7 +85,8 @@ pub fn held_by_runtime() -> Capabilities {
 fn parse(name: &str) -> Result<Capability> {
     let bare = name.trim().to_ascii_uppercase();
     let bare = bare.strip_prefix("CAP_").unwrap_or(&bare);
-    Capability::from_str(bare).map_err(|_| SandboxError::InvalidArgument(format!("unknown capability {name:?}")))
+    Capability::from_str(bare)
+        .map_err(|_| SandboxError::InvalidArgument(format!("unknown capability {name:?}")))
 }
 
 /// The container's capability set. Non-root processes get no effective or permitted
@@ -67,7 +103,10 @@ pub fn container_capabilities(
     let mut set: HashSet<Capability> = if privileged || is_all(add) {
         held.clone()
     } else {
-        DEFAULT_CAPABILITIES.iter().filter_map(|c| Capability::from_str(c).ok()).collect()
+        DEFAULT_CAPABILITIES
+            .iter()
+            .filter_map(|c| Capability::from_str(c).ok())
+            .collect()
     };
     if !privileged {
         if is_all(drop) {
@@ -85,7 +124,11 @@ pub fn container_capabilities(
             }
         }
     }
-    let running = if uid == 0 { set.clone() } else { HashSet::new() };
+    let running = if uid == 0 {
+        set.clone()
+    } else {
+        HashSet::new()
+    };
     let mut capabilities = LinuxCapabilities::default();
     capabilities.set_bounding(Some(set));
     capabilities.set_effective(Some(running.clone()));
@@ -112,7 +155,8 @@ mod tests {
         assert!(!names(default.bounding()).contains(&"NET_ADMIN".to_string()));
         assert!(names(default.bounding()).contains(&"CHOWN".to_string()));
 
-        let add = container_capabilities(false, &["NET_ADMIN".into()], &["KILL".into()], &held, 0).unwrap();
+        let add = container_capabilities(false, &["NET_ADMIN".into()], &["KILL".into()], &held, 0)
+            .unwrap();
         assert!(names(add.effective()).contains(&"NET_ADMIN".to_string()));
         assert!(!names(add.effective()).contains(&"KILL".to_string()));
 

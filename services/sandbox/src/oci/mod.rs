@@ -16,8 +16,9 @@ use std::{
 
 use crimson_api::sandbox::v1::{ContainerSpec, PodSpec, seccomp_profile::Kind as SeccompKind};
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder,
-    LinuxNamespaceType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capabilities, LinuxBuilder, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxNamespaceBuilder, LinuxNamespaceType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 use crate::{Result, SandboxError};
@@ -66,7 +67,13 @@ const DEFAULT_MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 /// Paths read-only for unprivileged containers unless the request says otherwise.
-const DEFAULT_READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const DEFAULT_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 fn invalid(e: impl std::fmt::Display) -> SandboxError {
     SandboxError::InvalidArgument(e.to_string())
@@ -95,7 +102,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
                 .map_err(invalid)?,
         )
         .args(process::argv(input.container, input.image)?)
-        .env(process::env(input.container, input.image, &input.pod.hostname))
+        .env(process::env(
+            input.container,
+            input.image,
+            &input.pod.hostname,
+        ))
         .cwd(process::working_dir(input.container, input.image))
         .capabilities(capabilities.clone())
         .no_new_privileges(security.no_new_privs)
@@ -119,14 +130,22 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         namespaces.push(namespace(LinuxNamespaceType::Network, Some(netns))?);
     }
     if let Some(ipc) = input.ipc_ns {
-        namespaces.push(namespace(LinuxNamespaceType::Ipc, Some(&ipc.display().to_string()))?);
+        namespaces.push(namespace(
+            LinuxNamespaceType::Ipc,
+            Some(&ipc.display().to_string()),
+        )?);
     }
     if let Some(uts) = input.uts_ns {
-        namespaces.push(namespace(LinuxNamespaceType::Uts, Some(&uts.display().to_string()))?);
+        namespaces.push(namespace(
+            LinuxNamespaceType::Uts,
+            Some(&uts.display().to_string()),
+        )?);
     }
     match &input.pid {
         PidNamespace::New => namespaces.push(namespace(LinuxNamespaceType::Pid, None)?),
-        PidNamespace::Join(path) => namespaces.push(namespace(LinuxNamespaceType::Pid, Some(path))?),
+        PidNamespace::Join(path) => {
+            namespaces.push(namespace(LinuxNamespaceType::Pid, Some(path))?)
+        }
         PidNamespace::Host => {}
     }
 
@@ -154,14 +173,19 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .build()
         .map_err(invalid)?;
     if !privileged {
-        let masked = security
-            .masked_paths
-            .as_ref()
-            .map_or_else(|| DEFAULT_MASKED_PATHS.iter().map(|p| p.to_string()).collect(), |l| l.paths.clone());
-        let readonly = security
-            .readonly_paths
-            .as_ref()
-            .map_or_else(|| DEFAULT_READONLY_PATHS.iter().map(|p| p.to_string()).collect(), |l| l.paths.clone());
+        let masked = security.masked_paths.as_ref().map_or_else(
+            || DEFAULT_MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
+            |l| l.paths.clone(),
+        );
+        let readonly = security.readonly_paths.as_ref().map_or_else(
+            || {
+                DEFAULT_READONLY_PATHS
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            },
+            |l| l.paths.clone(),
+        );
         linux.set_masked_paths(Some(masked));
         linux.set_readonly_paths(Some(readonly));
         let seccomp = security.seccomp.clone().unwrap_or_default();
@@ -173,12 +197,21 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
                 linux.set_seccomp(Some(seccomp::runtime_default(&relevant)));
             }
             SeccompKind::Localhost => {
-                linux.set_seccomp(Some(seccomp::localhost(Path::new(&seccomp.localhost_path))?));
+                linux.set_seccomp(Some(seccomp::localhost(Path::new(
+                    &seccomp.localhost_path,
+                ))?));
             }
         }
     }
     if !input.pod.sysctls.is_empty() {
-        linux.set_sysctl(Some(input.pod.sysctls.clone().into_iter().collect::<HashMap<_, _>>()));
+        linux.set_sysctl(Some(
+            input
+                .pod
+                .sysctls
+                .clone()
+                .into_iter()
+                .collect::<HashMap<_, _>>(),
+        ));
     }
     if let Some(propagation) = plan.rootfs_propagation {
         linux.set_rootfs_propagation(Some(propagation));
@@ -198,11 +231,19 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .linux(linux)
         .build()
         .map_err(invalid)?;
-    spec.set_hostname(input.uts_ns.map(|_| input.pod.hostname.clone()).filter(|h| !h.is_empty()));
+    spec.set_hostname(
+        input
+            .uts_ns
+            .map(|_| input.pod.hostname.clone())
+            .filter(|h| !h.is_empty()),
+    );
     Ok(spec)
 }
 
-fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> Result<oci_spec::runtime::LinuxNamespace> {
+fn namespace(
+    typ: LinuxNamespaceType,
+    path: Option<&str>,
+) -> Result<oci_spec::runtime::LinuxNamespace> {
     let mut builder = LinuxNamespaceBuilder::default().typ(typ);
     if let Some(path) = path {
         builder = builder.path(PathBuf::from(path));
@@ -213,18 +254,32 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> Result<oci_spec::ru
 /// A host device made available in the container, with its cgroup rule.
 fn host_device(
     device: &crimson_api::sandbox::v1::Device,
-) -> Result<(oci_spec::runtime::LinuxDevice, oci_spec::runtime::LinuxDeviceCgroup)> {
+) -> Result<(
+    oci_spec::runtime::LinuxDevice,
+    oci_spec::runtime::LinuxDeviceCgroup,
+)> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let meta = std::fs::metadata(&device.host_path).map_err(SandboxError::io("inspecting device", &device.host_path))?;
+    let meta = std::fs::metadata(&device.host_path)
+        .map_err(SandboxError::io("inspecting device", &device.host_path))?;
     let typ = if meta.file_type().is_char_device() {
         LinuxDeviceType::C
     } else if meta.file_type().is_block_device() {
         LinuxDeviceType::B
     } else {
-        return Err(SandboxError::InvalidArgument(format!("{} is not a device", device.host_path)));
+        return Err(SandboxError::InvalidArgument(format!(
+            "{} is not a device",
+            device.host_path
+        )));
     };
-    let (major, minor) = (nix::sys::stat::major(meta.rdev()) as i64, nix::sys::stat::minor(meta.rdev()) as i64);
-    let access = if device.permissions.is_empty() { "rwm".to_string() } else { device.permissions.clone() };
+    let (major, minor) = (
+        nix::sys::stat::major(meta.rdev()) as i64,
+        nix::sys::stat::minor(meta.rdev()) as i64,
+    );
+    let access = if device.permissions.is_empty() {
+        "rwm".to_string()
+    } else {
+        device.permissions.clone()
+    };
     let linux_device = LinuxDeviceBuilder::default()
         .path(PathBuf::from(&device.container_path))
         .typ(typ)

@@ -46,21 +46,78 @@ pub fn plan(
     let file_mode = if readonly_rootfs { "ro" } else { "rw" };
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys_mode]),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys_mode]),
-        mount("/dev/shm", "bind", pod.shm, &["rbind", "nosuid", "noexec", "nodev", "rw"]),
-        mount("/etc/resolv.conf", "bind", pod.resolv_conf, &["rbind", "rprivate", file_mode]),
-        mount("/etc/hosts", "bind", pod.hosts, &["rbind", "rprivate", file_mode]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", sys_mode],
+        ),
+        mount(
+            "/dev/shm",
+            "bind",
+            pod.shm,
+            &["rbind", "nosuid", "noexec", "nodev", "rw"],
+        ),
+        mount(
+            "/etc/resolv.conf",
+            "bind",
+            pod.resolv_conf,
+            &["rbind", "rprivate", file_mode],
+        ),
+        mount(
+            "/etc/hosts",
+            "bind",
+            pod.hosts,
+            &["rbind", "rprivate", file_mode],
+        ),
     ];
     if let Some(hostname) = pod.hostname {
-        mounts.push(mount("/etc/hostname", "bind", hostname, &["rbind", "rprivate", file_mode]));
+        mounts.push(mount(
+            "/etc/hostname",
+            "bind",
+            hostname,
+            &["rbind", "rprivate", file_mode],
+        ));
     }
     for (host, container) in global_mounts {
         if host.exists() {
-            mounts.push(mount(&container.display().to_string(), "bind", host, &["rbind", "rprivate", "ro"]));
+            mounts.push(mount(
+                &container.display().to_string(),
+                "bind",
+                host,
+                &["rbind", "rprivate", "ro"],
+            ));
         }
     }
     let mut propagation = None::<&str>;
@@ -85,7 +142,12 @@ pub fn plan(
         };
         mounts.retain(|m| m.destination() != Path::new(&cri.container_path));
         let access = if cri.readonly { "ro" } else { "rw" };
-        mounts.push(mount(&cri.container_path, "bind", source, &["rbind", mode, access]));
+        mounts.push(mount(
+            &cri.container_path,
+            "bind",
+            source,
+            &["rbind", mode, access],
+        ));
     }
     Ok(MountPlan {
         mounts,
@@ -97,7 +159,9 @@ pub fn plan(
 /// `-v` does).
 fn host_source(path: &str) -> Result<PathBuf> {
     if path.is_empty() || !path.starts_with('/') {
-        return Err(SandboxError::InvalidArgument(format!("mount source {path:?} must be an absolute path")));
+        return Err(SandboxError::InvalidArgument(format!(
+            "mount source {path:?} must be an absolute path"
+        )));
     }
     let path = Path::new(path);
     if std::fs::symlink_metadata(path).is_err() {
@@ -127,9 +191,18 @@ mod tests {
     #[test]
     fn kubelet_mounts_replace_defaults_and_set_propagation() {
         let dir = tempfile::tempdir().unwrap();
-        let files = PodFiles { shm: dir.path(), resolv_conf: dir.path(), hosts: dir.path(), hostname: None };
+        let files = PodFiles {
+            shm: dir.path(),
+            resolv_conf: dir.path(),
+            hosts: dir.path(),
+            hostname: None,
+        };
         let cri = [
-            CriMount { container_path: "/etc/hosts".into(), host_path: dir.path().display().to_string(), ..Default::default() },
+            CriMount {
+                container_path: "/etc/hosts".into(),
+                host_path: dir.path().display().to_string(),
+                ..Default::default()
+            },
             CriMount {
                 container_path: "/data".into(),
                 host_path: dir.path().join("new").display().to_string(),
@@ -139,12 +212,29 @@ mod tests {
             },
         ];
         let plan = plan(&files, &cri, &[], false, false).unwrap();
-        assert_eq!(plan.mounts.iter().filter(|m| m.destination() == Path::new("/etc/hosts")).count(), 1);
-        let data = plan.mounts.iter().find(|m| m.destination() == Path::new("/data")).unwrap();
+        assert_eq!(
+            plan.mounts
+                .iter()
+                .filter(|m| m.destination() == Path::new("/etc/hosts"))
+                .count(),
+            1
+        );
+        let data = plan
+            .mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/data"))
+            .unwrap();
         assert!(data.options().as_ref().unwrap().contains(&"ro".to_string()));
-        assert!(dir.path().join("new").is_dir(), "a missing source is created");
+        assert!(
+            dir.path().join("new").is_dir(),
+            "a missing source is created"
+        );
         assert_eq!(plan.rootfs_propagation.as_deref(), Some("rslave"));
-        let relative = [CriMount { container_path: "data".into(), host_path: "/tmp".into(), ..Default::default() }];
+        let relative = [CriMount {
+            container_path: "data".into(),
+            host_path: "/tmp".into(),
+            ..Default::default()
+        }];
         assert!(super::plan(&files, &relative, &[], false, false).is_err());
     }
 
@@ -153,7 +243,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mounts.conf");
         std::fs::write(&conf, "# comment\n/usr/share/rhel/secrets:/run/secrets\n\n").unwrap();
-        assert_eq!(read_mounts_conf(&conf), vec![(PathBuf::from("/usr/share/rhel/secrets"), PathBuf::from("/run/secrets"))]);
+        assert_eq!(
+            read_mounts_conf(&conf),
+            vec![(
+                PathBuf::from("/usr/share/rhel/secrets"),
+                PathBuf::from("/run/secrets")
+            )]
+        );
         assert!(read_mounts_conf(&dir.path().join("missing")).is_empty());
     }
 }

@@ -106,20 +106,45 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
-        assert_eq!(argv(&spec(&[], &[]), &image()).unwrap(), ["/entry", "default"]);
+        assert_eq!(
+            argv(&spec(&[], &[]), &image()).unwrap(),
+            ["/entry", "default"]
+        );
         assert_eq!(argv(&spec(&[], &["x"]), &image()).unwrap(), ["/entry", "x"]);
-        assert_eq!(argv(&spec(&["/bin/sh"], &[]), &image()).unwrap(), ["/bin/sh"]);
-        assert_eq!(argv(&spec(&["/bin/sh"], &["-c", "true"]), &image()).unwrap(), ["/bin/sh", "-c", "true"]);
+        assert_eq!(
+            argv(&spec(&["/bin/sh"], &[]), &image()).unwrap(),
+            ["/bin/sh"]
+        );
+        assert_eq!(
+            argv(&spec(&["/bin/sh"], &["-c", "true"]), &image()).unwrap(),
+            ["/bin/sh", "-c", "true"]
+        );
         assert!(argv(&spec(&[], &[]), &ImageDefaults::default()).is_err());
     }
 
     #[test]
     fn container_env_overrides_the_image() {
         let spec = ContainerSpec {
-            envs: vec![KeyValue { key: "A".into(), value: "pod".into() }, KeyValue { key: "B".into(), value: "1".into() }],
+            envs: vec![
+                KeyValue {
+                    key: "A".into(),
+                    value: "pod".into(),
+                },
+                KeyValue {
+                    key: "B".into(),
+                    value: "1".into(),
+                },
+            ],
             ..Default::default()
         };
-        assert_eq!(env(&spec, &image(), "web"), ["PATH=/bin", "A=pod", "B=1", "HOSTNAME=web"]);
-        assert!(env(&ContainerSpec::default(), &ImageDefaults::default(), "").iter().any(|e| e.starts_with("PATH=")));
+        assert_eq!(
+            env(&spec, &image(), "web"),
+            ["PATH=/bin", "A=pod", "B=1", "HOSTNAME=web"]
+        );
+        assert!(
+            env(&ContainerSpec::default(), &ImageDefaults::default(), "")
+                .iter()
+                .any(|e| e.starts_with("PATH="))
+        );
     }
 }

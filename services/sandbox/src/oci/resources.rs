@@ -100,7 +100,11 @@ pub fn clamp_oom_score_adj(requested: i32, floor: i32) -> i32 {
         return requested;
     }
     WARNED.call_once(|| {
-        tracing::warn!(requested, floor, "cannot lower oom_score_adj without CAP_SYS_RESOURCE; clamping (logged once)");
+        tracing::warn!(
+            requested,
+            floor,
+            "cannot lower oom_score_adj without CAP_SYS_RESOURCE; clamping (logged once)"
+        );
     });
     floor
 }

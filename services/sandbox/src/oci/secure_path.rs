@@ -58,10 +58,20 @@ mod tests {
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
         std::fs::write(root.path().join("etc/real"), "x").unwrap();
         std::os::unix::fs::symlink("/etc/real", root.path().join("etc/passwd")).unwrap();
-        std::os::unix::fs::symlink("../../../../../etc/shadow", root.path().join("etc/evil")).unwrap();
+        std::os::unix::fs::symlink("../../../../../etc/shadow", root.path().join("etc/evil"))
+            .unwrap();
 
-        assert_eq!(resolve_in_root(root.path(), Path::new("/etc/passwd")).unwrap(), root.path().join("etc/real"));
-        assert_eq!(resolve_in_root(root.path(), Path::new("/etc/evil")).unwrap(), root.path().join("etc/shadow"));
-        assert_eq!(resolve_in_root(root.path(), Path::new("/../../x")).unwrap(), root.path().join("x"));
+        assert_eq!(
+            resolve_in_root(root.path(), Path::new("/etc/passwd")).unwrap(),
+            root.path().join("etc/real")
+        );
+        assert_eq!(
+            resolve_in_root(root.path(), Path::new("/etc/evil")).unwrap(),
+            root.path().join("etc/shadow")
+        );
+        assert_eq!(
+            resolve_in_root(root.path(), Path::new("/../../x")).unwrap(),
+            root.path().join("x")
+        );
     }
 }

@@ -29,9 +29,15 @@ fn write(path: &Path, content: &str) -> Result<()> {
 }
 
 /// Writes the hostname and resolv.conf (from `dns`, or the host's when unset or empty).
-pub fn write_hostname_and_resolv(paths: &PodFilePaths, hostname: &str, dns: Option<&DnsConfig>) -> Result<()> {
+pub fn write_hostname_and_resolv(
+    paths: &PodFilePaths,
+    hostname: &str,
+    dns: Option<&DnsConfig>,
+) -> Result<()> {
     write(&paths.hostname, &format!("{hostname}\n"))?;
-    let resolv = match dns.filter(|d| !d.servers.is_empty() || !d.searches.is_empty() || !d.options.is_empty()) {
+    let resolv = match dns
+        .filter(|d| !d.servers.is_empty() || !d.searches.is_empty() || !d.options.is_empty())
+    {
         Some(dns) => resolv_conf(dns),
         None => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
     };
@@ -55,11 +61,17 @@ pub fn resolv_conf(dns: &DnsConfig) -> String {
 
 /// /etc/hosts: localhost entries and the pod's own name on its addresses (the host's file for
 /// host-network pods).
-pub fn write_hosts(paths: &PodFilePaths, hostname: &str, ips: &[String], host_network: bool) -> Result<()> {
+pub fn write_hosts(
+    paths: &PodFilePaths,
+    hostname: &str,
+    ips: &[String],
+    host_network: bool,
+) -> Result<()> {
     let hosts = if host_network {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
-        let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        let mut text =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         for ip in ips {
             if !hostname.is_empty() {
                 text.push_str(&format!("{ip}\t{hostname}\n"));
@@ -81,6 +93,9 @@ mod tests {
             searches: vec!["google.com".into()],
             options: vec!["ndots:8".into()],
         };
-        assert_eq!(resolv_conf(&dns), "search google.com\nnameserver 10.10.10.10\noptions ndots:8\n");
+        assert_eq!(
+            resolv_conf(&dns),
+            "search google.com\nnameserver 10.10.10.10\noptions ndots:8\n"
+        );
     }
 }

@@ -20,7 +20,11 @@ pub fn to_proto(state: &State, record: &PodRecord) -> Pod {
     Pod {
         id: record.id.clone(),
         spec: Some(record.spec.clone()),
-        state: if record.phase == PodPhase::Ready { PodState::PodReady } else { PodState::PodNotReady } as i32,
+        state: if record.phase == PodPhase::Ready {
+            PodState::PodReady
+        } else {
+            PodState::PodNotReady
+        } as i32,
         created_at_nanos: record.created_at_nanos,
         ips: record.ips.clone(),
         netns_path: record.netns_path.clone().unwrap_or_default(),

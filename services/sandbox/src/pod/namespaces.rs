@@ -13,7 +13,10 @@ use crate::{Result, SandboxError};
 /// Creates new UTS (with `hostname`) and/or IPC namespaces and pins them at the given files.
 pub fn pin(uts: Option<&Path>, ipc: Option<&Path>, hostname: &str) -> Result<()> {
     let mut flags = CloneFlags::empty();
-    for (target, flag) in [(uts, CloneFlags::CLONE_NEWUTS), (ipc, CloneFlags::CLONE_NEWIPC)] {
+    for (target, flag) in [
+        (uts, CloneFlags::CLONE_NEWUTS),
+        (ipc, CloneFlags::CLONE_NEWIPC),
+    ] {
         if let Some(path) = target {
             std::fs::File::create(path).map_err(SandboxError::io("creating", path))?;
             flags |= flag;
@@ -22,7 +25,11 @@ pub fn pin(uts: Option<&Path>, ipc: Option<&Path>, hostname: &str) -> Result<()>
     if flags.is_empty() {
         return Ok(());
     }
-    let (uts, ipc, hostname) = (uts.map(Path::to_path_buf), ipc.map(Path::to_path_buf), hostname.to_string());
+    let (uts, ipc, hostname) = (
+        uts.map(Path::to_path_buf),
+        ipc.map(Path::to_path_buf),
+        hostname.to_string(),
+    );
     // A thread of its own: unshare affects only it, and it ends right after.
     std::thread::spawn(move || -> std::result::Result<(), String> {
         unshare(flags).map_err(|e| format!("unshare: {e}"))?;
@@ -43,8 +50,14 @@ pub fn pin(uts: Option<&Path>, ipc: Option<&Path>, hostname: &str) -> Result<()>
 }
 
 fn bind(source: &str, target: &PathBuf) -> std::result::Result<(), String> {
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| format!("pinning {source} on {}: {e}", target.display()))
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| format!("pinning {source} on {}: {e}", target.display()))
 }
 
 /// Mounts a tmpfs of `size` bytes for the pod's /dev/shm at `path`.
@@ -67,11 +80,18 @@ pub fn mount_shm(path: &Path, size: u64) -> Result<()> {
 /// Unmounts (lazily) whatever is mounted at `path` and removes the file or directory.
 pub fn unmount_and_remove(path: &Path) -> Result<()> {
     if is_mounted(path) {
-        umount2(path, MntFlags::MNT_DETACH).map_err(|e| SandboxError::runtime("unmounting", format!("{}: {e}", path.display())))?;
+        umount2(path, MntFlags::MNT_DETACH)
+            .map_err(|e| SandboxError::runtime("unmounting", format!("{}: {e}", path.display())))?;
     }
-    let removed = if path.is_dir() { std::fs::remove_dir(path) } else { std::fs::remove_file(path) };
+    let removed = if path.is_dir() {
+        std::fs::remove_dir(path)
+    } else {
+        std::fs::remove_file(path)
+    };
     match removed {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SandboxError::io("removing", path)(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(SandboxError::io("removing", path)(e))
+        }
         _ => Ok(()),
     }
 }

@@ -25,20 +25,34 @@ pub async fn run_pod(state: Arc<State>, spec: PodSpec) -> Result<String> {
     creation::once(
         state,
         key,
-        move |state| Ok(state.pods.values()?.iter().any(|p| PodRecord::key(&p.spec) == existing_key)),
+        move |state| {
+            Ok(state
+                .pods
+                .values()?
+                .iter()
+                .any(|p| PodRecord::key(&p.spec) == existing_key))
+        },
         move |state| async move { create(&state, spec).await },
     )
     .await
 }
 
 fn validate(spec: &PodSpec) -> Result<()> {
-    for (field, value) in [("metadata.name", &spec.name), ("metadata.namespace", &spec.namespace), ("metadata.uid", &spec.uid)] {
+    for (field, value) in [
+        ("metadata.name", &spec.name),
+        ("metadata.namespace", &spec.namespace),
+        ("metadata.uid", &spec.uid),
+    ] {
         if value.is_empty() {
-            return Err(SandboxError::InvalidArgument(format!("{field} must be set")));
+            return Err(SandboxError::InvalidArgument(format!(
+                "{field} must be set"
+            )));
         }
     }
     if !spec.log_directory.is_empty() && !spec.log_directory.starts_with('/') {
-        return Err(SandboxError::InvalidArgument("log_directory must be an absolute path".into()));
+        return Err(SandboxError::InvalidArgument(
+            "log_directory must be an absolute path".into(),
+        ));
     }
     Ok(())
 }

@@ -1,8 +1,7 @@
 //! StopPod: stop every container and the infra process, detach the network, drop /dev/shm.
 
 use crate::{
-    Result,
-    container,
+    Result, container,
     pod::namespaces,
     records::{PodPhase, PodRecord},
     state::State,

@@ -65,10 +65,20 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
     let mut command = Command::new(request.conmon);
     command
         .current_dir(request.bundle)
-        .args(["-c", request.container_id, "-u", request.container_id, "-n", request.name])
+        .args([
+            "-c",
+            request.container_id,
+            "-u",
+            request.container_id,
+            "-n",
+            request.name,
+        ])
         .arg("-r")
         .arg(&request.runtime.path)
-        .arg(format!("--runtime-arg=--root={}", request.runtime.root.display()))
+        .arg(format!(
+            "--runtime-arg=--root={}",
+            request.runtime.root.display()
+        ))
         .arg("-b")
         .arg(request.bundle)
         .arg("-p")
@@ -85,7 +95,9 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
         .arg(request.attach_dir)
         .args(["--log-level", "info"]);
     if request.log_size_max >= 0 {
-        command.arg("--log-size-max").arg(request.log_size_max.to_string());
+        command
+            .arg("--log-size-max")
+            .arg(request.log_size_max.to_string());
     }
     if request.tty {
         command.arg("-t");
@@ -114,10 +126,14 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
             Ok(())
         });
     }
-    let child = command.spawn().map_err(|e| fail(format!("running {}: {e}", request.conmon.display())))?;
+    let child = command
+        .spawn()
+        .map_err(|e| fail(format!("running {}: {e}", request.conmon.display())))?;
     drop(sync_child);
     drop(start_child);
-    start_parent.write_all(&[0]).map_err(|e| fail(format!("releasing conmon: {e}")))?;
+    start_parent
+        .write_all(&[0])
+        .map_err(|e| fail(format!("releasing conmon: {e}")))?;
     let parent = tokio::time::timeout(CREATE_TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| fail(format!("conmon did not finish within {CREATE_TIMEOUT:?}")))?
@@ -132,13 +148,19 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
     let report = tokio::task::spawn_blocking(move || {
         sync_parent.set_read_timeout(Some(CREATE_TIMEOUT)).ok();
         let mut line = String::new();
-        BufReader::new(sync_parent).read_line(&mut line).map(|_| line)
+        BufReader::new(sync_parent)
+            .read_line(&mut line)
+            .map(|_| line)
     })
     .await
     .map_err(|e| fail(e.to_string()))?
     .map_err(|e| fail(format!("reading conmon's report: {e}")))?;
-    let message: SyncMessage = serde_json::from_str(report.trim())
-        .map_err(|_| fail(format!("conmon reported no pid (runtime create failed?): {:?}", report.trim())))?;
+    let message: SyncMessage = serde_json::from_str(report.trim()).map_err(|_| {
+        fail(format!(
+            "conmon reported no pid (runtime create failed?): {:?}",
+            report.trim()
+        ))
+    })?;
     if message.pid <= 0 {
         return Err(fail(message.message.trim().to_string()));
     }

@@ -25,40 +25,70 @@ pub struct RuntimeState {
 }
 
 /// Errors meaning the container is already gone or not running.
-const GONE: &[&str] = &["does not exist", "not running", "no such process", "container not found", "invalid process"];
+const GONE: &[&str] = &[
+    "does not exist",
+    "not running",
+    "no such process",
+    "container not found",
+    "invalid process",
+];
 
 impl OciRuntime {
-    async fn run(&self, action: &'static str, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>> {
+    async fn run(
+        &self,
+        action: &'static str,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
         let mut child = Command::new(&self.path)
             .arg("--root")
             .arg(&self.root)
             .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| SandboxError::runtime(action, format!("running {}: {e}", self.path.display())))?;
+            .map_err(|e| {
+                SandboxError::runtime(action, format!("running {}: {e}", self.path.display()))
+            })?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input).await.map_err(|e| SandboxError::runtime(action, e))?;
+            pipe.write_all(input)
+                .await
+                .map_err(|e| SandboxError::runtime(action, e))?;
         }
-        let output = child.wait_with_output().await.map_err(|e| SandboxError::runtime(action, e))?;
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|e| SandboxError::runtime(action, e))?;
         if output.status.success() {
             Ok(output.stdout)
         } else {
-            Err(SandboxError::runtime(action, String::from_utf8_lossy(&output.stderr).trim().to_string()))
+            Err(SandboxError::runtime(
+                action,
+                String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            ))
         }
     }
 
     /// Starts a created container.
     pub async fn start(&self, id: &str) -> Result<()> {
-        self.run("starting the container", &["start", id], None).await.map(drop)
+        self.run("starting the container", &["start", id], None)
+            .await
+            .map(drop)
     }
 
     /// Sends `signal` (a number or name) to the container's init process; `Ok(false)` when
     /// the container was not running.
     pub async fn kill(&self, id: &str, signal: &str) -> Result<bool> {
-        match self.run("signalling the container", &["kill", id, signal], None).await {
+        match self
+            .run("signalling the container", &["kill", id, signal], None)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(SandboxError::Runtime { message, .. }) if is_gone(&message) => Ok(false),
             Err(e) => Err(e),
@@ -67,7 +97,10 @@ impl OciRuntime {
 
     /// Deletes the container's runtime state (killing it first); a missing container is fine.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        match self.run("deleting the container", &["delete", "--force", id], None).await {
+        match self
+            .run("deleting the container", &["delete", "--force", id], None)
+            .await
+        {
             Err(SandboxError::Runtime { message, .. }) if is_gone(&message) => Ok(()),
             other => other.map(drop),
         }
@@ -75,7 +108,10 @@ impl OciRuntime {
 
     /// The container's state, `None` when the runtime does not know it.
     pub async fn state(&self, id: &str) -> Result<Option<RuntimeState>> {
-        match self.run("reading the container state", &["state", id], None).await {
+        match self
+            .run("reading the container state", &["state", id], None)
+            .await
+        {
             Ok(stdout) => serde_json::from_slice(&stdout)
                 .map(Some)
                 .map_err(|e| SandboxError::runtime("reading the container state", e)),
@@ -86,9 +122,13 @@ impl OciRuntime {
 
     /// Applies new resource limits (OCI `LinuxResources` JSON).
     pub async fn update(&self, id: &str, resources: &[u8]) -> Result<()> {
-        self.run("updating resources", &["update", "--resources", "-", id], Some(resources))
-            .await
-            .map(drop)
+        self.run(
+            "updating resources",
+            &["update", "--resources", "-", id],
+            Some(resources),
+        )
+        .await
+        .map(drop)
     }
 }
 

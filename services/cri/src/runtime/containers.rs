@@ -1,0 +1,152 @@
+//! Container RPCs → crimson-sandbox.
+
+use crimson_api::sandbox::v1::{
+    ContainerRef, CreateContainerRequest, StopContainerRequest, UpdateContainerResourcesRequest,
+};
+use k8s_cri::v1 as cri;
+use tonic::Status;
+
+use super::translate::container;
+use crate::{Backends, error::missing};
+
+fn container_ref(id: String) -> Result<ContainerRef, Status> {
+    if id.is_empty() {
+        return Err(missing("container_id"));
+    }
+    Ok(ContainerRef { container_id: id })
+}
+
+/// CreateContainer.
+pub async fn create(
+    backends: &Backends,
+    request: cri::CreateContainerRequest,
+) -> Result<cri::CreateContainerResponse, Status> {
+    if request.pod_sandbox_id.is_empty() {
+        return Err(missing("pod_sandbox_id"));
+    }
+    let spec = container::to_container_spec(request.config.ok_or_else(|| missing("config"))?)?;
+    let request = CreateContainerRequest {
+        pod_id: request.pod_sandbox_id,
+        spec: Some(spec),
+    };
+    let created = backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.create_container(request).await }
+        })
+        .await?;
+    Ok(cri::CreateContainerResponse {
+        container_id: created.container_id,
+    })
+}
+
+/// StartContainer.
+pub async fn start(backends: &Backends, id: String) -> Result<cri::StartContainerResponse, Status> {
+    let request = container_ref(id)?;
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.start_container(request).await }
+        })
+        .await?;
+    Ok(cri::StartContainerResponse {})
+}
+
+/// StopContainer (idempotent).
+pub async fn stop(
+    backends: &Backends,
+    request: cri::StopContainerRequest,
+) -> Result<cri::StopContainerResponse, Status> {
+    let request = StopContainerRequest {
+        container_id: container_ref(request.container_id)?.container_id,
+        timeout_seconds: request.timeout,
+    };
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.stop_container(request).await }
+        })
+        .await?;
+    Ok(cri::StopContainerResponse {})
+}
+
+/// RemoveContainer (idempotent).
+pub async fn remove(
+    backends: &Backends,
+    id: String,
+) -> Result<cri::RemoveContainerResponse, Status> {
+    let request = container_ref(id)?;
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.remove_container(request).await }
+        })
+        .await?;
+    Ok(cri::RemoveContainerResponse {})
+}
+
+/// ContainerStatus.
+pub async fn status(
+    backends: &Backends,
+    request: cri::ContainerStatusRequest,
+) -> Result<cri::ContainerStatusResponse, Status> {
+    let reference = container_ref(request.container_id)?;
+    let found = backends
+        .sandbox(|mut client| {
+            let reference = reference.clone();
+            async move { client.get_container(reference).await }
+        })
+        .await?;
+    Ok(container::to_status(&found, request.verbose))
+}
+
+/// ListContainers.
+pub async fn list(
+    backends: &Backends,
+    request: cri::ListContainersRequest,
+) -> Result<cri::ListContainersResponse, Status> {
+    let filter = container::to_list_request(request.filter);
+    let containers = backends
+        .sandbox(|mut client| {
+            let filter = filter.clone();
+            async move { client.list_containers(filter).await }
+        })
+        .await?
+        .containers;
+    Ok(cri::ListContainersResponse {
+        containers: containers.iter().map(container::to_list_entry).collect(),
+    })
+}
+
+/// UpdateContainerResources.
+pub async fn update_resources(
+    backends: &Backends,
+    request: cri::UpdateContainerResourcesRequest,
+) -> Result<cri::UpdateContainerResourcesResponse, Status> {
+    let request = UpdateContainerResourcesRequest {
+        container_id: container_ref(request.container_id)?.container_id,
+        resources: Some(container::to_resources(request.linux.unwrap_or_default())),
+    };
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.update_container_resources(request).await }
+        })
+        .await?;
+    Ok(cri::UpdateContainerResourcesResponse {})
+}
+
+/// ReopenContainerLog.
+pub async fn reopen_log(
+    backends: &Backends,
+    id: String,
+) -> Result<cri::ReopenContainerLogResponse, Status> {
+    let request = container_ref(id)?;
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.reopen_container_log(request).await }
+        })
+        .await?;
+    Ok(cri::ReopenContainerLogResponse {})
+}

@@ -1,0 +1,94 @@
+//! Pod sandbox RPCs → crimson-sandbox.
+
+use crimson_api::sandbox::v1::{PodRef, RunPodRequest};
+use k8s_cri::v1 as cri;
+use tonic::Status;
+
+use super::translate::pod;
+use crate::{Backends, error::missing};
+
+/// RunPodSandbox.
+pub async fn run(
+    backends: &Backends,
+    request: cri::RunPodSandboxRequest,
+) -> Result<cri::RunPodSandboxResponse, Status> {
+    let config = request.config.ok_or_else(|| missing("config"))?;
+    let spec = pod::to_pod_spec(config, request.runtime_handler)?;
+    let request = RunPodRequest { spec: Some(spec) };
+    let response = backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.run_pod(request).await }
+        })
+        .await?;
+    Ok(cri::RunPodSandboxResponse {
+        pod_sandbox_id: response.pod_id,
+    })
+}
+
+fn pod_ref(id: String) -> Result<PodRef, Status> {
+    if id.is_empty() {
+        return Err(missing("pod_sandbox_id"));
+    }
+    Ok(PodRef { pod_id: id })
+}
+
+/// StopPodSandbox (idempotent).
+pub async fn stop(backends: &Backends, id: String) -> Result<cri::StopPodSandboxResponse, Status> {
+    let request = pod_ref(id)?;
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.stop_pod(request).await }
+        })
+        .await?;
+    Ok(cri::StopPodSandboxResponse {})
+}
+
+/// RemovePodSandbox (idempotent).
+pub async fn remove(
+    backends: &Backends,
+    id: String,
+) -> Result<cri::RemovePodSandboxResponse, Status> {
+    let request = pod_ref(id)?;
+    backends
+        .sandbox(|mut client| {
+            let request = request.clone();
+            async move { client.remove_pod(request).await }
+        })
+        .await?;
+    Ok(cri::RemovePodSandboxResponse {})
+}
+
+/// PodSandboxStatus.
+pub async fn status(
+    backends: &Backends,
+    request: cri::PodSandboxStatusRequest,
+) -> Result<cri::PodSandboxStatusResponse, Status> {
+    let pod_request = pod_ref(request.pod_sandbox_id)?;
+    let found = backends
+        .sandbox(|mut client| {
+            let request = pod_request.clone();
+            async move { client.get_pod(request).await }
+        })
+        .await?;
+    Ok(pod::to_status(&found, request.verbose))
+}
+
+/// ListPodSandbox.
+pub async fn list(
+    backends: &Backends,
+    request: cri::ListPodSandboxRequest,
+) -> Result<cri::ListPodSandboxResponse, Status> {
+    let filter = pod::to_list_request(request.filter);
+    let pods = backends
+        .sandbox(|mut client| {
+            let filter = filter.clone();
+            async move { client.list_pods(filter).await }
+        })
+        .await?
+        .pods;
+    Ok(cri::ListPodSandboxResponse {
+        items: pods.iter().map(pod::to_list_entry).collect(),
+    })
+}

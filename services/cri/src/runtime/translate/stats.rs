@@ -1,0 +1,95 @@
+//! Container and pod usage as CRI stats.
+
+use crimson_api::sandbox::v1 as sandbox;
+use k8s_cri::v1 as cri;
+
+fn value(v: u64) -> Option<cri::UInt64Value> {
+    Some(cri::UInt64Value { value: v })
+}
+
+/// CRI stats of one container; `container` supplies its metadata.
+pub fn container_stats(
+    stats: &sandbox::ContainerStats,
+    container: &sandbox::Container,
+) -> cri::ContainerStats {
+    let spec = container.spec.clone().unwrap_or_default();
+    cri::ContainerStats {
+        attributes: Some(cri::ContainerAttributes {
+            id: container.id.clone(),
+            metadata: Some(cri::ContainerMetadata {
+                name: spec.name.clone(),
+                attempt: spec.attempt,
+            }),
+            labels: spec.labels,
+            annotations: spec.annotations,
+        }),
+        cpu: Some(cri::CpuUsage {
+            timestamp: stats.timestamp_nanos,
+            usage_core_nano_seconds: value(stats.cpu_usage_nanos),
+            usage_nano_cores: None,
+        }),
+        memory: Some(cri::MemoryUsage {
+            timestamp: stats.timestamp_nanos,
+            working_set_bytes: value(stats.memory_working_set_bytes),
+            usage_bytes: value(stats.memory_usage_bytes),
+            ..Default::default()
+        }),
+        writable_layer: Some(cri::FilesystemUsage {
+            timestamp: stats.timestamp_nanos,
+            fs_id: Some(cri::FilesystemIdentifier {
+                mountpoint: stats.writable_layer_mountpoint.clone(),
+            }),
+            used_bytes: value(stats.writable_layer_bytes),
+            inodes_used: value(stats.writable_layer_inodes),
+        }),
+        swap: None,
+    }
+}
+
+/// CRI stats of a pod.
+pub fn pod_stats(
+    stats: &sandbox::PodStats,
+    pod: &sandbox::Pod,
+    containers: &[sandbox::Container],
+) -> cri::PodSandboxStats {
+    let spec = pod.spec.clone().unwrap_or_default();
+    cri::PodSandboxStats {
+        attributes: Some(cri::PodSandboxAttributes {
+            id: pod.id.clone(),
+            metadata: Some(cri::PodSandboxMetadata {
+                name: spec.name.clone(),
+                uid: spec.uid.clone(),
+                namespace: spec.namespace.clone(),
+                attempt: spec.attempt,
+            }),
+            labels: spec.labels,
+            annotations: spec.annotations,
+        }),
+        linux: Some(cri::LinuxPodSandboxStats {
+            cpu: Some(cri::CpuUsage {
+                timestamp: stats.timestamp_nanos,
+                usage_core_nano_seconds: value(stats.cpu_usage_nanos),
+                usage_nano_cores: None,
+            }),
+            memory: Some(cri::MemoryUsage {
+                timestamp: stats.timestamp_nanos,
+                working_set_bytes: value(stats.memory_working_set_bytes),
+                usage_bytes: value(stats.memory_usage_bytes),
+                ..Default::default()
+            }),
+            network: None,
+            process: None,
+            containers: stats
+                .containers
+                .iter()
+                .filter_map(|s| {
+                    containers
+                        .iter()
+                        .find(|c| c.id == s.container_id)
+                        .map(|c| container_stats(s, c))
+                })
+                .collect(),
+        }),
+        windows: None,
+    }
+}
