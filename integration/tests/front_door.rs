@@ -8,10 +8,7 @@ use crimson_integration::{
     require_root,
     stack::{Stack, StackOptions},
 };
-use k8s_cri::v1::{
-    ListImagesRequest, PodSandboxConfig, RunPodSandboxRequest, RuntimeConfigRequest, StatusRequest,
-    VersionRequest,
-};
+use k8s_cri::v1::{CheckpointContainerRequest, ListImagesRequest, RuntimeConfigRequest, StatusRequest, VersionRequest};
 use tonic::Code;
 
 async fn conditions(stack: &Stack) -> Vec<(String, bool, String, String)> {
@@ -108,14 +105,11 @@ async fn rpcs_not_built_yet_answer_unimplemented_naming_the_rpc() {
     let stack = Stack::start(StackOptions::default()).await;
     let err = stack
         .runtime()
-        .run_pod_sandbox(RunPodSandboxRequest {
-            config: Some(PodSandboxConfig::default()),
-            runtime_handler: String::new(),
-        })
+        .checkpoint_container(CheckpointContainerRequest { container_id: "x".into(), ..Default::default() })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("RunPodSandbox"), "{}", err.message());
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    assert!(err.message().contains("CheckpointContainer"), "{}", err.message());
 }
 
 #[tokio::test(flavor = "multi_thread")]
