@@ -76,7 +76,7 @@ impl PodEnv {
             log_directory: self.logs.path().join(&uid).display().to_string(),
             labels: HashMap::from([("app".into(), name.into())]),
             linux: Some(LinuxPodSandboxConfig {
-                cgroup_parent: format!("/crimson-it-pod-{uid}"),
+                cgroup_parent: format!("/{}-{uid}", self.cgroup_tag()),
                 security_context: Some(LinuxSandboxSecurityContext {
                     namespace_options: Some(NamespaceOption::default()),
                     ..Default::default()
@@ -85,6 +85,18 @@ impl PodEnv {
             }),
             ..Default::default()
         }
+    }
+
+    /// Prefix of the cgroups of this env's pods.
+    pub fn cgroup_tag(&self) -> String {
+        let root = self
+            .stack
+            .root()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        format!("crimson-it-{root}")
     }
 
     /// RunPodSandbox.
@@ -307,7 +319,7 @@ pub fn assert_nothing_left(env: &PodEnv) {
     );
     let cgroups: Vec<PathBuf> = walk_dirs(&PathBuf::from("/sys/fs/cgroup"), 3)
         .into_iter()
-        .filter(|p| p.to_string_lossy().contains("crimson-it-pod"))
+        .filter(|p| p.to_string_lossy().contains(&env.cgroup_tag()))
         .collect();
     assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
 }
@@ -340,3 +352,20 @@ fn walk_dirs(dir: &std::path::Path, depth: usize) -> Vec<PathBuf> {
 
 /// A pause between polls that tests may use while waiting for other processes.
 pub const POLL: Duration = Duration::from_millis(100);
+
+/// Body of `GET /` from `address` (`ip:port`, IPv6 in brackets), if it answers 200.
+pub fn http_get(address: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let socket: std::net::SocketAddr = address.parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET / HTTP/1.0\r\nHost: test\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then_some(())?;
+    head.split_whitespace()
+        .nth(1)
+        .filter(|code| *code == "200")?;
+    Some(body.to_string())
+}

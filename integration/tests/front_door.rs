@@ -8,7 +8,10 @@ use crimson_integration::{
     require_root,
     stack::{Stack, StackOptions},
 };
-use k8s_cri::v1::{CheckpointContainerRequest, ListImagesRequest, RuntimeConfigRequest, StatusRequest, VersionRequest};
+use k8s_cri::v1::{
+    CheckpointContainerRequest, ListImagesRequest, RuntimeConfigRequest, StatusRequest,
+    VersionRequest,
+};
 use tonic::Code;
 
 async fn conditions(stack: &Stack) -> Vec<(String, bool, String, String)> {
@@ -105,11 +108,18 @@ async fn rpcs_not_built_yet_answer_unimplemented_naming_the_rpc() {
     let stack = Stack::start(StackOptions::default()).await;
     let err = stack
         .runtime()
-        .checkpoint_container(CheckpointContainerRequest { container_id: "x".into(), ..Default::default() })
+        .checkpoint_container(CheckpointContainerRequest {
+            container_id: "x".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
-    assert!(err.message().contains("CheckpointContainer"), "{}", err.message());
+    assert!(
+        err.message().contains("CheckpointContainer"),
+        "{}",
+        err.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
