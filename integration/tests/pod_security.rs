@@ -1,0 +1,352 @@
+//! What a container may do: users from the image's /etc/passwd, read-only root filesystems,
+//! memory limits in the container's cgroup, seccomp, capabilities, no_new_privs, a pod-level
+//! init process.
+
+use crimson_integration::{
+    image_builder::{Pusher, TestImage},
+    pods::{PodEnv, assert_nothing_left, lines_of},
+    require_root,
+};
+use k8s_cri::v1::{
+    Capability, ContainerStatusRequest, ImageSpec, Int64Value, LinuxContainerConfig,
+    LinuxContainerResources, LinuxContainerSecurityContext, RemovePodSandboxRequest,
+    SecurityProfile, security_profile::ProfileType,
+};
+
+fn with_security(
+    mut config: k8s_cri::v1::ContainerConfig,
+    security: LinuxContainerSecurityContext,
+) -> k8s_cri::v1::ContainerConfig {
+    config
+        .linux
+        .get_or_insert_with(LinuxContainerConfig::default)
+        .security_context = Some(security);
+    config
+}
+
+async fn finish(env: &PodEnv, pod_id: String) {
+    env.stack
+        .runtime()
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(env);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_come_from_the_image_or_the_request() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let mut image = TestImage::busybox();
+    image.config["User"] = "tester".into();
+    Pusher::new(&env.registry.address, None)
+        .push("nonroot", "1", &image)
+        .await;
+    let nonroot = format!("{}/nonroot:1", env.registry.address);
+    env.stack.pull(&nonroot).await.unwrap();
+    let pod = env.pod_config("users");
+    let pod_id = env.run_pod(&pod).await;
+
+    let mut from_image =
+        env.container_config("from-image", &["sh", "-c", "echo $(id -u):$(id -g)"]);
+    from_image.image = Some(ImageSpec {
+        image: nonroot.clone(),
+        ..Default::default()
+    });
+    let (_, log) = env.output_of(&pod_id, &pod, "from-image", from_image).await;
+    assert_eq!(lines_of(&log, "stdout"), ["1000:1000"]);
+
+    let by_name = with_security(
+        env.container_config("by-name", &["sh", "-c", "id -un; id -G"]),
+        LinuxContainerSecurityContext {
+            run_as_username: "www-data".into(),
+            supplemental_groups: vec![1234],
+            ..Default::default()
+        },
+    );
+    let (_, log) = env.output_of(&pod_id, &pod, "by-name", by_name).await;
+    assert_eq!(lines_of(&log, "stdout"), ["www-data", "33 1234"]);
+
+    let by_id = with_security(
+        env.container_config("by-id", &["sh", "-c", "echo $(id -u):$(id -g)"]),
+        LinuxContainerSecurityContext {
+            run_as_user: Some(Int64Value { value: 1001 }),
+            run_as_group: Some(Int64Value { value: 1002 }),
+            ..Default::default()
+        },
+    );
+    let (_, log) = env.output_of(&pod_id, &pod, "by-id", by_id).await;
+    assert_eq!(lines_of(&log, "stdout"), ["1001:1002"]);
+
+    let group_only = with_security(
+        env.container_config("group-only", &["true"]),
+        LinuxContainerSecurityContext {
+            run_as_group: Some(Int64Value { value: 5 }),
+            ..Default::default()
+        },
+    );
+    let err = env
+        .create_container(&pod_id, &pod, group_only)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    finish(&env, pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_root_filesystem_cannot_be_written() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("readonly");
+    let pod_id = env.run_pod(&pod).await;
+    let command = [
+        "sh",
+        "-c",
+        "touch /written && echo wrote; touch /tmp/x 2>&1; echo done",
+    ];
+
+    let readonly = with_security(
+        env.container_config("ro", &command),
+        LinuxContainerSecurityContext {
+            readonly_rootfs: true,
+            ..Default::default()
+        },
+    );
+    let (_, log) = env.output_of(&pod_id, &pod, "ro", readonly).await;
+    let stdout = lines_of(&log, "stdout");
+    assert!(!stdout.contains(&"wrote".to_string()), "{log:?}");
+    assert!(
+        lines_of(&log, "stderr")
+            .iter()
+            .any(|l| l.contains("Read-only file system")),
+        "{log:?}"
+    );
+
+    let (_, log) = env
+        .output_of(&pod_id, &pod, "rw", env.container_config("rw", &command))
+        .await;
+    assert!(
+        lines_of(&log, "stdout").contains(&"wrote".to_string()),
+        "{log:?}"
+    );
+    finish(&env, pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_limits_are_in_the_container_cgroup_and_oom_score_adj_is_clamped() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("limits");
+    let pod_id = env.run_pod(&pod).await;
+    let mut config = env.container_config("limited", &["sleep", "300"]);
+    config.linux = Some(LinuxContainerConfig {
+        resources: Some(LinuxContainerResources {
+            memory_limit_in_bytes: 64 * 1024 * 1024,
+            cpu_shares: 512,
+            oom_score_adj: -997,
+            ..Default::default()
+        }),
+        security_context: None,
+    });
+    let id = env.run_container(&pod_id, &pod, config).await;
+    let status = env
+        .stack
+        .runtime()
+        .container_status(ContainerStatusRequest {
+            container_id: id.clone(),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    let cgroup = info["cgroupPath"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    let pid = info["pid"].as_u64().unwrap();
+
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/{cgroup}/memory.limit_in_bytes"
+    ))
+    .unwrap();
+    assert_eq!(limit.trim(), (64 * 1024 * 1024).to_string());
+    let shares =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/{cgroup}/cpu.shares")).unwrap();
+    assert_eq!(shares.trim(), "512");
+    let procs =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/memory/{cgroup}/cgroup.procs")).unwrap();
+    assert!(
+        procs.lines().any(|p| p == pid.to_string()),
+        "the container runs in that cgroup"
+    );
+    let adj: i32 = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let own: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        adj >= own && adj <= 0,
+        "-997 was clamped to what the runtime may set ({adj}, own {own})"
+    );
+    finish(&env, pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seccomp_runtime_default_blocks_unshare_and_unconfined_does_not() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("seccomp");
+    let pod_id = env.run_pod(&pod).await;
+    let command = [
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; unshare -U true && echo unshared",
+    ];
+    let profile = |profile_type: ProfileType| LinuxContainerSecurityContext {
+        seccomp: Some(SecurityProfile {
+            profile_type: profile_type as i32,
+            localhost_ref: String::new(),
+        }),
+        ..Default::default()
+    };
+
+    let (_, log) = env
+        .output_of(
+            &pod_id,
+            &pod,
+            "default",
+            with_security(
+                env.container_config("default", &command),
+                profile(ProfileType::RuntimeDefault),
+            ),
+        )
+        .await;
+    let out = lines_of(&log, "stdout");
+    assert!(out[0].ends_with('2'), "filter mode: {out:?}");
+    assert!(
+        !out.contains(&"unshared".to_string()),
+        "unshare was blocked: {log:?}"
+    );
+
+    let (_, log) = env
+        .output_of(
+            &pod_id,
+            &pod,
+            "unconfined",
+            with_security(
+                env.container_config("unconfined", &command),
+                profile(ProfileType::Unconfined),
+            ),
+        )
+        .await;
+    let out = lines_of(&log, "stdout");
+    assert!(out[0].ends_with('0'), "no filter: {out:?}");
+    assert!(
+        out.contains(&"unshared".to_string()),
+        "unshare works unconfined: {log:?}"
+    );
+    finish(&env, pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capabilities_default_add_drop_and_no_new_privs() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("caps");
+    let pod_id = env.run_pod(&pod).await;
+    let command = [
+        "sh",
+        "-c",
+        "grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status",
+    ];
+    let bounding = |log: &[crimson_integration::pods::LogLine]| {
+        let line = lines_of(log, "stdout")
+            .into_iter()
+            .find(|l| l.starts_with("CapBnd"))
+            .unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    const NET_ADMIN: u64 = 1 << 12;
+    const KILL: u64 = 1 << 5;
+
+    let (_, log) = env
+        .output_of(
+            &pod_id,
+            &pod,
+            "default",
+            env.container_config("default", &command),
+        )
+        .await;
+    assert_eq!(bounding(&log) & NET_ADMIN, 0, "NET_ADMIN is not a default");
+    assert_ne!(bounding(&log) & KILL, 0);
+
+    let changed = with_security(
+        env.container_config("changed", &command),
+        LinuxContainerSecurityContext {
+            capabilities: Some(Capability {
+                add_capabilities: vec!["NET_ADMIN".into()],
+                drop_capabilities: vec!["KILL".into()],
+                ..Default::default()
+            }),
+            no_new_privs: true,
+            ..Default::default()
+        },
+    );
+    let (_, log) = env.output_of(&pod_id, &pod, "changed", changed).await;
+    assert_ne!(bounding(&log) & NET_ADMIN, 0);
+    assert_eq!(bounding(&log) & KILL, 0);
+    assert!(
+        lines_of(&log, "stdout")
+            .iter()
+            .any(|l| l.ends_with("1") && l.starts_with("NoNewPrivs")),
+        "{log:?}"
+    );
+
+    let none = with_security(
+        env.container_config("none", &command),
+        LinuxContainerSecurityContext {
+            capabilities: Some(Capability {
+                drop_capabilities: vec!["ALL".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let (_, log) = env.output_of(&pod_id, &pod, "none", none).await;
+    assert_eq!(bounding(&log), 0);
+    finish(&env, pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_sharing_its_pid_namespace_has_an_init_process() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("sharedpid");
+    let pod_id = env.run_pod(&pod).await;
+    let (_, log) = env
+        .output_of(
+            &pod_id,
+            &pod,
+            "ps",
+            env.container_config(
+                "ps",
+                &["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo"],
+            ),
+        )
+        .await;
+    let out = lines_of(&log, "stdout");
+    assert!(
+        out[0].starts_with("/bin/sleep"),
+        "PID 1 is the pause process: {out:?}"
+    );
+    finish(&env, pod_id).await;
+}
