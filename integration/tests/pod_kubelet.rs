@@ -1,0 +1,208 @@
+//! What kubelet relies on: idempotent stop and remove, ALREADY_EXISTS for duplicate names,
+//! retries after a deadline get the first attempt's pod, exits seen after a sandbox restart,
+//! and stop grace periods.
+
+use std::time::Duration;
+
+use crimson_config::Daemon;
+use crimson_integration::{
+    pods::{PodEnv, assert_nothing_left},
+    require_root,
+};
+use k8s_cri::v1::{
+    ContainerState, ListPodSandboxRequest, PodSandboxFilter, RemoveContainerRequest,
+    RemovePodSandboxRequest, RunPodSandboxRequest, StopContainerRequest, StopPodSandboxRequest,
+};
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_and_remove_of_unknown_ids_succeed() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let mut runtime = env.stack.runtime();
+    let unknown = "0123456789abcdef".repeat(4);
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: unknown.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+    runtime
+        .remove_container(RemoveContainerRequest {
+            container_id: unknown.clone(),
+        })
+        .await
+        .unwrap();
+    runtime
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: unknown.clone(),
+        })
+        .await
+        .unwrap();
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: unknown,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("dup");
+    let mut runtime = env.stack.runtime();
+
+    let mut hurried = tonic::Request::new(RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: String::new(),
+    });
+    hurried.set_timeout(Duration::from_millis(50));
+    let first = runtime.run_pod_sandbox(hurried).await;
+    let timed_out = first.unwrap_err();
+    assert!(
+        matches!(timed_out.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "the first attempt runs out of time: {timed_out:?}"
+    );
+
+    let retried = env.run_pod(&pod).await;
+    let listed = runtime
+        .list_pod_sandbox(ListPodSandboxRequest {
+            filter: Some(PodSandboxFilter::default()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(listed.len(), 1, "one pod, not two: {listed:?}");
+    assert_eq!(
+        listed[0].id, retried,
+        "the retry got the first attempt's pod"
+    );
+
+    let again = runtime
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+
+    let config = env.container_config("same", &["sleep", "300"]);
+    env.create_container(&retried, &pod, config.clone())
+        .await
+        .unwrap();
+    let twice = env
+        .create_container(&retried, &pod, config)
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::AlreadyExists, "{twice:?}");
+
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: retried,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(&env);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exit_while_the_sandbox_daemon_is_down_is_reported_after_its_restart() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("exit-while-down");
+    let pod_id = env.run_pod(&pod).await;
+    let id = env
+        .run_container(
+            &pod_id,
+            &pod,
+            env.container_config("brief", &["sh", "-c", "sleep 2; exit 7"]),
+        )
+        .await;
+
+    env.stack.kill(Daemon::Sandbox);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    env.stack.start_daemon(Daemon::Sandbox).await;
+
+    let status = env.wait_for(&id, ContainerState::ContainerExited).await;
+    assert_eq!(status.exit_code, 7);
+    env.stack
+        .runtime()
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(&env);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_sends_the_stop_signal_then_kills() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("stopping");
+    let pod_id = env.run_pod(&pod).await;
+    let mut runtime = env.stack.runtime();
+
+    let graceful = [
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done",
+    ];
+    let id = env
+        .run_container(&pod_id, &pod, env.container_config("graceful", &graceful))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 30,
+        })
+        .await
+        .unwrap();
+    let status = env.wait_for(&id, ContainerState::ContainerExited).await;
+    assert_eq!(
+        (status.exit_code, status.reason.as_str()),
+        (0, "Completed"),
+        "the trap ran"
+    );
+
+    let stubborn = ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"];
+    let id = env
+        .run_container(&pod_id, &pod, env.container_config("stubborn", &stubborn))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 1,
+        })
+        .await
+        .unwrap();
+    let status = env.status(&id).await;
+    assert_eq!(
+        status.state,
+        ContainerState::ContainerExited as i32,
+        "StopContainer returns once the process is gone"
+    );
+    assert_eq!(status.exit_code, 137, "killed by SIGKILL");
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: id,
+            timeout: 1,
+        })
+        .await
+        .expect("stopping twice is fine");
+
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(&env);
+}

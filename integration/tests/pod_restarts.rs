@@ -1,0 +1,145 @@
+//! Every daemon is killed (-9) and restarted in turn in the middle of the kubelet sequence: the
+//! sequence still completes, the container keeps running throughout, and nothing is left.
+
+use crimson_config::Daemon;
+use crimson_integration::{
+    eventually,
+    pods::{PodEnv, assert_nothing_left, http_get},
+    require_root,
+};
+use k8s_cri::v1::{
+    ContainerState, ContainerStatusRequest, PodSandboxState, PodSandboxStatusRequest,
+    RemoveContainerRequest, RemovePodSandboxRequest, StopContainerRequest, StopPodSandboxRequest,
+};
+
+const SERVE: &[&str] = &[
+    "sh",
+    "-c",
+    "mkdir -p /www && echo alive > /www/index.html && exec httpd -f -p 80 -h /www",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sequence_survives_killing_each_daemon() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("survivor");
+    let pod_id = env.run_pod(&pod).await;
+    env.stack.restart(Daemon::Cri).await;
+
+    let config = env.container_config("server", SERVE);
+    let container_id = env.create_container(&pod_id, &pod, config).await.unwrap();
+    env.stack.restart(Daemon::Storage).await;
+    env.stack
+        .runtime()
+        .start_container(k8s_cri::v1::StartContainerRequest {
+            container_id: container_id.clone(),
+        })
+        .await
+        .unwrap();
+    let running = env
+        .wait_for(&container_id, ContainerState::ContainerRunning)
+        .await;
+    let pid = env
+        .stack
+        .runtime()
+        .container_status(ContainerStatusRequest {
+            container_id: container_id.clone(),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .info["info"]
+        .clone();
+    let pid = serde_json::from_str::<serde_json::Value>(&pid).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    let ip = env
+        .stack
+        .runtime()
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod_id.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap()
+        .network
+        .unwrap()
+        .ip;
+    eventually(30, "the server to answer", || async {
+        http_get(&format!("{ip}:80"))
+    })
+    .await;
+
+    for daemon in [
+        Daemon::Sandbox,
+        Daemon::Network,
+        Daemon::Image,
+        Daemon::Storage,
+        Daemon::Cri,
+    ] {
+        env.stack.restart(daemon).await;
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the container survived restarting {daemon}"
+        );
+        let status = env.status(&container_id).await;
+        assert_eq!(
+            status.state,
+            ContainerState::ContainerRunning as i32,
+            "after restarting {daemon}"
+        );
+        assert_eq!(status.started_at, running.started_at);
+        assert_eq!(
+            http_get(&format!("{ip}:80")).as_deref().map(str::trim),
+            Some("alive"),
+            "after restarting {daemon}"
+        );
+    }
+    let pod_status = env
+        .stack
+        .runtime()
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod_id.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(pod_status.state, PodSandboxState::SandboxReady as i32);
+    assert!(env.stack.image_status(&env.busybox).await.is_some());
+
+    let mut runtime = env.stack.runtime();
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: container_id.clone(),
+            timeout: 5,
+        })
+        .await
+        .unwrap();
+    env.stack.restart(Daemon::Sandbox).await;
+    let mut runtime2 = env.stack.runtime();
+    runtime2
+        .remove_container(RemoveContainerRequest { container_id })
+        .await
+        .unwrap();
+    env.stack.restart(Daemon::Network).await;
+    runtime
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await
+        .unwrap();
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(&env);
+}
