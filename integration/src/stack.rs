@@ -39,6 +39,8 @@ pub struct StackOptions {
     pub backend_wait_ms: u64,
     /// Image of the pods' infra process (pods sharing their PID namespace).
     pub pause_image: Option<String>,
+    /// More `[sandbox]` TOML (keys, then subtables such as `[sandbox.runtimes.x]`).
+    pub sandbox_toml: String,
 }
 
 impl Default for StackOptions {
@@ -50,6 +52,7 @@ impl Default for StackOptions {
             otlp_endpoint: None,
             backend_wait_ms: 3000,
             pause_image: None,
+            sandbox_toml: String::new(),
         }
     }
 }
@@ -133,9 +136,12 @@ impl Stack {
                 &format!("[image]\nglobal_auth_file = {:?}\n", path("auth.json")),
             );
         }
+        config.push_str("[sandbox]\n");
         if let Some(image) = &options.pause_image {
-            config.push_str(&format!("[sandbox]\npause_image = {image:?}\n"));
+            config.push_str(&format!("pause_image = {image:?}\n"));
         }
+        config.push_str(&options.sandbox_toml);
+        config.push('\n');
         if let Some(endpoint) = &options.otlp_endpoint {
             config.push_str(&format!("[telemetry]\notlp_endpoint = {endpoint:?}\n"));
         }

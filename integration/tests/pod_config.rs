@@ -1,0 +1,199 @@
+//! The rest of a container's configuration: the pod's /dev/shm, bind mounts, devices, masked
+//! paths, global mounts.conf mounts, runtime handlers, privileged containers, OOM kills, and
+//! metadata kept as given.
+
+use std::collections::HashMap;
+
+use crimson_integration::{
+    pods::{PodEnv, assert_nothing_left, lines_of},
+    require_root,
+    stack::StackOptions,
+};
+use k8s_cri::v1::{
+    ContainerState, Device, LinuxContainerConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, Mount, PodSandboxStatusRequest, RemovePodSandboxRequest,
+    RunPodSandboxRequest,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shm_mounts_devices_masked_paths_and_global_mounts() {
+    require_root!();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("from-host"), "host data\n").unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::write(secrets.path().join("token"), "global").unwrap();
+    let mounts_conf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        mounts_conf.path(),
+        format!("{}:/run/global\n", secrets.path().display()),
+    )
+    .unwrap();
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            sandbox_toml: format!("mounts_conf = {:?}\n", mounts_conf.path()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let pod = env.pod_config("config");
+    let pod_id = env.run_pod(&pod).await;
+    let command = [
+        "sh",
+        "-c",
+        "grep ' /dev/shm ' /proc/mounts; cat /data/from-host; echo x > /data/new && echo rw-ok; \
+         echo x > /ro/new || echo ro-refused; ls -l /dev/mynull; cat /proc/kcore | head -c 1 | wc -c; cat /run/global/token; echo",
+    ];
+    let mut config = env.container_config("config", &command);
+    let host = shared.path().display().to_string();
+    config.mounts = vec![
+        Mount {
+            container_path: "/data".into(),
+            host_path: host.clone(),
+            ..Default::default()
+        },
+        Mount {
+            container_path: "/ro".into(),
+            host_path: host,
+            readonly: true,
+            ..Default::default()
+        },
+    ];
+    config.devices = vec![Device {
+        container_path: "/dev/mynull".into(),
+        host_path: "/dev/null".into(),
+        permissions: "rwm".into(),
+    }];
+
+    let (code, log) = env.output_of(&pod_id, &pod, "config", config).await;
+
+    let out = lines_of(&log, "stdout");
+    assert_eq!(code, 0, "{log:?}");
+    assert!(
+        out[0].contains("tmpfs") && out[0].contains("size=65536k"),
+        "the pod's 64 MiB /dev/shm: {out:?}"
+    );
+    assert!(out.contains(&"host data".to_string()), "{out:?}");
+    assert!(out.contains(&"rw-ok".to_string()) && shared.path().join("new").exists());
+    assert!(out.contains(&"ro-refused".to_string()), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with('c') && l.ends_with("/dev/mynull")),
+        "a char device: {out:?}"
+    );
+    assert!(
+        out.contains(&"0".to_string()),
+        "/proc/kcore is masked: {out:?}"
+    );
+    assert!(
+        out.contains(&"global".to_string()),
+        "mounts.conf mount: {out:?}"
+    );
+    env.stack
+        .runtime()
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(&env);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
+    require_root!();
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            sandbox_toml: "[sandbox.runtimes.alt]\nruntime_path = \"/usr/sbin/runc\"\n".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut pod = env.pod_config("handlers");
+    pod.annotations = HashMap::from([("note".into(), "kept".into())]);
+    pod.metadata.as_mut().unwrap().attempt = 2;
+    let mut runtime = env.stack.runtime();
+    let unknown = runtime
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::InvalidArgument, "{unknown:?}");
+    let pod_id = runtime
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: "alt".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .pod_sandbox_id;
+    let status = runtime
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod_id.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(status.runtime_handler, "alt");
+    assert_eq!(status.metadata.unwrap().attempt, 2);
+    assert_eq!(status.annotations["note"], "kept");
+    assert_eq!(status.labels["app"], "handlers");
+
+    let mut privileged =
+        env.container_config("privileged", &["sh", "-c", "grep CapBnd /proc/self/status"]);
+    privileged.linux = Some(LinuxContainerConfig {
+        security_context: Some(LinuxContainerSecurityContext {
+            privileged: true,
+            ..Default::default()
+        }),
+        resources: None,
+    });
+    let (code, log) = env.output_of(&pod_id, &pod, "privileged", privileged).await;
+    assert_eq!(code, 0, "{log:?}");
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own_bounding = own
+        .lines()
+        .find(|l| l.starts_with("CapBnd"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        lines_of(&log, "stdout")[0].ends_with(&own_bounding),
+        "privileged gets what the runtime holds: {log:?}"
+    );
+
+    let mut hungry = env.container_config(
+        "hungry",
+        &["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=4"],
+    );
+    hungry.linux = Some(LinuxContainerConfig {
+        resources: Some(LinuxContainerResources {
+            memory_limit_in_bytes: 16 * 1024 * 1024,
+            ..Default::default()
+        }),
+        security_context: None,
+    });
+    let id = env.run_container(&pod_id, &pod, hungry).await;
+    let status = env.wait_for(&id, ContainerState::ContainerExited).await;
+    assert_eq!(
+        (status.reason.as_str(), status.exit_code),
+        ("OOMKilled", 137)
+    );
+
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    assert_nothing_left(&env);
+}
