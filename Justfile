@@ -26,3 +26,8 @@ test: build
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Pod + container lifecycle latency (median, p95 per step) beside raw runc, release build.
+bench iterations="20":
+    cargo build --release --workspace
+    ./target/release/crimson-bench --iterations {{iterations}}

@@ -91,14 +91,16 @@ pub struct BridgeNetwork {
 
 static NETWORK_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
-/// Where the daemon binaries are: the target dir the tests were built into.
+/// Where the daemon binaries are: beside the running binary (a tool in `target/<profile>/`) or
+/// one level up (a test in `target/<profile>/deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
+    let here = exe.parent().expect("binary directory").to_path_buf();
+    let dir = if here.join("crimson-cri").is_file() {
+        here
+    } else {
+        here.parent().expect("target dir").to_path_buf()
+    };
     assert!(
         dir.join("crimson-cri").is_file(),
         "daemon binaries not found in {}: run `cargo build --workspace` first (`just test` does)",

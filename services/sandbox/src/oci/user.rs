@@ -75,21 +75,22 @@ pub fn resolve(rootfs: &Path, security: &Security, image_user: &str) -> Result<I
         (entry.uid, entry.gid, Some(entry.name.clone()))
     };
     let groups = read_groups(rootfs);
-    if security.run_as_user.is_none() && security.run_as_username.is_empty() {
-        if let Some(group) = group_part.filter(|g| !g.is_empty()) {
-            gid = match group.parse::<u32>() {
-                Ok(gid) => gid,
-                Err(_) => groups
-                    .iter()
-                    .find(|(name, _, _)| name == group)
-                    .map(|(_, gid, _)| *gid)
-                    .ok_or_else(|| {
-                        SandboxError::InvalidArgument(format!(
-                            "image group {group:?} is not in the image's /etc/group"
-                        ))
-                    })?,
-            };
-        }
+    if security.run_as_user.is_none()
+        && security.run_as_username.is_empty()
+        && let Some(group) = group_part.filter(|g| !g.is_empty())
+    {
+        gid = match group.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => groups
+                .iter()
+                .find(|(name, _, _)| name == group)
+                .map(|(_, gid, _)| *gid)
+                .ok_or_else(|| {
+                    SandboxError::InvalidArgument(format!(
+                        "image group {group:?} is not in the image's /etc/group"
+                    ))
+                })?,
+        };
     }
     if let Some(group) = security.run_as_group {
         gid = to_id(group, "run_as_group")?;

@@ -1,0 +1,249 @@
+//! `just bench`: pod + container lifecycles through the front door from a warm image cache,
+//! with the median and p95 of every step, beside the raw floor measured in the same run:
+//! `runc run -d` + kill + delete of an equivalent bundle. Not a test: it asserts nothing.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use crimson_api::storage::v1::CreateRootfsRequest;
+use crimson_integration::pods::PodEnv;
+use k8s_cri::v1::{
+    ImageStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest,
+};
+
+/// Measure Crimson's pod and container lifecycle against raw runc.
+#[derive(Parser)]
+struct Args {
+    /// Lifecycles to measure (after one warm-up).
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+}
+
+const STEPS: [&str; 7] = [
+    "RunPodSandbox",
+    "CreateContainer",
+    "StartContainer",
+    "StopContainer",
+    "RemoveContainer",
+    "StopPodSandbox",
+    "RemovePodSandbox",
+];
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("crimson-bench needs root (namespaces, mounts, cgroups)");
+        std::process::exit(2);
+    }
+    let env = PodEnv::start(false).await;
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); STEPS.len() + 1];
+    for iteration in 0..=args.iterations {
+        let timings = lifecycle(&env, iteration).await;
+        if iteration > 0 {
+            for (step, time) in timings.iter().enumerate() {
+                samples[step].push(*time);
+            }
+            samples[STEPS.len()].push(timings.iter().sum());
+        }
+    }
+    let floor = runc_floor(&env, args.iterations).await;
+
+    println!(
+        "{} lifecycles, warm image cache ({} cores)\n",
+        args.iterations,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("{:<34} {:>10} {:>10}", "step", "median ms", "p95 ms");
+    for (step, name) in STEPS
+        .iter()
+        .chain(["pod + container total"].iter())
+        .enumerate()
+    {
+        let (median, p95) = summary(&mut samples[step]);
+        println!("{name:<34} {median:>10.1} {p95:>10.1}");
+    }
+    let mut floor = floor;
+    let (floor_median, floor_p95) = summary(&mut floor);
+    println!(
+        "{:<34} {floor_median:>10.1} {floor_p95:>10.1}",
+        "runc run -d + kill + delete (floor)"
+    );
+    let (total_median, _) = summary(&mut samples[STEPS.len()]);
+    println!(
+        "\nratio of medians, crimson total / runc floor: {:.1}x",
+        total_median / floor_median
+    );
+}
+
+/// One pod + container lifecycle; the time of each step.
+async fn lifecycle(env: &PodEnv, iteration: usize) -> Vec<Duration> {
+    let mut runtime = env.stack.runtime();
+    let mut images = env.stack.images();
+    let pod = env.pod_config(&format!("bench-{iteration}"));
+    let mut times = Vec::new();
+    let mut timed = Instant::now();
+    let mut lap = |times: &mut Vec<Duration>| {
+        times.push(timed.elapsed());
+        timed = Instant::now();
+    };
+    let pod_id = env.run_pod(&pod).await;
+    lap(&mut times);
+    // kubelet checks the image before creating a container.
+    images
+        .image_status(ImageStatusRequest {
+            image: Some(crimson_integration::stack::spec(&env.busybox)),
+            verbose: false,
+        })
+        .await
+        .unwrap();
+    let id = env
+        .create_container(
+            &pod_id,
+            &pod,
+            env.container_config("sleeper", &["sleep", "3600"]),
+        )
+        .await
+        .unwrap();
+    lap(&mut times);
+    runtime
+        .start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    lap(&mut times);
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 10,
+        })
+        .await
+        .unwrap();
+    lap(&mut times);
+    runtime
+        .remove_container(RemoveContainerRequest { container_id: id })
+        .await
+        .unwrap();
+    lap(&mut times);
+    runtime
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await
+        .unwrap();
+    lap(&mut times);
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    lap(&mut times);
+    times
+}
+
+/// `runc run -d` + `kill` + `delete` of a bundle running the same image and command.
+async fn runc_floor(env: &PodEnv, iterations: usize) -> Vec<Duration> {
+    let info = env
+        .stack
+        .images()
+        .image_status(ImageStatusRequest {
+            image: Some(crimson_integration::stack::spec(&env.busybox)),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .info;
+    let info: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+    let top = info["chainIDs"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rootfs = env
+        .stack
+        .storage()
+        .create_rootfs(CreateRootfsRequest {
+            id: "bench-floor".into(),
+            top_chain_id: top,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .mount_path;
+    let bundle = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    run(Command::new("runc")
+        .arg("spec")
+        .arg("--bundle")
+        .arg(bundle.path()));
+    let config_path = bundle.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["root"] = serde_json::json!({"path": rootfs, "readonly": false});
+    config["process"]["args"] = serde_json::json!(["sleep", "3600"]);
+    config["process"]["terminal"] = false.into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+
+    let mut samples = Vec::new();
+    for iteration in 0..=iterations {
+        let id = format!("crimson-bench-floor-{iteration}");
+        let started = Instant::now();
+        run(runc(state.path())
+            .args(["run", "-d", "--bundle"])
+            .arg(bundle.path())
+            .arg(&id));
+        run(runc(state.path()).args(["kill", &id, "KILL"]));
+        while !runc_stopped(state.path(), &id) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        run(runc(state.path()).args(["delete", &id]));
+        if iteration > 0 {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+fn runc(root: &Path) -> Command {
+    let mut command = Command::new("runc");
+    command
+        .arg("--root")
+        .arg(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+fn runc_stopped(root: &Path, id: &str) -> bool {
+    let output = runc(root)
+        .args(["state", id])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).contains("\"stopped\"")
+}
+
+fn run(command: &mut Command) {
+    let status = command.status().expect("running runc");
+    assert!(status.success(), "{command:?} failed");
+}
+
+/// (median, p95) in milliseconds.
+fn summary(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.95))
+}
