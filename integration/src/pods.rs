@@ -7,8 +7,8 @@ use std::{collections::HashMap, path::PathBuf, process::Command, time::Duration}
 use k8s_cri::v1::{
     ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
     CreateContainerRequest, ImageSpec, KeyValue, LinuxPodSandboxConfig,
-    LinuxSandboxSecurityContext, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
-    RunPodSandboxRequest, StartContainerRequest,
+    LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
+    PodSandboxMetadata, RunPodSandboxRequest, StartContainerRequest,
 };
 
 use crate::{
@@ -78,7 +78,11 @@ impl PodEnv {
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{}-{uid}", self.cgroup_tag()),
                 security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(NamespaceOption::default()),
+                    // As kubelet sends it for pods without shareProcessNamespace.
+                    namespace_options: Some(NamespaceOption {
+                        pid: NamespaceMode::Container as i32,
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()

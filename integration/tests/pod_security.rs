@@ -330,7 +330,18 @@ async fn capabilities_default_add_drop_and_no_new_privs() {
 async fn a_pod_sharing_its_pid_namespace_has_an_init_process() {
     require_root!();
     let env = PodEnv::start(false).await;
-    let pod = env.pod_config("sharedpid");
+    let mut pod = env.pod_config("sharedpid");
+    let options = pod
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .namespace_options
+        .as_mut()
+        .unwrap();
+    options.pid = k8s_cri::v1::NamespaceMode::Pod as i32;
     let pod_id = env.run_pod(&pod).await;
     let (_, log) = env
         .output_of(
@@ -347,6 +358,61 @@ async fn a_pod_sharing_its_pid_namespace_has_an_init_process() {
     assert!(
         out[0].starts_with("/bin/sleep"),
         "PID 1 is the pause process: {out:?}"
+    );
+    finish(&env, pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_ipc_and_host_pid_pods_share_the_hosts_namespaces() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let mut pod = env.pod_config("hostns");
+    let options = pod
+        .linux
+        .as_mut()
+        .unwrap()
+        .security_context
+        .as_mut()
+        .unwrap()
+        .namespace_options
+        .as_mut()
+        .unwrap();
+    options.ipc = k8s_cri::v1::NamespaceMode::Node as i32;
+    options.pid = k8s_cri::v1::NamespaceMode::Node as i32;
+    let pod_id = env.run_pod(&pod).await;
+    let mut config = env.container_config(
+        "hostns",
+        &[
+            "sh",
+            "-c",
+            "for ns in ipc pid uts; do readlink /proc/self/ns/$ns; done",
+        ],
+    );
+    config.linux = Some(LinuxContainerConfig {
+        security_context: Some(LinuxContainerSecurityContext {
+            namespace_options: Some(k8s_cri::v1::NamespaceOption {
+                pid: k8s_cri::v1::NamespaceMode::Node as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        resources: None,
+    });
+    let (code, log) = env.output_of(&pod_id, &pod, "hostns", config).await;
+    assert_eq!(code, 0, "{log:?}");
+    let out = lines_of(&log, "stdout");
+    let host = |ns: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{ns}"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    assert_eq!(out[0], host("ipc"), "host IPC namespace");
+    assert_eq!(out[1], host("pid"), "host PID namespace");
+    assert_ne!(
+        out[2],
+        host("uts"),
+        "its own UTS namespace (pod network is not the host's)"
     );
     finish(&env, pod_id).await;
 }

@@ -17,9 +17,11 @@ pub async fn start_container(state: &State, id: &str) -> Result<()> {
             record.phase
         )));
     }
+    // Taken before the process is released, so a quick exit never ends before it started.
+    let started_at = now_nanos();
     state.runtime_of(&record).start(id).await?;
     record.phase = ContainerPhase::Running;
-    record.started_at_nanos = now_nanos();
+    record.started_at_nanos = started_at;
     state.save_container(&record).await?;
     events::emit(state, &record, EventKind::ContainerStarted);
     tracing::info!(container = %id, name = %record.spec.name, "container started");
