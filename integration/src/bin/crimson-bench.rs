@@ -12,8 +12,8 @@ use clap::Parser;
 use crimson_api::storage::v1::CreateRootfsRequest;
 use crimson_integration::pods::PodEnv;
 use k8s_cri::v1::{
-    ImageStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest, StartContainerRequest,
-    StopContainerRequest, StopPodSandboxRequest,
+    ExecSyncRequest, ImageStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 /// Measure Crimson's pod and container lifecycle against raw runc.
@@ -52,7 +52,8 @@ async fn main() {
             samples[STEPS.len()].push(timings.iter().sum());
         }
     }
-    let floor = runc_floor(&env, args.iterations).await;
+    let exec_samples = exec_sync_latency(&env, args.iterations).await;
+    let (floor, exec_floor) = runc_floor(&env, args.iterations).await;
 
     println!(
         "{} lifecycles, warm image cache ({} cores)\n",
@@ -75,9 +76,25 @@ async fn main() {
         "runc run -d + kill + delete (floor)"
     );
     let (total_median, _) = summary(&mut samples[STEPS.len()]);
+    let mut exec_samples = exec_samples;
+    let mut exec_floor = exec_floor;
+    let (exec_median, exec_p95) = summary(&mut exec_samples);
+    let (exec_floor_median, exec_floor_p95) = summary(&mut exec_floor);
+    println!(
+        "{:<34} {exec_median:>10.1} {exec_p95:>10.1}",
+        "ExecSync `true`"
+    );
+    println!(
+        "{:<34} {exec_floor_median:>10.1} {exec_floor_p95:>10.1}",
+        "runc exec `true` (floor)"
+    );
     println!(
         "\nratio of medians, crimson total / runc floor: {:.1}x",
         total_median / floor_median
+    );
+    println!(
+        "ratio of medians, ExecSync / runc exec: {:.1}x",
+        exec_median / exec_floor_median
     );
 }
 
@@ -148,8 +165,47 @@ async fn lifecycle(env: &PodEnv, iteration: usize) -> Vec<Duration> {
     times
 }
 
-/// `runc run -d` + `kill` + `delete` of a bundle running the same image and command.
-async fn runc_floor(env: &PodEnv, iterations: usize) -> Vec<Duration> {
+/// ExecSync of `true` in a running container, as a probe does.
+async fn exec_sync_latency(env: &PodEnv, iterations: usize) -> Vec<Duration> {
+    let pod = env.pod_config("bench-exec");
+    let pod_id = env.run_pod(&pod).await;
+    let id = env
+        .run_container(
+            &pod_id,
+            &pod,
+            env.container_config("probe-target", &["sleep", "3600"]),
+        )
+        .await;
+    let mut runtime = env.stack.runtime();
+    let mut samples = Vec::new();
+    for iteration in 0..=iterations {
+        let started = Instant::now();
+        let response = runtime
+            .exec_sync(ExecSyncRequest {
+                container_id: id.clone(),
+                cmd: vec!["true".into()],
+                timeout: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.exit_code, 0);
+        if iteration > 0 {
+            samples.push(started.elapsed());
+        }
+    }
+    runtime
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .unwrap();
+    samples
+}
+
+/// `runc run -d` + `kill` + `delete` of a bundle running the same image and command, and
+/// `runc exec` of `true` in such a container.
+async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Duration>) {
     let info = env
         .stack
         .images()
@@ -212,7 +268,21 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> Vec<Duration> {
             samples.push(started.elapsed());
         }
     }
-    samples
+    let exec_id = "crimson-bench-floor-exec";
+    run(runc(state.path())
+        .args(["run", "-d", "--bundle"])
+        .arg(bundle.path())
+        .arg(exec_id));
+    let mut exec_samples = Vec::new();
+    for iteration in 0..=iterations {
+        let started = Instant::now();
+        run(runc(state.path()).args(["exec", exec_id, "true"]));
+        if iteration > 0 {
+            exec_samples.push(started.elapsed());
+        }
+    }
+    run(runc(state.path()).args(["delete", "--force", exec_id]));
+    (samples, exec_samples)
 }
 
 fn runc(root: &Path) -> Command {

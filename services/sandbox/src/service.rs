@@ -4,9 +4,9 @@ use std::{pin::Pin, sync::Arc};
 
 use crimson_api::sandbox::v1::{
     Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest,
-    CreateContainerResponse, Empty, GetStatusRequest, ListContainersRequest,
-    ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef, PodStats,
-    RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest,
+    CreateContainerResponse, Empty, ExecSyncRequest, ExecSyncResponse, GetStatusRequest,
+    ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
+    PodStats, RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest,
     UpdateContainerResourcesRequest, WatchEventsRequest,
     sandbox_server::{Sandbox, SandboxServer},
 };
@@ -216,6 +216,10 @@ impl Sandbox for SandboxService {
 
     async fn get_pod_stats(&self, request: Request<PodRef>) -> RpcResult<PodStats> {
         respond(container::stats::pod_stats(&self.state, &request.into_inner().pod_id).await)
+    }
+
+    async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> RpcResult<ExecSyncResponse> {
+        respond(container::exec_sync::exec_sync(&self.state, request.into_inner()).await)
     }
 
     async fn watch_events(

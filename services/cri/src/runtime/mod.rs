@@ -3,6 +3,7 @@
 
 mod containers;
 mod events;
+mod exec_sync;
 mod pods;
 mod runtime_config;
 mod stats;
@@ -200,8 +201,8 @@ impl RuntimeService for FrontDoor {
         reply(events::watch(self.backends.clone()).await)
     }
 
-    async fn exec_sync(&self, _: Request<ExecSyncRequest>) -> RpcResult<ExecSyncResponse> {
-        Err(not_implemented("ExecSync"))
+    async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> RpcResult<ExecSyncResponse> {
+        reply(exec_sync::exec_sync(&self.backends, request.into_inner()).await)
     }
 
     async fn exec(&self, _: Request<ExecRequest>) -> RpcResult<ExecResponse> {

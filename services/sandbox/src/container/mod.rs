@@ -2,6 +2,7 @@
 //! files, so a container that ends while this daemon is down is seen as exited afterwards.
 
 pub mod create;
+pub mod exec_sync;
 pub mod list;
 pub mod refresh;
 pub mod remove;
