@@ -254,6 +254,37 @@ async fn seccomp_runtime_default_blocks_unshare_and_unconfined_does_not() {
         out.contains(&"unshared".to_string()),
         "unshare works unconfined: {log:?}"
     );
+
+    let profile_dir = tempfile::tempdir().unwrap();
+    let profile_path = profile_dir.path().join("no-chmod.json");
+    std::fs::write(
+        &profile_path,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["chmod","fchmodat","fchmodat2"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let localhost = LinuxContainerSecurityContext {
+        seccomp: Some(SecurityProfile {
+            profile_type: ProfileType::Localhost as i32,
+            localhost_ref: profile_path.display().to_string(),
+        }),
+        ..Default::default()
+    };
+    let chmod = ["sh", "-c", "chmod 600 /etc/passwd && echo changed"];
+    let (_, log) = env
+        .output_of(
+            &pod_id,
+            &pod,
+            "localhost",
+            with_security(env.container_config("localhost", &chmod), localhost),
+        )
+        .await;
+    assert!(
+        lines_of(&log, "stderr")
+            .iter()
+            .any(|l| l.contains("Operation not permitted")),
+        "{log:?}"
+    );
+    assert!(!lines_of(&log, "stdout").contains(&"changed".to_string()));
     finish(&env, pod_id).await;
 }
 
