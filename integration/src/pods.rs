@@ -117,6 +117,54 @@ impl PodEnv {
             .pod_sandbox_id
     }
 
+    /// PodSandboxStatus (not verbose).
+    pub async fn pod_status(&self, pod_id: &str) -> k8s_cri::v1::PodSandboxStatus {
+        self.stack
+            .runtime()
+            .pod_sandbox_status(k8s_cri::v1::PodSandboxStatusRequest {
+                pod_sandbox_id: pod_id.into(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("a pod status")
+    }
+
+    /// The pod's first IP.
+    pub async fn pod_ip(&self, pod_id: &str) -> String {
+        self.pod_status(pod_id).await.network.unwrap_or_default().ip
+    }
+
+    /// RemovePodSandbox, then the leak check.
+    pub async fn remove_pod_and_check(&self, pod_id: String) {
+        self.stack
+            .runtime()
+            .remove_pod_sandbox(k8s_cri::v1::RemovePodSandboxRequest {
+                pod_sandbox_id: pod_id,
+            })
+            .await
+            .expect("RemovePodSandbox");
+        assert_nothing_left(self);
+    }
+
+    /// The verbose `info` of a container's status (pid, cgroupPath, …).
+    pub async fn container_info(&self, id: &str) -> serde_json::Value {
+        let info = self
+            .stack
+            .runtime()
+            .container_status(ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: true,
+            })
+            .await
+            .expect("ContainerStatus")
+            .into_inner()
+            .info;
+        serde_json::from_str(&info["info"]).expect("verbose info is JSON")
+    }
+
     /// A busybox container config running `command`, logging to `<name>.log`.
     pub fn container_config(&self, name: &str, command: &[&str]) -> ContainerConfig {
         ContainerConfig {

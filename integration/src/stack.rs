@@ -353,6 +353,28 @@ impl Stack {
             .image
     }
 
+    /// The chain id of the top layer of `image` (from ImageStatus's verbose info).
+    pub async fn top_chain_id(&self, image: &str) -> String {
+        let info = self
+            .images()
+            .image_status(ImageStatusRequest {
+                image: Some(spec(image)),
+                verbose: true,
+            })
+            .await
+            .expect("ImageStatus")
+            .into_inner()
+            .info;
+        let info: serde_json::Value =
+            serde_json::from_str(&info["info"]).expect("verbose info is JSON");
+        info["chainIDs"]
+            .as_array()
+            .and_then(|ids| ids.last())
+            .and_then(|id| id.as_str())
+            .expect("a layer")
+            .to_string()
+    }
+
     /// Number of layer directories crimson-storage holds on disk.
     pub fn stored_layer_dirs(&self) -> usize {
         std::fs::read_dir(self.state_dir(Daemon::Storage).join("layers"))

@@ -9,9 +9,8 @@ use crimson_integration::{
     image_builder::{LayerBuilder, Pusher, TestImage},
     registry::TestRegistry,
     require_root,
-    stack::{Stack, StackOptions, mounts_under, spec},
+    stack::{Stack, StackOptions, mounts_under},
 };
-use k8s_cri::v1::ImageStatusRequest;
 use tonic::Code;
 
 fn layered_image() -> TestImage {
@@ -51,25 +50,7 @@ async fn check_rootfs(driver: &'static str) {
     .await;
     let name = format!("{}/layered:1", registry.address);
     stack.pull(&name).await.unwrap();
-    let info = stack
-        .images()
-        .image_status(ImageStatusRequest {
-            image: Some(spec(&name)),
-            verbose: true,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .info;
-    let info: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
-    let top = info["chainIDs"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
+    let top = stack.top_chain_id(&name).await;
 
     let rootfs = stack
         .storage()

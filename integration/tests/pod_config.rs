@@ -5,14 +5,13 @@
 use std::collections::HashMap;
 
 use crimson_integration::{
-    pods::{PodEnv, assert_nothing_left, lines_of},
+    pods::{PodEnv, lines_of},
     require_root,
     stack::StackOptions,
 };
 use k8s_cri::v1::{
     ContainerState, Device, LinuxContainerConfig, LinuxContainerResources,
-    LinuxContainerSecurityContext, Mount, PodSandboxStatusRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest,
+    LinuxContainerSecurityContext, Mount, RunPodSandboxRequest,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,14 +88,7 @@ async fn shm_mounts_devices_masked_paths_and_global_mounts() {
         out.contains(&"global".to_string()),
         "mounts.conf mount: {out:?}"
     );
-    env.stack
-        .runtime()
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,16 +123,7 @@ async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
         .unwrap()
         .into_inner()
         .pod_sandbox_id;
-    let status = runtime
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: pod_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status = env.pod_status(&pod_id).await;
     assert_eq!(status.runtime_handler, "alt");
     assert_eq!(status.metadata.unwrap().attempt, 2);
     assert_eq!(status.annotations["note"], "kept");
@@ -189,11 +172,5 @@ async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
         ("OOMKilled", 137)
     );
 
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }

@@ -1,11 +1,8 @@
 //! ExecSync: output and exit code, timeouts that kill the command, capped output, and clear
 //! statuses for containers that are not running.
 
-use crimson_integration::{
-    pods::{PodEnv, assert_nothing_left},
-    require_root,
-};
-use k8s_cri::v1::{ContainerState, ExecSyncRequest, RemovePodSandboxRequest};
+use crimson_integration::{pods::PodEnv, require_root};
+use k8s_cri::v1::{ContainerState, ExecSyncRequest};
 use tonic::Code;
 
 fn exec(container_id: &str, cmd: &[&str], timeout: i64) -> ExecSyncRequest {
@@ -115,11 +112,5 @@ async fn exec_sync_output_exit_codes_timeouts_and_limits() {
         .unwrap_err();
     assert_eq!(stopped.code(), Code::FailedPrecondition, "{stopped:?}");
 
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }

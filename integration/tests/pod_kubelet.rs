@@ -5,10 +5,7 @@
 use std::time::Duration;
 
 use crimson_config::Daemon;
-use crimson_integration::{
-    pods::{PodEnv, assert_nothing_left},
-    require_root,
-};
+use crimson_integration::{pods::PodEnv, require_root};
 use k8s_cri::v1::{
     ContainerState, ListPodSandboxRequest, PodSandboxFilter, RemoveContainerRequest,
     RemovePodSandboxRequest, RunPodSandboxRequest, StopContainerRequest, StopPodSandboxRequest,
@@ -101,13 +98,7 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
         .unwrap_err();
     assert_eq!(twice.code(), Code::AlreadyExists, "{twice:?}");
 
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: retried,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(retried).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,14 +121,7 @@ async fn an_exit_while_the_sandbox_daemon_is_down_is_reported_after_its_restart(
 
     let status = env.wait_for(&id, ContainerState::ContainerExited).await;
     assert_eq!(status.exit_code, 7);
-    env.stack
-        .runtime()
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,11 +182,5 @@ async fn stop_sends_the_stop_signal_then_kills() {
         .await
         .expect("stopping twice is fine");
 
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }

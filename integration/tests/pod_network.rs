@@ -3,13 +3,10 @@
 
 use crimson_integration::{
     eventually, free_port,
-    pods::{PodEnv, assert_nothing_left, http_get, lines_of},
+    pods::{PodEnv, http_get, lines_of},
     require_root,
 };
-use k8s_cri::v1::{
-    DnsConfig, NamespaceMode, PodSandboxStatusRequest, PortMapping, RemovePodSandboxRequest,
-    StopPodSandboxRequest,
-};
+use k8s_cri::v1::{DnsConfig, NamespaceMode, PortMapping, StopPodSandboxRequest};
 
 const SERVE: &[&str] = &[
     "sh",
@@ -32,18 +29,7 @@ async fn httpd_is_reached_at_the_pod_ip_and_through_a_host_port() {
     let pod_id = env.run_pod(&pod).await;
     env.run_container(&pod_id, &pod, env.container_config("httpd", SERVE))
         .await;
-    let status = env
-        .stack
-        .runtime()
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: pod_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status = env.pod_status(&pod_id).await;
     let ip = status.network.unwrap().ip;
 
     let body = eventually(30, "httpd at the pod IP", || async {
@@ -68,13 +54,7 @@ async fn httpd_is_reached_at_the_pod_ip_and_through_a_host_port() {
         http_get(&format!("127.0.0.1:{host_port}")).is_none(),
         "the port mapping is gone after StopPodSandbox"
     );
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,20 +63,7 @@ async fn a_dual_stack_pod_has_an_ipv6_address_too() {
     let env = PodEnv::start(true).await;
     let pod = env.pod_config("dual");
     let pod_id = env.run_pod(&pod).await;
-    let network = env
-        .stack
-        .runtime()
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: pod_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap()
-        .network
-        .unwrap();
+    let network = env.pod_status(&pod_id).await.network.unwrap();
     assert!(!network.ip.contains(':'), "IPv4 first: {}", network.ip);
     assert_eq!(network.additional_ips.len(), 1);
     assert!(
@@ -122,14 +89,8 @@ async fn a_dual_stack_pod_has_an_ipv6_address_too() {
             .any(|l| l.starts_with(&expanded)),
         "{expanded} in {log:?}"
     );
-    let mut runtime = env.stack.runtime();
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    let _runtime = env.stack.runtime();
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,27 +134,9 @@ async fn host_network_pods_see_the_host_interfaces_and_have_no_pod_ip() {
         lines_of(&log, "stdout").contains(&marker),
         "the host's interfaces are visible: {log:?}"
     );
-    let status = env
-        .stack
-        .runtime()
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: pod_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status = env.pod_status(&pod_id).await;
     assert_eq!(status.network.unwrap_or_default().ip, "");
-    env.stack
-        .runtime()
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,12 +171,5 @@ async fn dns_config_and_hostname_reach_the_container() {
     ] {
         assert!(out.iter().any(|l| l == expected), "{expected} in {out:?}");
     }
-    env.stack
-        .runtime()
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }

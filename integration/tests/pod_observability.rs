@@ -201,13 +201,7 @@ async fn stats_come_from_the_cgroups_and_the_writable_layer() {
         .stats;
     assert_eq!(all.len(), 1);
 
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -254,14 +248,7 @@ async fn events_stream_created_started_stopped_deleted() {
         ContainerEventType::ContainerDeletedEvent,
     ];
     assert_eq!(seen, expected.map(|e| e as i32));
-    env.stack
-        .runtime()
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,11 +319,5 @@ async fn resources_can_be_updated_and_logs_reopened() {
     })
     .await;
 
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }

@@ -4,12 +4,12 @@
 use crimson_config::Daemon;
 use crimson_integration::{
     eventually,
-    pods::{PodEnv, assert_nothing_left, http_get},
+    pods::{PodEnv, http_get},
     require_root,
 };
 use k8s_cri::v1::{
-    ContainerState, ContainerStatusRequest, PodSandboxState, PodSandboxStatusRequest,
-    RemoveContainerRequest, RemovePodSandboxRequest, StopContainerRequest, StopPodSandboxRequest,
+    ContainerState, ContainerStatusRequest, PodSandboxState, RemoveContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest,
 };
 
 const SERVE: &[&str] = &[
@@ -54,21 +54,7 @@ async fn the_sequence_survives_killing_each_daemon() {
     let pid = serde_json::from_str::<serde_json::Value>(&pid).unwrap()["pid"]
         .as_u64()
         .unwrap();
-    let ip = env
-        .stack
-        .runtime()
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: pod_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap()
-        .network
-        .unwrap()
-        .ip;
+    let ip = env.pod_status(&pod_id).await.network.unwrap().ip;
     eventually(30, "the server to answer", || async {
         http_get(&format!("{ip}:80"))
     })
@@ -99,18 +85,7 @@ async fn the_sequence_survives_killing_each_daemon() {
             "after restarting {daemon}"
         );
     }
-    let pod_status = env
-        .stack
-        .runtime()
-        .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: pod_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let pod_status = env.pod_status(&pod_id).await;
     assert_eq!(pod_status.state, PodSandboxState::SandboxReady as i32);
     assert!(env.stack.image_status(&env.busybox).await.is_some());
 
@@ -135,11 +110,5 @@ async fn the_sequence_survives_killing_each_daemon() {
         })
         .await
         .unwrap();
-    runtime
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(&env);
+    env.remove_pod_and_check(pod_id).await;
 }

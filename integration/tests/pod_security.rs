@@ -4,13 +4,12 @@
 
 use crimson_integration::{
     image_builder::{Pusher, TestImage},
-    pods::{PodEnv, assert_nothing_left, lines_of},
+    pods::{PodEnv, lines_of},
     require_root,
 };
 use k8s_cri::v1::{
-    Capability, ContainerStatusRequest, ImageSpec, Int64Value, LinuxContainerConfig,
-    LinuxContainerResources, LinuxContainerSecurityContext, RemovePodSandboxRequest,
-    SecurityProfile, security_profile::ProfileType,
+    Capability, ImageSpec, Int64Value, LinuxContainerConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, SecurityProfile, security_profile::ProfileType,
 };
 
 fn with_security(
@@ -22,17 +21,6 @@ fn with_security(
         .get_or_insert_with(LinuxContainerConfig::default)
         .security_context = Some(security);
     config
-}
-
-async fn finish(env: &PodEnv, pod_id: String) {
-    env.stack
-        .runtime()
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: pod_id,
-        })
-        .await
-        .unwrap();
-    assert_nothing_left(env);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,7 +80,7 @@ async fn users_come_from_the_image_or_the_request() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,7 +119,7 @@ async fn a_read_only_root_filesystem_cannot_be_written() {
         lines_of(&log, "stdout").contains(&"wrote".to_string()),
         "{log:?}"
     );
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,17 +139,7 @@ async fn memory_limits_are_in_the_container_cgroup_and_oom_score_adj_is_clamped(
         security_context: None,
     });
     let id = env.run_container(&pod_id, &pod, config).await;
-    let status = env
-        .stack
-        .runtime()
-        .container_status(ContainerStatusRequest {
-            container_id: id.clone(),
-            verbose: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    let info = env.container_info(&id).await;
     let cgroup = info["cgroupPath"]
         .as_str()
         .unwrap()
@@ -197,7 +175,7 @@ async fn memory_limits_are_in_the_container_cgroup_and_oom_score_adj_is_clamped(
         adj >= own && adj <= 0,
         "-997 was clamped to what the runtime may set ({adj}, own {own})"
     );
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,7 +263,7 @@ async fn seccomp_runtime_default_blocks_unshare_and_unconfined_does_not() {
         "{log:?}"
     );
     assert!(!lines_of(&log, "stdout").contains(&"changed".to_string()));
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -354,7 +332,7 @@ async fn capabilities_default_add_drop_and_no_new_privs() {
     );
     let (_, log) = env.output_of(&pod_id, &pod, "none", none).await;
     assert_eq!(bounding(&log), 0);
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,7 +368,7 @@ async fn a_pod_sharing_its_pid_namespace_has_an_init_process() {
         out[0].starts_with("/bin/sleep"),
         "PID 1 is the pause process: {out:?}"
     );
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -445,5 +423,5 @@ async fn host_ipc_and_host_pid_pods_share_the_hosts_namespaces() {
         host("uts"),
         "its own UTS namespace (pod network is not the host's)"
     );
-    finish(&env, pod_id).await;
+    env.remove_pod_and_check(pod_id).await;
 }

@@ -206,26 +206,7 @@ async fn exec_sync_latency(env: &PodEnv, iterations: usize) -> Vec<Duration> {
 /// `runc run -d` + `kill` + `delete` of a bundle running the same image and command, and
 /// `runc exec` of `true` in such a container.
 async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Duration>) {
-    let info = env
-        .stack
-        .images()
-        .image_status(ImageStatusRequest {
-            image: Some(crimson_integration::stack::spec(&env.busybox)),
-            verbose: true,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .info;
-    let info: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
-    let top = info["chainIDs"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
+    let top = env.stack.top_chain_id(&env.busybox).await;
     let rootfs = env
         .stack
         .storage()

@@ -38,8 +38,7 @@ pub async fn put_layer(state: &State, mut stream: Streaming<PutLayerChunk>) -> R
     };
     validate_header(&header)?;
     let chain_id = chain_id(&header.parent_chain_id, &header.diff_id);
-    let import_lock = state.import_lock(&chain_id);
-    let _importing = import_lock.lock().await;
+    let _importing = state.imports.lock(&chain_id).await;
 
     if let Some(layer) = add_owner_if_stored(state, &chain_id, &header.owner).await? {
         return Ok(layer);

@@ -1,10 +1,5 @@
 //! The daemon's shared state: database trees, disk layout, driver and locks.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
-
 use crimson_config::StorageDriver;
 use crimson_store::{Store, Tree};
 
@@ -24,7 +19,7 @@ pub struct State {
     /// Serialises read-modify-write of records (owner sets, inserts, deletes).
     pub records_lock: tokio::sync::Mutex<()>,
     /// One lock per chain id being imported, so a layer is unpacked once.
-    imports: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub imports: crimson_rpc::KeyedLocks,
 }
 
 impl State {
@@ -41,14 +36,7 @@ impl State {
             layout,
             driver,
             records_lock: tokio::sync::Mutex::new(()),
-            imports: Mutex::new(HashMap::new()),
+            imports: crimson_rpc::KeyedLocks::default(),
         })
-    }
-
-    /// The import lock of `chain_id`.
-    pub fn import_lock(&self, chain_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut imports = self.imports.lock().unwrap_or_else(|e| e.into_inner());
-        imports.retain(|_, lock| Arc::strong_count(lock) > 1);
-        imports.entry(chain_id.to_string()).or_default().clone()
     }
 }

@@ -7,6 +7,23 @@ fn value(v: u64) -> Option<cri::UInt64Value> {
     Some(cri::UInt64Value { value: v })
 }
 
+fn cpu(timestamp: i64, usage_nanos: u64) -> Option<cri::CpuUsage> {
+    Some(cri::CpuUsage {
+        timestamp,
+        usage_core_nano_seconds: value(usage_nanos),
+        usage_nano_cores: None,
+    })
+}
+
+fn memory(timestamp: i64, working_set: u64, usage: u64) -> Option<cri::MemoryUsage> {
+    Some(cri::MemoryUsage {
+        timestamp,
+        working_set_bytes: value(working_set),
+        usage_bytes: value(usage),
+        ..Default::default()
+    })
+}
+
 /// CRI stats of one container; `container` supplies its metadata.
 pub fn container_stats(
     stats: &sandbox::ContainerStats,
@@ -23,17 +40,12 @@ pub fn container_stats(
             labels: spec.labels,
             annotations: spec.annotations,
         }),
-        cpu: Some(cri::CpuUsage {
-            timestamp: stats.timestamp_nanos,
-            usage_core_nano_seconds: value(stats.cpu_usage_nanos),
-            usage_nano_cores: None,
-        }),
-        memory: Some(cri::MemoryUsage {
-            timestamp: stats.timestamp_nanos,
-            working_set_bytes: value(stats.memory_working_set_bytes),
-            usage_bytes: value(stats.memory_usage_bytes),
-            ..Default::default()
-        }),
+        cpu: cpu(stats.timestamp_nanos, stats.cpu_usage_nanos),
+        memory: memory(
+            stats.timestamp_nanos,
+            stats.memory_working_set_bytes,
+            stats.memory_usage_bytes,
+        ),
         writable_layer: Some(cri::FilesystemUsage {
             timestamp: stats.timestamp_nanos,
             fs_id: Some(cri::FilesystemIdentifier {
@@ -66,17 +78,12 @@ pub fn pod_stats(
             annotations: spec.annotations,
         }),
         linux: Some(cri::LinuxPodSandboxStats {
-            cpu: Some(cri::CpuUsage {
-                timestamp: stats.timestamp_nanos,
-                usage_core_nano_seconds: value(stats.cpu_usage_nanos),
-                usage_nano_cores: None,
-            }),
-            memory: Some(cri::MemoryUsage {
-                timestamp: stats.timestamp_nanos,
-                working_set_bytes: value(stats.memory_working_set_bytes),
-                usage_bytes: value(stats.memory_usage_bytes),
-                ..Default::default()
-            }),
+            cpu: cpu(stats.timestamp_nanos, stats.cpu_usage_nanos),
+            memory: memory(
+                stats.timestamp_nanos,
+                stats.memory_working_set_bytes,
+                stats.memory_usage_bytes,
+            ),
             network: None,
             process: None,
             containers: stats
