@@ -1,5 +1,20 @@
 //! Compiles every internal `.proto` under `proto/` into client and server code.
 
+/// Messages crimson-sandbox keeps in its database (pod and container specs as they arrive).
+const SANDBOX_RECORDS: &[&str] = &[
+    ".crimson.sandbox.v1.PodSpec",
+    ".crimson.sandbox.v1.DnsConfig",
+    ".crimson.sandbox.v1.PortMapping",
+    ".crimson.sandbox.v1.ContainerSpec",
+    ".crimson.sandbox.v1.KeyValue",
+    ".crimson.sandbox.v1.Mount",
+    ".crimson.sandbox.v1.Device",
+    ".crimson.sandbox.v1.Resources",
+    ".crimson.sandbox.v1.Security",
+    ".crimson.sandbox.v1.SeccompProfile",
+    ".crimson.sandbox.v1.PathList",
+];
+
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = [
@@ -13,14 +28,17 @@ fn main() {
     for path in &paths {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    tonic_prost_build::configure()
+    let mut builder = tonic_prost_build::configure();
+    for record in SANDBOX_RECORDS {
+        builder = builder.type_attribute(record, "#[derive(serde::Serialize, serde::Deserialize)]");
+    }
+    builder
         // Layer data passes through without copies.
         .bytes(".crimson.storage.v1.PutLayerChunk")
-        // crimson-sandbox keeps pod and container specs in its database as they arrive.
-        .type_attribute(
-            ".crimson.sandbox.v1",
-            "#[derive(serde::Serialize, serde::Deserialize)]",
-        )
+        .bytes(".crimson.sandbox.v1.StreamInput")
+        .bytes(".crimson.sandbox.v1.StreamOutput")
+        .bytes(".crimson.network.v1.PortForwardInput")
+        .bytes(".crimson.network.v1.PortForwardOutput")
         .compile_protos(&paths, &[root])
         .expect("compiling proto/ (is protoc installed? Debian: protobuf-compiler)");
 }

@@ -12,6 +12,7 @@ mod error;
 mod netns;
 mod pod_setup;
 mod pod_teardown;
+mod port_forward;
 mod reconcile;
 mod records;
 mod service;

@@ -52,6 +52,15 @@ fn respond<T>(result: Result<T>) -> RpcResult<T> {
 
 #[tonic::async_trait]
 impl Network for NetworkService {
+    type PortForwardStream = crate::port_forward::ForwardStream;
+
+    async fn port_forward(
+        &self,
+        request: Request<tonic::Streaming<crimson_api::network::v1::PortForwardInput>>,
+    ) -> RpcResult<Self::PortForwardStream> {
+        respond(crate::port_forward::port_forward(&self.state, request.into_inner()).await)
+    }
+
     async fn get_status(&self, _: Request<GetStatusRequest>) -> RpcResult<NetworkStatus> {
         let status = match find_network(&self.state.cni_conf_dir, &self.state.cni_bin_dirs) {
             Ok(network) => NetworkStatus {

@@ -53,6 +53,12 @@ impl Layout {
         self.run.join("attach")
     }
 
+    /// Console sockets the OCI runtime hands a terminal's master side over (short paths:
+    /// unix socket paths are limited to 108 bytes).
+    pub fn console_sockets(&self) -> PathBuf {
+        self.run.join("console")
+    }
+
     /// Creates the top-level directories.
     pub fn create(&self) -> std::io::Result<()> {
         for dir in [
@@ -61,6 +67,7 @@ impl Layout {
             self.run.join("containers"),
             self.exits(),
             self.attach_sockets(),
+            self.console_sockets(),
         ] {
             std::fs::create_dir_all(dir)?;
         }

@@ -6,14 +6,14 @@ use crimson_api::sandbox::v1::{
     Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest,
     CreateContainerResponse, Empty, ExecSyncRequest, ExecSyncResponse, GetStatusRequest,
     ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
-    PodStats, RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest,
+    PodStats, RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest, StreamInput,
     UpdateContainerResourcesRequest, WatchEventsRequest,
     sandbox_server::{Sandbox, SandboxServer},
 };
 use crimson_config::Config;
 use futures::Stream;
 use tokio_stream::{StreamExt, wrappers::BroadcastStream};
-use tonic::{Request, Response, Status, service::Routes};
+use tonic::{Request, Response, Status, Streaming, service::Routes};
 
 use crate::{
     Result, SandboxError,
@@ -59,6 +59,8 @@ fn empty(result: Result<()>) -> RpcResult<Empty> {
 
 #[tonic::async_trait]
 impl Sandbox for SandboxService {
+    type ExecStream = container::exec_stream::OutputStream;
+    type AttachStream = container::exec_stream::OutputStream;
     type WatchEventsStream =
         Pin<Box<dyn Stream<Item = std::result::Result<ContainerEvent, Status>> + Send>>;
 
@@ -220,6 +222,17 @@ impl Sandbox for SandboxService {
 
     async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> RpcResult<ExecSyncResponse> {
         respond(container::exec_sync::exec_sync(&self.state, request.into_inner()).await)
+    }
+
+    async fn exec(&self, request: Request<Streaming<StreamInput>>) -> RpcResult<Self::ExecStream> {
+        respond(container::exec_stream::exec(self.state.clone(), request.into_inner()).await)
+    }
+
+    async fn attach(
+        &self,
+        request: Request<Streaming<StreamInput>>,
+    ) -> RpcResult<Self::AttachStream> {
+        respond(container::attach::attach(self.state.clone(), request.into_inner()).await)
     }
 
     async fn watch_events(

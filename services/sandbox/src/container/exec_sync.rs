@@ -54,7 +54,7 @@ pub async fn exec_sync(state: &State, request: ExecSyncRequest) -> Result<ExecSy
 }
 
 /// The container's process spec with `cmd` as arguments and no terminal.
-fn write_process_spec(config: &Path, cmd: &[String], target: &Path) -> Result<()> {
+pub(crate) fn write_process_spec(config: &Path, cmd: &[String], target: &Path) -> Result<()> {
     let spec = oci_spec::runtime::Spec::load(config)
         .map_err(|e| SandboxError::runtime("reading config.json", e))?;
     let mut process = spec
@@ -156,7 +156,7 @@ async fn read_capped(mut pipe: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
 }
 
 /// SIGKILLs `pid` and every process descending from it.
-fn kill_tree(pid: i32) {
+pub(crate) fn kill_tree(pid: i32) {
     let mut parents: Vec<(i32, i32)> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
