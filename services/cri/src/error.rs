@@ -10,6 +10,9 @@ pub enum CriError {
     /// The socket could not be served.
     #[error(transparent)]
     Rpc(#[from] crimson_rpc::RpcError),
+    /// The streaming server could not start.
+    #[error("streaming server: {0}")]
+    Streaming(String),
 }
 
 /// Result with [`CriError`].

@@ -9,6 +9,7 @@ mod backends;
 mod error;
 mod image;
 mod runtime;
+pub mod streaming;
 
 use std::sync::Arc;
 
@@ -25,14 +26,19 @@ pub use error::{CriError, Result};
 #[derive(Clone)]
 pub struct FrontDoor {
     backends: Arc<Backends>,
+    streaming: Arc<streaming::StreamingServer>,
 }
 
 impl FrontDoor {
-    /// A front door over the daemons `config` names. Nothing connects until the first call.
-    pub fn new(config: &Config) -> Self {
-        Self {
-            backends: Arc::new(Backends::new(config)),
-        }
+    /// A front door over the daemons `config` names, with its streaming server started.
+    /// Nothing connects to the daemons until the first call.
+    pub async fn start(config: &Config) -> Result<Self> {
+        let backends = Arc::new(Backends::new(config));
+        let streaming = streaming::StreamingServer::start(&config.cri, backends.clone()).await?;
+        Ok(Self {
+            backends,
+            streaming,
+        })
     }
 
     /// Both CRI services as tonic routes.

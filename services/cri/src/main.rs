@@ -30,7 +30,9 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), CriError> {
     let config = args.common.load(Daemon::Cri)?;
     let _telemetry = crimson_telemetry::init("crimson-cri", &config.log, &config.telemetry)?;
-    let front_door = FrontDoor::new(&config);
+    // The streaming server's optional TLS uses rustls with the ring provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let front_door = FrontDoor::start(&config).await?;
     crimson_rpc::serve(
         Daemon::Cri,
         &config.socket(Daemon::Cri),

@@ -143,18 +143,33 @@ impl SocketConfig {
     }
 }
 
-/// `[cri]`: the front door.
+/// `[cri]`: the front door and its streaming server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CriConfig {
     /// How long a call waits for a backend daemon that is down before answering UNAVAILABLE.
     pub backend_wait_ms: u64,
+    /// Address the streaming server (exec, attach, port-forward URLs) listens on.
+    pub stream_address: String,
+    /// Its port; 0 picks a free one.
+    pub stream_port: u16,
+    /// PEM certificate and key: serve the streams over TLS.
+    pub stream_tls_cert: Option<PathBuf>,
+    /// PEM private key for `stream_tls_cert`.
+    pub stream_tls_key: Option<PathBuf>,
+    /// Seconds a streaming URL stays valid (it is single-use).
+    pub stream_token_ttl_secs: u64,
 }
 
 impl Default for CriConfig {
     fn default() -> Self {
         Self {
             backend_wait_ms: 3000,
+            stream_address: "127.0.0.1".into(),
+            stream_port: 0,
+            stream_tls_cert: None,
+            stream_tls_key: None,
+            stream_token_ttl_secs: 60,
         }
     }
 }

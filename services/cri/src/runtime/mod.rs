@@ -8,6 +8,7 @@ mod pods;
 mod runtime_config;
 mod stats;
 mod status;
+mod streams;
 mod translate;
 mod version;
 
@@ -205,16 +206,19 @@ impl RuntimeService for FrontDoor {
         reply(exec_sync::exec_sync(&self.backends, request.into_inner()).await)
     }
 
-    async fn exec(&self, _: Request<ExecRequest>) -> RpcResult<ExecResponse> {
-        Err(not_implemented("Exec"))
+    async fn exec(&self, request: Request<ExecRequest>) -> RpcResult<ExecResponse> {
+        reply(streams::exec(&self.backends, &self.streaming, request.into_inner()).await)
     }
 
-    async fn attach(&self, _: Request<AttachRequest>) -> RpcResult<AttachResponse> {
-        Err(not_implemented("Attach"))
+    async fn attach(&self, request: Request<AttachRequest>) -> RpcResult<AttachResponse> {
+        reply(streams::attach(&self.backends, &self.streaming, request.into_inner()).await)
     }
 
-    async fn port_forward(&self, _: Request<PortForwardRequest>) -> RpcResult<PortForwardResponse> {
-        Err(not_implemented("PortForward"))
+    async fn port_forward(
+        &self,
+        request: Request<PortForwardRequest>,
+    ) -> RpcResult<PortForwardResponse> {
+        reply(streams::port_forward(&self.backends, &self.streaming, request.into_inner()).await)
     }
 
     async fn checkpoint_container(

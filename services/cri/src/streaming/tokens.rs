@@ -1,0 +1,119 @@
+//! Single-use, short-lived tokens for streaming URLs: the CRI call that asks for a stream
+//! stores its request under a fresh random token; the HTTP request that presents the token
+//! takes the request out (a second use, or a use after the TTL, finds nothing).
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+
+/// Most requests waiting for their stream at once.
+const MAX_PENDING: usize = 1000;
+
+/// What a stream was granted for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRequest {
+    /// A command in a container.
+    Exec(ProcessStreams),
+    /// A container's main process.
+    Attach(ProcessStreams),
+    /// Ports of a pod.
+    PortForward(PortForwardTarget),
+}
+
+/// Which streams of a process the client asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessStreams {
+    pub container_id: String,
+    /// The command (exec only).
+    pub cmd: Vec<String>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Where port-forwarded connections go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForwardTarget {
+    pub pod_id: String,
+    pub ports: Vec<u16>,
+    pub host_network: bool,
+}
+
+/// The pending requests.
+pub struct Tokens {
+    ttl: Duration,
+    pending: Mutex<HashMap<String, (Instant, StreamRequest)>>,
+}
+
+impl Tokens {
+    /// Tokens valid for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Stores `request` under a new token; `None` when too many are pending.
+    pub fn issue(&self, request: StreamRequest) -> Option<String> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        pending.retain(|_, (expiry, _)| *expiry > now);
+        if pending.len() >= MAX_PENDING {
+            return None;
+        }
+        let token = new_token();
+        pending.insert(token.clone(), (now + self.ttl, request));
+        Some(token)
+    }
+
+    /// Takes the request of `token` if it is pending and not expired.
+    pub fn take(&self, token: &str) -> Option<StreamRequest> {
+        let (expiry, request) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(token)?;
+        (expiry > Instant::now()).then_some(request)
+    }
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 18];
+    if let Ok(mut random) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = random.read_exact(&mut bytes);
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> StreamRequest {
+        StreamRequest::PortForward(PortForwardTarget {
+            pod_id: "p".into(),
+            ports: vec![80],
+            host_network: false,
+        })
+    }
+
+    #[test]
+    fn tokens_are_single_use_and_expire() {
+        let tokens = Tokens::new(Duration::from_secs(60));
+        let token = tokens.issue(request()).unwrap();
+        assert_eq!(tokens.take(&token), Some(request()));
+        assert_eq!(tokens.take(&token), None, "single use");
+        assert_eq!(tokens.take("made-up"), None);
+        let expired = Tokens::new(Duration::ZERO);
+        let token = expired.issue(request()).unwrap();
+        assert_eq!(expired.take(&token), None, "expired");
+        assert_ne!(tokens.issue(request()), tokens.issue(request()));
+    }
+}
