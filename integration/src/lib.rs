@@ -9,6 +9,7 @@ pub mod otlp;
 pub mod pods;
 pub mod registry;
 pub mod stack;
+pub mod streams;
 pub mod token_auth;
 
 /// Skips the calling test (returning early) when not running as root, saying why.

@@ -41,6 +41,8 @@ pub struct StackOptions {
     pub pause_image: Option<String>,
     /// More `[sandbox]` TOML (keys, then subtables such as `[sandbox.runtimes.x]`).
     pub sandbox_toml: String,
+    /// Seconds a streaming URL stays valid.
+    pub stream_token_ttl_secs: u64,
 }
 
 impl Default for StackOptions {
@@ -53,6 +55,7 @@ impl Default for StackOptions {
             backend_wait_ms: 3000,
             pause_image: None,
             sandbox_toml: String::new(),
+            stream_token_ttl_secs: 60,
         }
     }
 }
@@ -121,11 +124,12 @@ impl Stack {
         std::fs::write(path("registries.conf"), &options.registries_conf).unwrap();
         let mut config = format!(
             "state_root = {:?}\nrun_root = {:?}\n[log]\nlevel = \"info,crimson_image=debug,crimson_storage=debug\"\n\
-             [cri]\nbackend_wait_ms = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
+             [cri]\nbackend_wait_ms = {}\nstream_token_ttl_secs = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
              [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [\"/usr/lib/cni\"]\nnetns_dir = {:?}\n",
             path("state"),
             path("run"),
             options.backend_wait_ms,
+            options.stream_token_ttl_secs,
             path("registries.conf"),
             options.storage_driver,
             path("cni"),

@@ -147,20 +147,25 @@ async fn relay(
             }
         }
     });
-    loop {
-        match input.message().await {
-            Ok(Some(PortForwardInput {
-                part: Some(In::Data(data)),
-            })) => {
-                if writer.write_all(&data).await.is_err() {
-                    break;
+    let writing = tokio::spawn(async move {
+        loop {
+            match input.message().await {
+                Ok(Some(PortForwardInput {
+                    part: Some(In::Data(data)),
+                })) => {
+                    if writer.write_all(&data).await.is_err() {
+                        break;
+                    }
                 }
+                Ok(Some(_)) => {}
+                // The client finished sending (or went away): half-close towards the pod.
+                Ok(None) | Err(_) => break,
             }
-            Ok(Some(_)) => {}
-            // The client finished sending (or went away): half-close towards the pod.
-            Ok(None) | Err(_) => break,
         }
-    }
-    let _ = writer.shutdown().await;
+        let _ = writer.shutdown().await;
+    });
+    // The connection is over once the pod side closes it (the client learns by the end of
+    // this stream), whatever the client still sends.
     let _ = reading.await;
+    writing.abort();
 }

@@ -115,7 +115,8 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
         .arg(&session.pid_file);
     let (tx, rx) = output_channel();
     if start.tty {
-        // The process spec says terminal: true; runc passes the master side to the socket.
+        // The process spec says terminal: true; a detached runtime passes the terminal's
+        // master side to the console socket and leaves the process to us (a subreaper).
         let spec = std::fs::read(&session.process_file)
             .map_err(SandboxError::io("reading", &session.process_file))?;
         let mut process: serde_json::Value =
@@ -126,41 +127,35 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
         let listener = UnixListener::bind(&session.console)
             .map_err(SandboxError::io("binding", &session.console))?;
         command
-            .arg("--console-socket")
+            .args(["--detach", "--tty", "--console-socket"])
             .arg(&session.console)
             .arg(&record.id);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(false);
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let child = command
             .spawn()
             .map_err(|e| SandboxError::runtime("running exec", e))?;
-        let terminal =
-            tokio::task::spawn_blocking(move || -> std::io::Result<std::os::fd::OwnedFd> {
-                listener.set_nonblocking(true)?;
-                let deadline = std::time::Instant::now() + CONSOLE_TIMEOUT;
-                let socket = loop {
-                    match listener.accept() {
-                        Ok((socket, _)) => break socket,
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::WouldBlock
-                                && std::time::Instant::now() < deadline =>
-                        {
-                            std::thread::sleep(Duration::from_millis(2));
-                        }
-                        Err(e) => return Err(e),
-                    }
-                };
-                socket.set_nonblocking(false)?;
-                socket.set_read_timeout(Some(CONSOLE_TIMEOUT))?;
-                receive_fd(&socket)
-            })
+        let receiving = tokio::task::spawn_blocking(move || receive_terminal(&listener));
+        // A detached runtime exits once the process runs (having sent the terminal) or failed.
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|e| SandboxError::runtime("running exec", e))?;
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            return Err(SandboxError::runtime("exec on a terminal", said));
+        }
+        let terminal = receiving
             .await
             .map_err(|e| SandboxError::runtime("exec", e))?
             .map_err(|e| SandboxError::runtime("receiving the terminal from the runtime", e))?;
-        run_on_terminal(child, terminal, input, tx, session);
+        let pid = session
+            .pid()
+            .ok_or_else(|| SandboxError::runtime("exec on a terminal", "no pid file"))?;
+        run_on_terminal(pid, terminal, input, tx, session);
     } else {
         command.arg(&record.id);
         command
@@ -267,11 +262,43 @@ fn run_on_pipes(
             }
         }
     });
-    tokio::spawn(finish(child, readers, tx, session));
+    let exit = Box::pin(async move { exit_code(child.wait().await) });
+    tokio::spawn(finish(exit, readers, tx, session));
+}
+
+/// Accepts the runtime's connection on the console socket and receives the terminal.
+fn receive_terminal(listener: &UnixListener) -> std::io::Result<std::os::fd::OwnedFd> {
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + CONSOLE_TIMEOUT;
+    let socket = loop {
+        match listener.accept() {
+            Ok((socket, _)) => break socket,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(CONSOLE_TIMEOUT))?;
+    receive_fd(&socket)
+}
+
+/// Waits for a process that is our child only by reparenting (we are a subreaper).
+fn wait_adopted(pid: i32) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(WaitStatus::Exited(_, code)) => code,
+        Ok(WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
+        _ => -1,
+    }
 }
 
 fn run_on_terminal(
-    child: tokio::process::Child,
+    pid: i32,
     terminal: std::os::fd::OwnedFd,
     mut input: Streaming<StreamInput>,
     tx: Output,
@@ -332,29 +359,35 @@ fn run_on_terminal(
     let reading = tokio::spawn(async move {
         let _ = reading.await;
     });
-    tokio::spawn(finish(child, vec![reading], tx, session));
+    let exit = Box::pin(async move {
+        tokio::task::spawn_blocking(move || wait_adopted(pid))
+            .await
+            .unwrap_or(-1)
+    });
+    tokio::spawn(finish(exit, vec![reading], tx, session));
 }
 
 /// Waits for the command (killing it if the caller goes away), lets the output drain, then
 /// sends the exit code.
 async fn finish(
-    mut child: tokio::process::Child,
+    exit: std::pin::Pin<Box<dyn std::future::Future<Output = i32> + Send>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
     tx: Output,
     session: Session,
 ) {
-    let status = tokio::select! {
-        status = child.wait() => status,
+    let mut exit = exit;
+    let code = tokio::select! {
+        code = &mut exit => code,
         () = tx.closed() => {
             if let Some(pid) = session.pid() {
                 kill_tree(pid);
             }
-            child.wait().await
+            exit.await
         }
     };
     for reader in readers {
         let _ = reader.await;
     }
-    let _ = tx.send(Ok(end(exit_code(status), String::new()))).await;
+    let _ = tx.send(Ok(end(code, String::new()))).await;
     drop(session);
 }

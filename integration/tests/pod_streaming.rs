@@ -1,0 +1,647 @@
+//! Exec, attach and port-forward through the streaming server with SPDY/3.1 and WebSocket
+//! clients written from the protocol documents; every frame is checked, not only the bytes.
+
+use std::time::Duration;
+
+use crimson_integration::{
+    eventually,
+    pods::{PodEnv, read_log},
+    require_root,
+    stack::StackOptions,
+    streams::{SpdyClient, SpdyEvent, stream_bytes, upgrade},
+};
+use futures::{SinkExt, StreamExt};
+use k8s_cri::v1::{
+    AttachRequest, ContainerState, ExecRequest, ExecSyncRequest, PortForwardRequest,
+};
+use tokio_tungstenite::tungstenite::{
+    Message, client::IntoClientRequest, protocol::frame::coding::CloseCode,
+};
+
+fn exec_request(
+    id: &str,
+    cmd: &[&str],
+    tty: bool,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> ExecRequest {
+    ExecRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        tty,
+        stdin,
+        stdout,
+        stderr,
+    }
+}
+
+async fn exec_url(env: &PodEnv, request: ExecRequest) -> String {
+    env.stack
+        .runtime()
+        .exec(request)
+        .await
+        .expect("Exec")
+        .into_inner()
+        .url
+}
+
+async fn spdy(url: &str, protocols: &[&str]) -> (SpdyClient, String) {
+    let mut headers = vec![("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")];
+    headers.extend(protocols.iter().map(|p| ("X-Stream-Protocol-Version", *p)));
+    let upgraded = upgrade(url, &headers).await;
+    assert_eq!(
+        upgraded.status,
+        101,
+        "{}",
+        String::from_utf8_lossy(&upgraded.body)
+    );
+    assert!(upgraded.headers["upgrade"].eq_ignore_ascii_case("SPDY/3.1"));
+    (
+        SpdyClient::new(upgraded.stream),
+        upgraded.headers["x-stream-protocol-version"].clone(),
+    )
+}
+
+/// Every opened stream got its SYN_REPLY before any data; GOAWAY came last; version 3 throughout.
+fn assert_well_formed(client: &SpdyClient, events: &[SpdyEvent], opened: &[u32]) {
+    assert!(
+        client.versions.iter().all(|v| *v == 3),
+        "control frames are SPDY/3: {:?}",
+        client.versions
+    );
+    for id in opened {
+        let reply = events
+            .iter()
+            .position(|e| *e == SpdyEvent::Reply(*id))
+            .unwrap_or_else(|| panic!("a SYN_REPLY for stream {id}: {events:?}"));
+        let first_data = events
+            .iter()
+            .position(|e| matches!(e, SpdyEvent::Data { stream, .. } if stream == id));
+        assert!(
+            first_data.is_none_or(|d| d > reply),
+            "stream {id} data came before its SYN_REPLY"
+        );
+    }
+    assert_eq!(
+        events.last(),
+        Some(&SpdyEvent::GoAway),
+        "GOAWAY ends the session: {events:?}"
+    );
+}
+
+fn fin_seen(events: &[SpdyEvent], id: u32) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, SpdyEvent::Data { stream, fin: true, .. } if *stream == id))
+}
+
+async fn running_container(
+    env: &PodEnv,
+    name: &str,
+    command: &[&str],
+) -> (String, String, k8s_cri::v1::PodSandboxConfig) {
+    let pod = env.pod_config(name);
+    let pod_id = env.run_pod(&pod).await;
+    let id = env
+        .run_container(&pod_id, &pod, env.container_config(name, command))
+        .await;
+    env.wait_for(&id, ContainerState::ContainerRunning).await;
+    (pod_id, id, pod)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spdy_exec_streams_stdio_and_reports_the_exit_code() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "spdy-exec", &["sleep", "300"]).await;
+    let command = [
+        "sh",
+        "-c",
+        "echo out; echo err >&2; read line; echo got $line; exit 3",
+    ];
+    let url = exec_url(&env, exec_request(&id, &command, false, true, true, true)).await;
+
+    let (mut client, protocol) = spdy(
+        &url,
+        &["v4.channel.k8s.io", "v3.channel.k8s.io", "channel.k8s.io"],
+    )
+    .await;
+    assert_eq!(protocol, "v4.channel.k8s.io");
+    let error = client.open(&[("streamtype", "error")]).await;
+    let stdin = client.open(&[("streamtype", "stdin")]).await;
+    let stdout = client.open(&[("streamtype", "stdout")]).await;
+    let stderr = client.open(&[("streamtype", "stderr")]).await;
+    client.ping(1).await;
+    client.send(stdin, b"hi\n", true).await;
+    let events = client.drain().await;
+
+    assert_well_formed(&client, &events, &[error, stdin, stdout, stderr]);
+    assert!(events.contains(&SpdyEvent::Ping(1)), "PING is echoed");
+    assert_eq!(
+        String::from_utf8_lossy(&stream_bytes(&events, stdout)),
+        "out\ngot hi\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&stream_bytes(&events, stderr)),
+        "err\n"
+    );
+    assert!(fin_seen(&events, stdout) && fin_seen(&events, stderr) && fin_seen(&events, error));
+    let status: serde_json::Value = serde_json::from_slice(&stream_bytes(&events, error)).unwrap();
+    assert_eq!(status["status"], "Failure");
+    assert_eq!(status["reason"], "NonZeroExitCode");
+    assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
+    assert_eq!(status["details"]["causes"][0]["message"], "3");
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spdy_exec_on_a_terminal_follows_resizes() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "tty", &["sleep", "300"]).await;
+    let command = ["sh", "-c", "read a; stty size; read b; stty size"];
+    let url = exec_url(&env, exec_request(&id, &command, true, true, true, false)).await;
+
+    let (mut client, _) = spdy(&url, &["v4.channel.k8s.io"]).await;
+    let error = client.open(&[("streamtype", "error")]).await;
+    let stdin = client.open(&[("streamtype", "stdin")]).await;
+    let stdout = client.open(&[("streamtype", "stdout")]).await;
+    let resize = client.open(&[("streamtype", "resize")]).await;
+    let mut events = Vec::new();
+    client
+        .send(resize, b"{\"Width\":100,\"Height\":40}\n", false)
+        .await;
+    client.send(stdin, b"a\r", false).await;
+    while !String::from_utf8_lossy(&stream_bytes(&events, stdout)).contains("40 100") {
+        let event = client.next().await;
+        assert!(
+            event.is_some(),
+            "output before the end: {}",
+            String::from_utf8_lossy(&stream_bytes(&events, error))
+        );
+        events.push(event.unwrap());
+    }
+    client
+        .send(resize, b"{\"Width\":80,\"Height\":20}\n", false)
+        .await;
+    client.send(stdin, b"b\r", false).await;
+    events.extend(client.drain().await);
+
+    let output = String::from_utf8_lossy(&stream_bytes(&events, stdout)).to_string();
+    assert!(
+        output.contains("40 100") && output.contains("20 80"),
+        "{output:?}"
+    );
+    assert_well_formed(&client, &events, &[error, stdin, stdout, resize]);
+    let status: serde_json::Value = serde_json::from_slice(&stream_bytes(&events, error)).unwrap();
+    assert_eq!(status["status"], "Success");
+    env.remove_pod_and_check(pod_id).await;
+}
+
+async fn websocket(
+    url: &str,
+    protocol: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let ws_url = url.replace("http://", "ws://");
+    let mut request = ws_url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let tcp = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let (socket, response) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("WebSocket upgrade");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn next_message(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Message {
+    tokio::time::timeout(Duration::from_secs(30), socket.next())
+        .await
+        .expect("a message in time")
+        .expect("open")
+        .expect("valid")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_exec_v5_v4_and_base64() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "ws-exec", &["sleep", "300"]).await;
+
+    // v5: stdin ends with the close signal [255, 0].
+    let url = exec_url(&env, exec_request(&id, &["cat"], false, true, true, false)).await;
+    let mut socket = websocket(&url, "v5.channel.k8s.io").await;
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Binary(vec![1].into()),
+        "the initial empty stdout frame"
+    );
+    socket
+        .send(Message::Binary(b"\x00hello".to_vec().into()))
+        .await
+        .unwrap();
+    socket
+        .send(Message::Binary(vec![255, 0].into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Binary(b"\x01hello".to_vec().into())
+    );
+    let Message::Binary(status) = next_message(&mut socket).await else {
+        panic!("a status frame")
+    };
+    assert_eq!(status[0], 3, "on the error channel");
+    let status: serde_json::Value = serde_json::from_slice(&status[1..]).unwrap();
+    assert_eq!(status["status"], "Success");
+    let Message::Close(Some(frame)) = next_message(&mut socket).await else {
+        panic!("a close frame")
+    };
+    assert_eq!(frame.code, CloseCode::Normal);
+
+    // v4: a non-zero exit code.
+    let url = exec_url(
+        &env,
+        exec_request(
+            &id,
+            &["sh", "-c", "echo -n x; exit 7"],
+            false,
+            false,
+            true,
+            false,
+        ),
+    )
+    .await;
+    let mut socket = websocket(&url, "v4.channel.k8s.io").await;
+    let mut frames = Vec::new();
+    loop {
+        match next_message(&mut socket).await {
+            Message::Binary(data) => frames.push(data.to_vec()),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(frames[0], vec![1]);
+    assert!(frames.contains(&b"\x01x".to_vec()), "{frames:?}");
+    let status: serde_json::Value = serde_json::from_slice(&frames.last().unwrap()[1..]).unwrap();
+    assert_eq!(status["details"]["causes"][0]["message"], "7");
+
+    // v4.base64: text frames, channel digit then base64.
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["echo", "b64"], false, false, true, false),
+    )
+    .await;
+    let mut socket = websocket(&url, "v4.base64.channel.k8s.io").await;
+    assert_eq!(next_message(&mut socket).await, Message::Text("1".into()));
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Text("1YjY0Cg==".into()),
+        "base64 of \"b64\\n\""
+    );
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attach_reaches_the_main_process() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("attach");
+    let pod_id = env.run_pod(&pod).await;
+    let mut config = env.container_config(
+        "echoer",
+        &["sh", "-c", "while read line; do echo \"echo: $line\"; done"],
+    );
+    config.stdin = true;
+    let id = env.run_container(&pod_id, &pod, config).await;
+    env.wait_for(&id, ContainerState::ContainerRunning).await;
+    let url = env
+        .stack
+        .runtime()
+        .attach(AttachRequest {
+            container_id: id.clone(),
+            stdin: true,
+            tty: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+
+    let (mut client, _) = spdy(&url, &["v4.channel.k8s.io"]).await;
+    let _error = client.open(&[("streamtype", "error")]).await;
+    let stdin = client.open(&[("streamtype", "stdin")]).await;
+    let stdout = client.open(&[("streamtype", "stdout")]).await;
+    let _stderr = client.open(&[("streamtype", "stderr")]).await;
+    client.send(stdin, b"ping\n", false).await;
+    let mut events = Vec::new();
+    while !String::from_utf8_lossy(&stream_bytes(&events, stdout)).contains("echo: ping") {
+        events.push(
+            tokio::time::timeout(Duration::from_secs(30), client.next())
+                .await
+                .unwrap()
+                .expect("attached output"),
+        );
+    }
+    drop(client);
+    assert_eq!(
+        env.status(&id).await.state,
+        ContainerState::ContainerRunning as i32,
+        "detaching leaves it running"
+    );
+    let log = read_log(&env.status(&id).await.log_path.into());
+    assert!(
+        log.iter().any(|l| l.text == "echo: ping"),
+        "attached output is logged too"
+    );
+    env.remove_pod_and_check(pod_id).await;
+}
+
+const SERVE: &[&str] = &[
+    "sh",
+    "-c",
+    "mkdir -p /www && echo forwarded > /www/index.html && exec httpd -f -p 80 -h /www",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "pf", SERVE).await;
+    let _ = id;
+    eventually(30, "httpd to listen", || async {
+        let ip = env.pod_ip(&pod_id).await;
+        crimson_integration::pods::http_get(&format!("{ip}:80"))
+    })
+    .await;
+    let url = env
+        .stack
+        .runtime()
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: pod_id.clone(),
+            port: vec![80],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+
+    let (mut client, protocol) = spdy(&url, &["portforward.k8s.io"]).await;
+    assert_eq!(protocol, "portforward.k8s.io");
+    let mut pairs = Vec::new();
+    for (request, port) in [("0", "80"), ("1", "80"), ("2", "81")] {
+        let error = client
+            .open(&[
+                ("streamtype", "error"),
+                ("port", port),
+                ("requestid", request),
+            ])
+            .await;
+        let data = client
+            .open(&[
+                ("streamtype", "data"),
+                ("port", port),
+                ("requestid", request),
+            ])
+            .await;
+        client.send(error, b"", true).await;
+        if port == "80" {
+            client.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
+        }
+        pairs.push((error, data, port));
+    }
+    let mut events = Vec::new();
+    let done = |events: &[SpdyEvent]| {
+        pairs
+            .iter()
+            .all(|(error, data, _)| fin_seen(events, *error) && fin_seen(events, *data))
+    };
+    while !done(&events) {
+        events.push(
+            tokio::time::timeout(Duration::from_secs(30), client.next())
+                .await
+                .unwrap()
+                .expect("frames until every pair ends"),
+        );
+    }
+    for (error, data, port) in &pairs {
+        assert!(
+            events.contains(&SpdyEvent::Reply(*error)) && events.contains(&SpdyEvent::Reply(*data))
+        );
+        let response = String::from_utf8_lossy(&stream_bytes(&events, *data)).to_string();
+        let failure = String::from_utf8_lossy(&stream_bytes(&events, *error)).to_string();
+        if *port == "80" {
+            assert!(response.contains("forwarded"), "{response:?}");
+            assert!(failure.is_empty(), "{failure:?}");
+        } else {
+            assert!(
+                failure.contains("81"),
+                "a refusal is reported on the error stream: {failure:?}"
+            );
+        }
+    }
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_port_forward_announces_ports_and_relays() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, _, _) = running_container(&env, "wspf", SERVE).await;
+    eventually(30, "httpd to listen", || async {
+        let ip = env.pod_ip(&pod_id).await;
+        crimson_integration::pods::http_get(&format!("{ip}:80"))
+    })
+    .await;
+    let url = env
+        .stack
+        .runtime()
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: pod_id.clone(),
+            port: vec![80],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .url;
+
+    let mut socket = websocket(&url, "v4.channel.k8s.io").await;
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Binary(vec![0, 80, 0].into()),
+        "data channel announces port 80"
+    );
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Binary(vec![1, 80, 0].into()),
+        "error channel too"
+    );
+    socket
+        .send(Message::Binary(
+            b"\x00GET / HTTP/1.0\r\n\r\n".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    while !String::from_utf8_lossy(&response).contains("forwarded") {
+        match next_message(&mut socket).await {
+            Message::Binary(data) if data[0] == 0 => response.extend_from_slice(&data[1..]),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert!(String::from_utf8_lossy(&response).contains("forwarded"));
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_single_use_expire_and_guard_the_port() {
+    require_root!();
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            stream_token_ttl_secs: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (pod_id, id, _) = running_container(&env, "tokens", &["sleep", "300"]).await;
+    let headers = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "SPDY/3.1"),
+        ("X-Stream-Protocol-Version", "v4.channel.k8s.io"),
+    ];
+
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["true"], false, false, true, false),
+    )
+    .await;
+    assert_eq!(upgrade(&url, &headers).await.status, 101);
+    assert_eq!(
+        upgrade(&url, &headers).await.status,
+        404,
+        "a used token is refused"
+    );
+
+    let made_up = format!("{}/exec/not-a-token", url.rsplit_once("/exec/").unwrap().0);
+    assert_eq!(upgrade(&made_up, &headers).await.status, 404);
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["true"], false, false, true, false),
+    )
+    .await;
+    assert_eq!(
+        upgrade(&url.replace("/exec/", "/attach/"), &headers)
+            .await
+            .status,
+        404,
+        "an exec token is no attach token"
+    );
+
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["true"], false, false, true, false),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        upgrade(&url, &headers).await.status,
+        404,
+        "an expired token is refused"
+    );
+
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["true"], false, false, true, false),
+    )
+    .await;
+    let refused = upgrade(
+        &url,
+        &[
+            ("Connection", "Upgrade"),
+            ("Upgrade", "SPDY/3.1"),
+            ("X-Stream-Protocol-Version", "v9.channel.k8s.io"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 403, "no common protocol");
+
+    let mut runtime = env.stack.runtime();
+    let both = runtime
+        .exec(exec_request(&id, &["true"], true, false, true, true))
+        .await
+        .unwrap_err();
+    assert_eq!(both.code(), tonic::Code::InvalidArgument);
+    let missing = runtime
+        .exec(exec_request(
+            &"a".repeat(64),
+            &["true"],
+            false,
+            false,
+            true,
+            false,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_goes_away_leaves_no_process_behind() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "reap", &["sleep", "300"]).await;
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["sleep", "1000"], false, false, true, false),
+    )
+    .await;
+    let mut socket = websocket(&url, "v4.channel.k8s.io").await;
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Binary(vec![1].into())
+    );
+    let mut runtime = env.stack.runtime();
+    let probe = ExecSyncRequest {
+        container_id: id.clone(),
+        cmd: vec![
+            "sh".into(),
+            "-c".into(),
+            "ps | grep 'sleep 1000' | grep -v grep || true".into(),
+        ],
+        timeout: 10,
+    };
+    let running = runtime.exec_sync(probe.clone()).await.unwrap().into_inner();
+    assert!(!running.stdout.is_empty(), "the exec session runs");
+
+    drop(socket);
+
+    eventually(30, "the exec process to be killed", || {
+        let mut runtime = runtime.clone();
+        let probe = probe.clone();
+        async move {
+            runtime
+                .exec_sync(probe)
+                .await
+                .ok()
+                .filter(|r| r.get_ref().stdout.is_empty())
+                .map(|_| ())
+        }
+    })
+    .await;
+    env.remove_pod_and_check(pod_id).await;
+}
