@@ -43,6 +43,8 @@ pub struct StackOptions {
     pub sandbox_toml: String,
     /// Seconds a streaming URL stays valid.
     pub stream_token_ttl_secs: u64,
+    /// More `[cri]` TOML.
+    pub cri_toml: String,
 }
 
 impl Default for StackOptions {
@@ -56,6 +58,7 @@ impl Default for StackOptions {
             pause_image: None,
             sandbox_toml: String::new(),
             stream_token_ttl_secs: 60,
+            cri_toml: String::new(),
         }
     }
 }
@@ -135,6 +138,7 @@ impl Stack {
             path("cni"),
             path("run/netns"),
         );
+        config = config.replace("[image]\n", &format!("{}[image]\n", options.cri_toml));
         if let Some(auth) = &options.auth_file {
             std::fs::write(path("auth.json"), auth).unwrap();
             config = config.replace(

@@ -372,18 +372,19 @@ async fn attach_reaches_the_main_process() {
 const SERVE: &[&str] = &[
     "sh",
     "-c",
-    "mkdir -p /www && echo forwarded > /www/index.html && exec httpd -f -p 80 -h /www",
+    "mkdir -p /www /alt && echo forwarded > /www/index.html && echo second-port > /alt/index.html; \
+     httpd -p 8080 -h /alt; exec httpd -f -p 80 -h /www",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
     require_root!();
     let env = PodEnv::start(false).await;
-    let (pod_id, id, _) = running_container(&env, "pf", SERVE).await;
-    let _ = id;
-    eventually(30, "httpd to listen", || async {
+    let (pod_id, _, _) = running_container(&env, "pf", SERVE).await;
+    eventually(30, "both servers to listen", || async {
         let ip = env.pod_ip(&pod_id).await;
-        crimson_integration::pods::http_get(&format!("{ip}:80"))
+        crimson_integration::pods::http_get(&format!("{ip}:80"))?;
+        crimson_integration::pods::http_get(&format!("{ip}:8080"))
     })
     .await;
     let url = env
@@ -401,7 +402,7 @@ async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
     let (mut client, protocol) = spdy(&url, &["portforward.k8s.io"]).await;
     assert_eq!(protocol, "portforward.k8s.io");
     let mut pairs = Vec::new();
-    for (request, port) in [("0", "80"), ("1", "80"), ("2", "81")] {
+    for (request, port) in [("0", "80"), ("1", "80"), ("2", "81"), ("3", "8080")] {
         let error = client
             .open(&[
                 ("streamtype", "error"),
@@ -417,7 +418,7 @@ async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
             ])
             .await;
         client.send(error, b"", true).await;
-        if port == "80" {
+        if port != "81" {
             client.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
         }
         pairs.push((error, data, port));
@@ -445,6 +446,11 @@ async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
         if *port == "80" {
             assert!(response.contains("forwarded"), "{response:?}");
             assert!(failure.is_empty(), "{failure:?}");
+        } else if *port == "8080" {
+            assert!(
+                response.contains("second-port"),
+                "a second port of the same pod: {response:?} {failure:?}"
+            );
         } else {
             assert!(
                 failure.contains("81"),
@@ -643,5 +649,149 @@ async fn a_client_that_goes_away_leaves_no_process_behind() {
         }
     })
     .await;
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spdy_v2_reports_failures_as_plain_text() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "spdy-v2", &["sleep", "300"]).await;
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["sh", "-c", "exit 5"], false, false, true, false),
+    )
+    .await;
+
+    let (mut client, protocol) = spdy(&url, &["v2.channel.k8s.io"]).await;
+    assert_eq!(protocol, "v2.channel.k8s.io");
+    let error = client.open(&[("streamtype", "error")]).await;
+    let stdout = client.open(&[("streamtype", "stdout")]).await;
+    let events = client.drain().await;
+
+    assert_well_formed(&client, &events, &[error, stdout]);
+    let text = String::from_utf8_lossy(&stream_bytes(&events, error)).to_string();
+    assert!(
+        text.contains("exit") && text.contains('5') && !text.starts_with('{'),
+        "{text:?}"
+    );
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_reader_holds_the_command_back() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "slow", &["sleep", "300"]).await;
+    let flood = [
+        "sh",
+        "-c",
+        "dd if=/dev/zero bs=65536 count=1000000 2>/dev/null; echo done",
+    ];
+    let url = exec_url(&env, exec_request(&id, &flood, false, false, true, false)).await;
+    let mut socket = websocket(&url, "v4.channel.k8s.io").await;
+    assert_eq!(
+        next_message(&mut socket).await,
+        Message::Binary(vec![1].into())
+    );
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut runtime = env.stack.runtime();
+    let probe = ExecSyncRequest {
+        container_id: id.clone(),
+        cmd: vec![
+            "sh".into(),
+            "-c".into(),
+            "ps | grep 'dd if' | grep -v grep || true".into(),
+        ],
+        timeout: 10,
+    };
+    let running = runtime.exec_sync(probe).await.unwrap().into_inner();
+    assert!(
+        !running.stdout.is_empty(),
+        "64 GB cannot have been buffered: the writer waits for the reader"
+    );
+    let cri_pid = env.stack.pid(crimson_config::Daemon::Cri).unwrap();
+    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{cri_pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kib < 256 * 1024,
+        "the front door holds no backlog: {rss_kib} KiB"
+    );
+    drop(socket);
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_can_be_served_over_tls() {
+    require_root!();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            cri_toml: format!("stream_tls_cert = {cert:?}\nstream_tls_key = {key:?}\n"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (pod_id, id, _) = running_container(&env, "tls", &["sleep", "300"]).await;
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["echo", "secure"], false, false, true, false),
+    )
+    .await;
+    assert!(url.starts_with("https://"), "{url}");
+
+    let output = std::process::Command::new("curl")
+        .args(["-sk", "--http1.1", "--max-time", "5", "-i", "-X", "POST"])
+        .args([
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+        ])
+        .args([
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "-H",
+            "Sec-WebSocket-Protocol: v4.channel.k8s.io",
+        ])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer:?}");
+    assert!(
+        answer.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "the RFC 6455 accept key: {answer:?}"
+    );
     env.remove_pod_and_check(pod_id).await;
 }
