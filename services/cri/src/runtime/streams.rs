@@ -60,7 +60,7 @@ async fn require_running(backends: &Backends, container_id: &str) -> Result<(), 
     Ok(())
 }
 
-/// Exec.
+/// Exec: checks the container runs and hands out a single-use streaming URL for the command.
 pub async fn exec(
     backends: &Backends,
     streaming: &StreamingServer,
@@ -83,7 +83,7 @@ pub async fn exec(
     })
 }
 
-/// Attach.
+/// Attach: checks the container runs and hands out a single-use URL to its main process stdio.
 pub async fn attach(
     backends: &Backends,
     streaming: &StreamingServer,
@@ -103,7 +103,7 @@ pub async fn attach(
     })
 }
 
-/// PortForward.
+/// PortForward: checks the pod and ports and hands out a single-use port-forward URL.
 pub async fn port_forward(
     backends: &Backends,
     streaming: &StreamingServer,
