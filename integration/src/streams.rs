@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use futures::{SinkExt, StreamExt};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream},
     net::TcpStream,
 };
+use tokio_tungstenite::{WebSocketStream, tungstenite::Message};
 
 /// An upgraded connection and what the server answered.
 pub struct Upgrade {
@@ -92,9 +94,9 @@ pub enum SpdyEvent {
     GoAway,
 }
 
-/// A minimal SPDY/3 client.
-pub struct SpdyClient {
-    stream: TcpStream,
+/// A minimal SPDY/3 client, on a TCP connection or any other byte stream.
+pub struct SpdyClient<S = TcpStream> {
+    stream: S,
     compress: Compress,
     decompress: Decompress,
     next_id: u32,
@@ -102,9 +104,9 @@ pub struct SpdyClient {
     pub versions: Vec<u16>,
 }
 
-impl SpdyClient {
+impl<S: AsyncRead + AsyncWrite + Unpin> SpdyClient<S> {
     /// A client on an upgraded connection.
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: S) -> Self {
         let mut compress = Compress::new(Compression::best(), true);
         compress.set_dictionary(DICTIONARY).unwrap();
         Self {
@@ -241,6 +243,44 @@ impl SpdyClient {
         }
         events
     }
+}
+
+/// A WebSocket as a byte stream, the way client-go's tunneling connection uses it for
+/// `SPDY/3.1+portforward.k8s.io`: each write leaves as one binary message, reads run on
+/// across message boundaries. Anything but a binary message from the server cuts the stream
+/// short, so the session the test expects never completes.
+pub fn websocket_bytes(socket: WebSocketStream<TcpStream>) -> DuplexStream {
+    let (client_side, pump_side) = tokio::io::duplex(16 * 1024);
+    let (mut pump_reader, mut pump_writer) = tokio::io::split(pump_side);
+    let (mut outgoing, mut incoming) = socket.split();
+    tokio::spawn(async move {
+        loop {
+            let mut chunk = vec![0u8; 16 * 1024];
+            let Ok(read @ 1..) = pump_reader.read(&mut chunk).await else {
+                break;
+            };
+            chunk.truncate(read);
+            if outgoing.send(Message::Binary(chunk.into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = outgoing.close().await;
+    });
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = incoming.next().await {
+            match message {
+                Message::Binary(data) => {
+                    if pump_writer.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => break,
+            }
+        }
+        let _ = pump_writer.shutdown().await;
+    });
+    client_side
 }
 
 /// The bytes a stream received, in order, from recorded events.

@@ -8,7 +8,7 @@ use crimson_integration::{
     pods::{PodEnv, read_log},
     require_root,
     stack::StackOptions,
-    streams::{SpdyClient, SpdyEvent, stream_bytes, upgrade},
+    streams::{SpdyClient, SpdyEvent, stream_bytes, upgrade, websocket_bytes},
 };
 use futures::{SinkExt, StreamExt};
 use k8s_cri::v1::{
@@ -42,6 +42,19 @@ async fn exec_url(env: &PodEnv, request: ExecRequest) -> String {
         .exec(request)
         .await
         .expect("Exec")
+        .into_inner()
+        .url
+}
+
+async fn port_forward_url(env: &PodEnv, pod_id: &str) -> String {
+    env.stack
+        .runtime()
+        .port_forward(PortForwardRequest {
+            pod_sandbox_id: pod_id.to_string(),
+            port: vec![80],
+        })
+        .await
+        .expect("PortForward")
         .into_inner()
         .url
 }
@@ -387,17 +400,7 @@ async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
         crimson_integration::pods::http_get(&format!("{ip}:8080"))
     })
     .await;
-    let url = env
-        .stack
-        .runtime()
-        .port_forward(PortForwardRequest {
-            pod_sandbox_id: pod_id.clone(),
-            port: vec![80],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
+    let url = port_forward_url(&env, &pod_id).await;
 
     let (mut client, protocol) = spdy(&url, &["portforward.k8s.io"]).await;
     assert_eq!(protocol, "portforward.k8s.io");
@@ -462,7 +465,7 @@ async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn websocket_port_forward_announces_ports_and_relays() {
+async fn websocket_port_forward_with_channels_and_with_spdy_tunnelled() {
     require_root!();
     let env = PodEnv::start(false).await;
     let (pod_id, _, _) = running_container(&env, "wspf", SERVE).await;
@@ -471,18 +474,7 @@ async fn websocket_port_forward_announces_ports_and_relays() {
         crimson_integration::pods::http_get(&format!("{ip}:80"))
     })
     .await;
-    let url = env
-        .stack
-        .runtime()
-        .port_forward(PortForwardRequest {
-            pod_sandbox_id: pod_id.clone(),
-            port: vec![80],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .url;
-
+    let url = port_forward_url(&env, &pod_id).await;
     let mut socket = websocket(&url, "v4.channel.k8s.io").await;
     assert_eq!(
         next_message(&mut socket).await,
@@ -509,6 +501,35 @@ async fn websocket_port_forward_announces_ports_and_relays() {
         }
     }
     assert!(String::from_utf8_lossy(&response).contains("forwarded"));
+
+    // client-go's tunneling dialer: a SPDY/3.1 session inside binary WebSocket messages.
+    let url = port_forward_url(&env, &pod_id).await;
+    let socket = websocket(&url, "SPDY/3.1+portforward.k8s.io").await;
+    let mut client = SpdyClient::new(websocket_bytes(socket));
+    let error = client
+        .open(&[("streamtype", "error"), ("port", "80"), ("requestid", "0")])
+        .await;
+    let data = client
+        .open(&[("streamtype", "data"), ("port", "80"), ("requestid", "0")])
+        .await;
+    client.send(error, b"", true).await;
+    client.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
+    client.ping(1).await;
+    let mut events = Vec::new();
+    while !(fin_seen(&events, data) && events.contains(&SpdyEvent::Ping(1))) {
+        events.push(
+            tokio::time::timeout(Duration::from_secs(30), client.next())
+                .await
+                .unwrap()
+                .expect("frames until the data stream ends"),
+        );
+    }
+    assert!(events.contains(&SpdyEvent::Reply(error)) && events.contains(&SpdyEvent::Reply(data)));
+    let response = String::from_utf8_lossy(&stream_bytes(&events, data)).to_string();
+    assert!(response.contains("forwarded"), "{response:?}");
+    assert!(stream_bytes(&events, error).is_empty());
+    assert!(client.versions.iter().all(|v| *v == 3));
+    drop(client);
     env.remove_pod_and_check(pod_id).await;
 }
 

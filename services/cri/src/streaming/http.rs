@@ -16,11 +16,19 @@ use super::{
     StreamRequest, StreamingServer,
     relay::ProcessKind,
     spdy::{self, remote},
+    tunnel,
     websocket::{self, Protocol},
 };
 use crate::CriError;
 
 type Reply = Response<Full<Bytes>>;
+
+/// Port-forward over WebSocket: SPDY tunnelled in binary messages, or the channel protocol.
+const PORT_FORWARD_OVER_WEBSOCKET: &[&str] = &[
+    tunnel::SPDY_PORT_FORWARD,
+    websocket::PORT_FORWARD[0],
+    websocket::PORT_FORWARD[1],
+];
 
 fn reply(status: StatusCode, body: &str) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -162,7 +170,7 @@ fn upgrade_websocket(
     };
     let offered = header_values(headers, "sec-websocket-protocol");
     let supported = if matches!(granted, StreamRequest::PortForward(_)) {
-        websocket::PORT_FORWARD
+        PORT_FORWARD_OVER_WEBSOCKET
     } else {
         websocket::REMOTE_COMMAND
     };
@@ -185,6 +193,7 @@ fn upgrade_websocket(
         );
     }
     let protocol = Protocol::parse(chosen);
+    let tunnelled = chosen == tunnel::SPDY_PORT_FORWARD;
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
@@ -200,6 +209,9 @@ fn upgrade_websocket(
             StreamRequest::Attach(streams) => {
                 websocket::serve_process(socket, protocol, backends, ProcessKind::Attach, streams)
                     .await
+            }
+            StreamRequest::PortForward(target) if tunnelled => {
+                spdy::port_forward::serve(tunnel::byte_stream(socket), backends, target).await
             }
             StreamRequest::PortForward(target) => {
                 websocket::serve_port_forward(socket, protocol, backends, target).await

@@ -1,10 +1,11 @@
 //! The streaming server: exec, attach and port-forward URLs handed out by the CRI calls of
-//! the same names, served here over SPDY/3.1 or WebSocket (optionally TLS). Each URL carries a
+//! the same names, served here over SPDY/3.1, WebSocket or SPDY tunnelled in WebSocket (optionally TLS). Each URL carries a
 //! single-use token that expires; anything else on this port gets 404.
 
 pub mod relay;
 pub mod spdy;
 pub mod tokens;
+pub mod tunnel;
 pub mod websocket;
 
 mod http;
