@@ -10,7 +10,7 @@ use crimson_integration::{
     stack::StackOptions,
 };
 use k8s_cri::v1::{
-    ContainerState, Device, LinuxContainerConfig, LinuxContainerResources,
+    ContainerState, Device, ImageSpec, LinuxContainerConfig, LinuxContainerResources,
     LinuxContainerSecurityContext, Mount, RunPodSandboxRequest,
 };
 
@@ -88,6 +88,35 @@ async fn shm_mounts_devices_masked_paths_and_global_mounts() {
         out.contains(&"global".to_string()),
         "mounts.conf mount: {out:?}"
     );
+
+    // Mount kinds this runtime does not offer are refused with a clear status, nothing created.
+    let mut image_volume = env.container_config("image-volume", &["true"]);
+    image_volume.mounts = vec![Mount {
+        container_path: "/data".into(),
+        image: Some(ImageSpec {
+            image: env.busybox.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    let refused = env
+        .create_container(&pod_id, &pod, image_volume)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+    let mut recursive = env.container_config("recursive-ro", &["true"]);
+    recursive.mounts = vec![Mount {
+        container_path: "/data".into(),
+        host_path: shared.path().display().to_string(),
+        readonly: true,
+        recursive_read_only: true,
+        ..Default::default()
+    }];
+    let refused = env
+        .create_container(&pod_id, &pod, recursive)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     env.remove_pod_and_check(pod_id).await;
 }
 

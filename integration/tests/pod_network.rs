@@ -20,12 +20,21 @@ async fn httpd_is_reached_at_the_pod_ip_and_through_a_host_port() {
     let env = PodEnv::start(false).await;
     let host_port = free_port() as i32;
     let mut pod = env.pod_config("httpd");
-    pod.port_mappings = vec![PortMapping {
-        protocol: 0,
-        container_port: 80,
-        host_port,
-        host_ip: String::new(),
-    }];
+    pod.port_mappings = vec![
+        PortMapping {
+            protocol: 0,
+            container_port: 80,
+            host_port,
+            host_ip: String::new(),
+        },
+        // kubelet also lists container ports without a hostPort: no mapping, no failure.
+        PortMapping {
+            protocol: 0,
+            container_port: 8080,
+            host_port: 0,
+            host_ip: String::new(),
+        },
+    ];
     let pod_id = env.run_pod(&pod).await;
     env.run_container(&pod_id, &pod, env.container_config("httpd", SERVE))
         .await;

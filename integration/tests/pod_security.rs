@@ -1,6 +1,6 @@
 //! What a container may do: users from the image's /etc/passwd, read-only root filesystems,
-//! memory limits in the container's cgroup, seccomp, capabilities, no_new_privs, a pod-level
-//! init process.
+//! memory limits in the container's cgroup, seccomp, AppArmor, capabilities, no_new_privs, a
+//! pod-level init process.
 
 use crimson_integration::{
     image_builder::{Pusher, TestImage},
@@ -263,6 +263,97 @@ async fn seccomp_runtime_default_blocks_unshare_and_unconfined_does_not() {
         "{log:?}"
     );
     assert!(!lines_of(&log, "stdout").contains(&"changed".to_string()));
+    env.remove_pod_and_check(pod_id).await;
+}
+
+/// A profile that denies every file write (as critest's AppArmor checks use).
+const DENY_WRITE_PROFILE: &str = "#include <tunables/global>
+profile crimson-test-deny-write flags=(attach_disconnected) {
+  #include <abstractions/base>
+  file,
+  deny /** w,
+}
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apparmor_localhost_profiles_apply_where_the_host_has_apparmor() {
+    require_root!();
+    let host_has_apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim() == "Y");
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("apparmor");
+    let pod_id = env.run_pod(&pod).await;
+    let localhost = |name: &str| LinuxContainerSecurityContext {
+        apparmor: Some(SecurityProfile {
+            profile_type: ProfileType::Localhost as i32,
+            localhost_ref: name.into(),
+        }),
+        ..Default::default()
+    };
+    let write = ["sh", "-c", "touch /tmp/written && echo wrote"];
+
+    if !host_has_apparmor {
+        // Ignored, as CRI-O does: the container runs and writes.
+        let (_, log) = env
+            .output_of(
+                &pod_id,
+                &pod,
+                "ignored",
+                with_security(
+                    env.container_config("ignored", &write),
+                    localhost("crimson-test-deny-write"),
+                ),
+            )
+            .await;
+        assert_eq!(lines_of(&log, "stdout"), ["wrote"], "{log:?}");
+        env.remove_pod_and_check(pod_id).await;
+        return;
+    }
+
+    let unloaded = env
+        .create_container(
+            &pod_id,
+            &pod,
+            with_security(
+                env.container_config("unloaded", &write),
+                localhost("crimson-test-not-loaded"),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unloaded.code(),
+        tonic::Code::FailedPrecondition,
+        "{unloaded:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("deny-write");
+    std::fs::write(&profile, DENY_WRITE_PROFILE).unwrap();
+    let load = |flag: &str| {
+        std::process::Command::new("apparmor_parser")
+            .arg(flag)
+            .arg(&profile)
+            .status()
+            .expect("apparmor_parser (package apparmor) where AppArmor is on")
+    };
+    assert!(load("-r").success());
+    let (_, log) = env
+        .output_of(
+            &pod_id,
+            &pod,
+            "denied",
+            with_security(
+                env.container_config("denied", &write),
+                localhost("localhost/crimson-test-deny-write"),
+            ),
+        )
+        .await;
+    load("-R");
+    assert!(
+        lines_of(&log, "stdout").is_empty(),
+        "the write was denied: {log:?}"
+    );
     env.remove_pod_and_check(pod_id).await;
 }
 

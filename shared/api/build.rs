@@ -12,6 +12,7 @@ const SANDBOX_RECORDS: &[&str] = &[
     ".crimson.sandbox.v1.Resources",
     ".crimson.sandbox.v1.Security",
     ".crimson.sandbox.v1.SeccompProfile",
+    ".crimson.sandbox.v1.AppArmorProfile",
     ".crimson.sandbox.v1.PathList",
 ];
 

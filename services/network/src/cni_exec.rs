@@ -86,12 +86,22 @@ impl CniRuntime {
             _ if supports_check(&version) => cached_result.cloned(),
             _ => None,
         };
+        // DEL goes on past a failing plugin, so one failure does not leak what the others
+        // hold (an IP lease, a veth); the first failure is still reported.
+        let mut first_del_error = None;
         for plugin in plugins {
             let config = plugin_config(&plugin, conflist, &version, previous.as_ref(), attachment);
-            let output = self.invoke(command, &plugin, &config, attachment).await?;
-            if command == CniCommand::Add {
-                previous = Some(output);
+            match self.invoke(command, &plugin, &config, attachment).await {
+                Ok(output) if command == CniCommand::Add => previous = Some(output),
+                Ok(_) => {}
+                Err(error) if command == CniCommand::Del => {
+                    first_del_error.get_or_insert(error);
+                }
+                Err(error) => return Err(error),
             }
+        }
+        if let Some(error) = first_del_error {
+            return Err(error);
         }
         Ok(previous
             .filter(|_| command == CniCommand::Add)
@@ -224,6 +234,54 @@ mod tests {
             &attachment(),
         );
         assert!(bridge.get("runtimeConfig").is_none() && bridge.get("prevResult").is_none());
+    }
+
+    /// A plugin that records its command in `log`, then fails when `fails`.
+    fn fake_plugin(dir: &std::path::Path, name: &str, log: &std::path::Path, fails: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let exit = if fails {
+            r#"echo '{"code":11,"msg":"broken"}'; exit 1"#
+        } else {
+            "echo '{}'"
+        };
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"{name} $CNI_COMMAND\" >> {}\n{exit}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn del_goes_on_past_a_failing_plugin_and_reports_the_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        fake_plugin(dir.path(), "holds-an-ip", &log, false);
+        fake_plugin(dir.path(), "breaks", &log, true);
+        let conflist = json!({"cniVersion": "1.0.0", "name": "pods",
+            "plugins": [{"type": "holds-an-ip"}, {"type": "breaks"}]});
+        let runtime = CniRuntime::new(vec![dir.path().into()], Duration::from_secs(10));
+        let error = runtime
+            .run_list(CniCommand::Del, &conflist, &attachment(), None)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("broken"), "{error}");
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls, "breaks DEL\nholds-an-ip DEL\n");
+
+        std::fs::remove_file(&log).unwrap();
+        let conflist = json!({"cniVersion": "1.0.0", "name": "pods",
+            "plugins": [{"type": "breaks"}, {"type": "holds-an-ip"}]});
+        runtime
+            .run_list(CniCommand::Add, &conflist, &attachment(), None)
+            .await
+            .unwrap_err();
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls, "breaks ADD\n", "ADD stops at the first failure");
     }
 
     #[test]

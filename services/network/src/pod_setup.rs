@@ -34,9 +34,12 @@ pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNe
         netns_path: netns_path.display().to_string(),
         network_name: network.name.clone(),
         conflist: network.conflist.clone(),
+        // kubelet lists every declared container port; only those with a hostPort are
+        // mappings (portmap refuses host port 0), as CRI-O and containerd filter them.
         port_mappings: request
             .port_mappings
             .iter()
+            .filter(|p| p.host_port > 0)
             .map(|p| {
                 json!({
                     "hostPort": p.host_port,

@@ -17,7 +17,10 @@ use tokio::sync::broadcast;
 use crate::{
     Result, SandboxError,
     layout::Layout,
-    oci::{capabilities::held_by_runtime, mounts::read_mounts_conf, resources::oom_score_floor},
+    oci::{
+        apparmor::HostAppArmor, capabilities::held_by_runtime, mounts::read_mounts_conf,
+        resources::oom_score_floor,
+    },
     records::{CONTAINERS_TREE, ContainerRecord, PODS_TREE, PodRecord, SCHEMA_VERSION},
     runtime::oci_runtime::OciRuntime,
 };
@@ -33,6 +36,7 @@ pub struct Settings {
     pub global_mounts: Vec<(PathBuf, PathBuf)>,
     pub log_size_max: i64,
     pub held_capabilities: Capabilities,
+    pub apparmor: HostAppArmor,
     pub oom_floor: i32,
 }
 
@@ -102,6 +106,7 @@ impl State {
                 global_mounts: read_mounts_conf(&sandbox.mounts_conf),
                 log_size_max: sandbox.log_size_max,
                 held_capabilities: held_by_runtime(),
+                apparmor: HostAppArmor::detect(),
                 oom_floor: oom_score_floor(),
             },
             pods: store.tree(PODS_TREE)?,

@@ -166,6 +166,7 @@ async fn launch(
         pid,
         cgroup_path: &record.cgroup_path,
         held_capabilities: &state.settings.held_capabilities,
+        apparmor: &state.settings.apparmor,
         global_mounts: &state.settings.global_mounts,
         oom_floor: state.settings.oom_floor,
     })?;

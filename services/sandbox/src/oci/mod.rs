@@ -1,6 +1,7 @@
 //! Building the OCI runtime configuration of a container from the CRI request, the image
 //! config and the pod, with the oci-spec crate.
 
+pub mod apparmor;
 pub mod capabilities;
 pub mod mounts;
 pub mod process;
@@ -48,6 +49,7 @@ pub struct SpecInput<'a> {
     pub pid: PidNamespace,
     pub cgroup_path: &'a str,
     pub held_capabilities: &'a Capabilities,
+    pub apparmor: &'a apparmor::HostAppArmor,
     pub global_mounts: &'a [(PathBuf, PathBuf)],
     pub oom_floor: i32,
 }
@@ -112,6 +114,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .no_new_privileges(security.no_new_privs)
         .build()
         .map_err(invalid)?;
+    process.set_apparmor_profile(apparmor::profile_for(
+        security.apparmor.as_ref(),
+        privileged,
+        input.apparmor,
+    )?);
     if resources.oom_score_adj != 0 {
         let adj = i32::try_from(resources.oom_score_adj).map_err(invalid)?;
         process.set_oom_score_adj(Some(resources::clamp_oom_score_adj(adj, input.oom_floor)));

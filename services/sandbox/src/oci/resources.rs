@@ -1,6 +1,6 @@
-//! CRI resources as OCI `LinuxResources` (cgroup v1 hierarchy of these machines).
+//! CRI resources as OCI `LinuxResources`, for cgroup v1 (and hybrid) or v2 hosts.
 
-use std::path::Path;
+use std::{path::Path, sync::OnceLock};
 
 use crimson_api::sandbox::v1::Resources;
 use oci_spec::runtime::{LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources};
@@ -26,7 +26,7 @@ pub fn linux_resources(resources: &Resources) -> LinuxResources {
     let mut memory = LinuxMemory::default();
     if resources.memory_limit_in_bytes > 0 {
         memory.set_limit(Some(resources.memory_limit_in_bytes));
-        // Swap accounting is optional on cgroup v1: only limit memory+swap where it exists.
+        // Swap accounting is optional: only limit memory+swap where the kernel accounts it.
         if swap_accounting() {
             let swap = if resources.memory_swap_limit_in_bytes > 0 {
                 resources.memory_swap_limit_in_bytes
@@ -65,12 +65,31 @@ pub fn linux_resources(resources: &Resources) -> LinuxResources {
     linux
 }
 
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// v1: the memsw files of the memory hierarchy; v2: `memory.swap.max` in the root's children.
 fn swap_accounting() -> bool {
-    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+    static ACCOUNTED: OnceLock<bool> = OnceLock::new();
+    *ACCOUNTED.get_or_init(|| {
+        let root = Path::new(CGROUP_ROOT);
+        root.join("memory/memory.memsw.limit_in_bytes").exists()
+            || std::fs::read_dir(root).is_ok_and(|children| {
+                children
+                    .flatten()
+                    .any(|child| child.path().join("memory.swap.max").exists())
+            })
+    })
 }
 
+/// v1: a hugetlb hierarchy; v2: the controller listed at the root.
 fn hugetlb_available() -> bool {
-    Path::new("/sys/fs/cgroup/hugetlb").exists()
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let root = Path::new(CGROUP_ROOT);
+        root.join("hugetlb").exists()
+            || std::fs::read_to_string(root.join("cgroup.controllers"))
+                .is_ok_and(|controllers| controllers.split_whitespace().any(|c| c == "hugetlb"))
+    })
 }
 
 /// The lowest `oom_score_adj` this process may give its children: without

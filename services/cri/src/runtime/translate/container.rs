@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 
 use crimson_api::sandbox::v1 as sandbox;
-use k8s_cri::v1::{self as cri, security_profile::ProfileType};
+use k8s_cri::v1 as cri;
 use tonic::Status;
 
-use super::enum_in_range;
+use super::{
+    enum_in_range,
+    security_profiles::{apparmor, seccomp},
+};
 use crate::error::missing;
 
 /// CRI resources as crimson-sandbox's.
@@ -51,48 +54,6 @@ fn from_resources(r: &sandbox::Resources) -> cri::LinuxContainerResources {
     }
 }
 
-/// The seccomp choice: the typed field, else the deprecated path, else none (unconfined).
-fn seccomp(
-    profile: Option<cri::SecurityProfile>,
-    legacy_path: &str,
-) -> Result<sandbox::SeccompProfile, Status> {
-    use sandbox::seccomp_profile::Kind;
-    let (kind, path) = match profile {
-        Some(p) => match ProfileType::try_from(p.profile_type) {
-            Ok(ProfileType::RuntimeDefault) => (Kind::RuntimeDefault, String::new()),
-            Ok(ProfileType::Unconfined) => (Kind::Unconfined, String::new()),
-            Ok(ProfileType::Localhost) => (Kind::Localhost, p.localhost_ref),
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown seccomp profile type {}",
-                    p.profile_type
-                )));
-            }
-        },
-        None => match legacy_path {
-            "" | "unconfined" => (Kind::Unconfined, String::new()),
-            "runtime/default" | "docker/default" => (Kind::RuntimeDefault, String::new()),
-            other => match other.strip_prefix("localhost/") {
-                Some(path) => (Kind::Localhost, path.to_string()),
-                None => {
-                    return Err(Status::invalid_argument(format!(
-                        "unknown seccomp profile {other:?}"
-                    )));
-                }
-            },
-        },
-    };
-    if kind == Kind::Localhost && path.is_empty() {
-        return Err(Status::invalid_argument(
-            "a Localhost seccomp profile needs localhost_ref",
-        ));
-    }
-    Ok(sandbox::SeccompProfile {
-        kind: kind as i32,
-        localhost_path: path,
-    })
-}
-
 /// A CRI container configuration as crimson-sandbox's `ContainerSpec`.
 pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::ContainerSpec, Status> {
     let metadata = config.metadata.ok_or_else(|| missing("config.metadata"))?;
@@ -112,6 +73,14 @@ pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::Contai
         .mounts
         .into_iter()
         .map(|m| {
+            if m.image
+                .as_ref()
+                .is_some_and(|image| !image.image.is_empty())
+            {
+                return Err(Status::unimplemented(
+                    "image volume mounts (mounts.image) are not implemented by this runtime",
+                ));
+            }
             if m.recursive_read_only {
                 return Err(Status::invalid_argument(
                     "recursive read-only mounts are not supported by this runtime",
@@ -172,6 +141,8 @@ pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::Contai
             // Older kubelets still send the profile as a path.
             #[allow(deprecated)]
             seccomp: Some(seccomp(security.seccomp, &security.seccomp_profile_path)?),
+            #[allow(deprecated)]
+            apparmor: Some(apparmor(security.apparmor, &security.apparmor_profile)?),
             masked_paths: paths(security.masked_paths),
             readonly_paths: paths(security.readonly_paths),
             pid: enum_in_range("namespace_options.pid", namespaces.pid, 3)?,
@@ -282,26 +253,6 @@ pub fn to_list_request(filter: Option<cri::ContainerFilter>) -> sandbox::ListCon
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seccomp_choices() {
-        use sandbox::seccomp_profile::Kind;
-        assert_eq!(
-            seccomp(None, "").unwrap().kind,
-            Kind::Unconfined as i32,
-            "nil means unconfined"
-        );
-        let runtime_default = cri::SecurityProfile::default();
-        assert_eq!(
-            seccomp(Some(runtime_default), "").unwrap().kind,
-            Kind::RuntimeDefault as i32
-        );
-        assert_eq!(
-            seccomp(None, "localhost//p.json").unwrap().localhost_path,
-            "/p.json"
-        );
-        assert!(seccomp(None, "bogus").is_err());
-    }
 
     #[test]
     fn missing_fields_are_invalid_arguments() {

@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod pod;
+mod security_profiles;
 pub mod stats;
 
 use tonic::Status;
