@@ -7,6 +7,7 @@
 pub mod image_builder;
 pub mod otlp;
 pub mod pods;
+pub mod processes;
 pub mod registry;
 pub mod stack;
 pub mod streams;

@@ -8,7 +8,9 @@ use k8s_cri::v1::{
     ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
     CreateContainerRequest, ImageSpec, KeyValue, LinuxPodSandboxConfig,
     LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
-    PodSandboxMetadata, RunPodSandboxRequest, StartContainerRequest,
+    PodSandboxMetadata, RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    runtime_service_client::RuntimeServiceClient,
 };
 
 use crate::{
@@ -17,6 +19,9 @@ use crate::{
     registry::TestRegistry,
     stack::{BridgeNetwork, Stack, StackOptions, mounts_under},
 };
+
+/// A CRI runtime client on the front door.
+pub type RuntimeClient = RuntimeServiceClient<tonic::transport::Channel>;
 
 /// A stack ready to run pods: registry, images, network.
 pub struct PodEnv {
@@ -226,6 +231,42 @@ impl PodEnv {
             .map(|r| r.into_inner().container_id)
     }
 
+    /// RunPodSandbox → CreateContainer → StartContainer of a busybox `sleep` in pod `name`,
+    /// as one kubelet pod worker does it; answers (pod id, container id) or what failed.
+    pub async fn start_sleeper(
+        &self,
+        mut client: RuntimeClient,
+        name: &str,
+    ) -> Result<(String, String), String> {
+        let pod = self.pod_config(name);
+        let pod_id = client
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(pod.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .map_err(|s| format!("RunPodSandbox {name}: {s}"))?
+            .into_inner()
+            .pod_sandbox_id;
+        let container_id = client
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: pod_id.clone(),
+                config: Some(self.container_config("sleeper", &["sleep", "3600"])),
+                sandbox_config: Some(pod),
+            })
+            .await
+            .map_err(|s| format!("CreateContainer {name}: {s}"))?
+            .into_inner()
+            .container_id;
+        client
+            .start_container(StartContainerRequest {
+                container_id: container_id.clone(),
+            })
+            .await
+            .map_err(|s| format!("StartContainer {name}: {s}"))?;
+        Ok((pod_id, container_id))
+    }
+
     /// ContainerStatus.
     pub async fn status(&self, id: &str) -> k8s_cri::v1::ContainerStatus {
         self.stack
@@ -298,6 +339,38 @@ pub fn read_log(path: &PathBuf) -> Vec<LogLine> {
             }
         })
         .collect()
+}
+
+/// StopContainer (no grace period) → RemoveContainer → StopPodSandbox → RemovePodSandbox.
+pub async fn tear_down(
+    mut client: RuntimeClient,
+    pod_id: String,
+    container_id: String,
+) -> Result<(), String> {
+    client
+        .stop_container(StopContainerRequest {
+            container_id: container_id.clone(),
+            timeout: 0,
+        })
+        .await
+        .map_err(|s| format!("StopContainer: {s}"))?;
+    client
+        .remove_container(RemoveContainerRequest { container_id })
+        .await
+        .map_err(|s| format!("RemoveContainer: {s}"))?;
+    client
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod_id.clone(),
+        })
+        .await
+        .map_err(|s| format!("StopPodSandbox: {s}"))?;
+    client
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id,
+        })
+        .await
+        .map_err(|s| format!("RemovePodSandbox: {s}"))
+        .map(drop)
 }
 
 /// Texts of the `stream` lines.

@@ -45,6 +45,10 @@ pub struct StackOptions {
     pub stream_token_ttl_secs: u64,
     /// More `[cri]` TOML.
     pub cri_toml: String,
+    /// More `[network]` TOML.
+    pub network_toml: String,
+    /// A CNI plugin directory searched before Debian's.
+    pub cni_bin_dir: Option<PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -59,6 +63,8 @@ impl Default for StackOptions {
             sandbox_toml: String::new(),
             stream_token_ttl_secs: 60,
             cri_toml: String::new(),
+            network_toml: String::new(),
+            cni_bin_dir: None,
         }
     }
 }
@@ -128,7 +134,7 @@ impl Stack {
         let mut config = format!(
             "state_root = {:?}\nrun_root = {:?}\n[log]\nlevel = \"info,crimson_image=debug,crimson_storage=debug\"\n\
              [cri]\nbackend_wait_ms = {}\nstream_token_ttl_secs = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
-             [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [\"/usr/lib/cni\"]\nnetns_dir = {:?}\n",
+             [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [{}\"/usr/lib/cni\"]\nnetns_dir = {:?}\n{}\n",
             path("state"),
             path("run"),
             options.backend_wait_ms,
@@ -136,7 +142,12 @@ impl Stack {
             path("registries.conf"),
             options.storage_driver,
             path("cni"),
+            options
+                .cni_bin_dir
+                .as_ref()
+                .map_or(String::new(), |dir| format!("{dir:?}, ")),
             path("run/netns"),
+            options.network_toml,
         );
         config = config.replace("[image]\n", &format!("{}[image]\n", options.cri_toml));
         if let Some(auth) = &options.auth_file {

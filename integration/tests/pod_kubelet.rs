@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crimson_config::Daemon;
-use crimson_integration::{pods::PodEnv, require_root};
+use crimson_integration::{pods::PodEnv, require_root, stack::StackOptions};
 use k8s_cri::v1::{
     ContainerState, ListPodSandboxRequest, PodSandboxFilter, RemoveContainerRequest,
     RemovePodSandboxRequest, RunPodSandboxRequest, StopContainerRequest, StopPodSandboxRequest,
@@ -182,5 +182,74 @@ async fn stop_sends_the_stop_signal_then_kills() {
         .await
         .expect("stopping twice is fine");
 
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
+    require_root!();
+    // A plugin that never answers ADD (and detaches fine), found before Debian's plugins.
+    let plugins = tempfile::tempdir().unwrap();
+    let hang = plugins.path().join("hang");
+    std::fs::write(
+        &hang,
+        "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] && exec sleep 3600\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            network_toml: "plugin_timeout_secs = 2".into(),
+            cni_bin_dir: Some(plugins.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let hung_network = env.stack.cni_conf_dir().join("00-hang.conflist");
+    std::fs::write(
+        &hung_network,
+        r#"{"cniVersion": "1.0.0", "name": "hang", "plugins": [{"type": "hang"}]}"#,
+    )
+    .unwrap();
+    let pod = env.pod_config("stalled");
+    let request = RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: String::new(),
+    };
+    let mut runtime = env.stack.runtime();
+    // kubelet retries the same request: each attempt fails on its own, none waits forever.
+    for attempt in 0..2 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(60),
+            runtime.run_pod_sandbox(request.clone()),
+        )
+        .await
+        .expect("RunPodSandbox answers once the plugin's time is up");
+        let error = answer.expect_err("the pod cannot be attached");
+        assert_eq!(
+            error.code(),
+            Code::DeadlineExceeded,
+            "attempt {attempt}: {error:?}"
+        );
+        assert!(error.message().contains("CNI plugin"), "{error:?}");
+    }
+    let pods = runtime
+        .list_pod_sandbox(ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(pods.is_empty(), "the failed pod was undone: {pods:?}");
+    crimson_integration::pods::assert_nothing_left(&env);
+
+    // Once the network is healthy again, the same request makes the pod.
+    std::fs::remove_file(&hung_network).unwrap();
+    let pod_id = runtime
+        .run_pod_sandbox(request)
+        .await
+        .expect("the retry proceeds")
+        .into_inner()
+        .pod_sandbox_id;
     env.remove_pod_and_check(pod_id).await;
 }

@@ -1,16 +1,19 @@
 //! `just bench`: pod + container lifecycles through the front door from a warm image cache,
 //! with the median and p95 of every step, beside the raw floor measured in the same run:
-//! `runc run -d` + kill + delete of an equivalent bundle. Not a test: it asserts nothing.
+//! `runc run -d` + kill + delete of an equivalent bundle; and the wall time of a burst of pods
+//! started at once against the same pods started one after another, beside `runc run -d` of
+//! as many containers both ways. Not a test: it asserts nothing.
 
 use std::{
     path::Path,
     process::{Command, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use clap::Parser;
 use crimson_api::storage::v1::CreateRootfsRequest;
-use crimson_integration::pods::PodEnv;
+use crimson_integration::pods::{PodEnv, tear_down};
 use k8s_cri::v1::{
     ExecSyncRequest, ImageStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
     StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
@@ -22,6 +25,9 @@ struct Args {
     /// Lifecycles to measure (after one warm-up).
     #[arg(long, default_value_t = 20)]
     iterations: usize,
+    /// Pods (each with a container) in the burst started at once and one after another.
+    #[arg(long, default_value_t = 20)]
+    burst: usize,
 }
 
 const STEPS: [&str; 7] = [
@@ -41,7 +47,7 @@ async fn main() {
         eprintln!("crimson-bench needs root (namespaces, mounts, cgroups)");
         std::process::exit(2);
     }
-    let env = PodEnv::start(false).await;
+    let env = Arc::new(PodEnv::start(false).await);
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); STEPS.len() + 1];
     for iteration in 0..=args.iterations {
         let timings = lifecycle(&env, iteration).await;
@@ -54,6 +60,9 @@ async fn main() {
     }
     let exec_samples = exec_sync_latency(&env, args.iterations).await;
     let (floor, exec_floor) = runc_floor(&env, args.iterations).await;
+    let serial = start_burst(&env, args.burst, false).await;
+    let concurrent = start_burst(&env, args.burst, true).await;
+    let (runc_serial, runc_concurrent) = runc_burst(&env, args.burst).await;
 
     println!(
         "{} lifecycles, warm image cache ({} cores)\n",
@@ -96,6 +105,103 @@ async fn main() {
         "ratio of medians, ExecSync / runc exec: {:.1}x",
         exec_median / exec_floor_median
     );
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "\n{} pods + containers started (wall ms)   one by one    at once",
+        args.burst
+    );
+    println!(
+        "{:<34} {:>10.0} {:>10.0}",
+        "crimson (runp + create + start)",
+        ms(serial),
+        ms(concurrent)
+    );
+    println!(
+        "{:<34} {:>10.0} {:>10.0}",
+        "runc run -d (floor)",
+        ms(runc_serial),
+        ms(runc_concurrent)
+    );
+    println!(
+        "at once / one by one: crimson {:.2}x, runc {:.2}x; crimson at once / runc at once: {:.1}x",
+        ms(concurrent) / ms(serial),
+        ms(runc_concurrent) / ms(runc_serial),
+        ms(concurrent) / ms(runc_concurrent)
+    );
+}
+
+/// Wall time of starting `count` pods with a container each, all at once or one by one (then
+/// removes them, untimed).
+async fn start_burst(env: &Arc<PodEnv>, count: usize, at_once: bool) -> Duration {
+    let client = env.stack.runtime();
+    let label = if at_once { "at-once" } else { "one-by-one" };
+    let began = Instant::now();
+    let mut started = Vec::new();
+    if at_once {
+        let tasks: Vec<_> = (0..count)
+            .map(|i| {
+                let (env, client) = (env.clone(), client.clone());
+                tokio::spawn(
+                    async move { env.start_sleeper(client, &format!("{label}-{i}")).await },
+                )
+            })
+            .collect();
+        for task in tasks {
+            started.push(task.await.unwrap().unwrap());
+        }
+    } else {
+        for i in 0..count {
+            let name = format!("{label}-{i}");
+            started.push(env.start_sleeper(client.clone(), &name).await.unwrap());
+        }
+    }
+    let wall = began.elapsed();
+    let removals: Vec<_> = started
+        .into_iter()
+        .map(|(pod, container)| tokio::spawn(tear_down(client.clone(), pod, container)))
+        .collect();
+    for removal in removals {
+        removal.await.unwrap().unwrap();
+    }
+    wall
+}
+
+/// Wall time of `runc run -d` of `count` containers of the floor bundle, one by one and at once.
+async fn runc_burst(env: &PodEnv, count: usize) -> (Duration, Duration) {
+    let (bundle, state) = floor_bundle(env, "bench-burst").await;
+    let run_all = |at_once: bool| {
+        let ids: Vec<String> = (0..count)
+            .map(|i| format!("crimson-bench-burst-{at_once}-{i}"))
+            .collect();
+        let began = Instant::now();
+        if at_once {
+            std::thread::scope(|scope| {
+                for id in &ids {
+                    let (bundle, state) = (bundle.path(), state.path());
+                    scope.spawn(move || {
+                        run(runc(state)
+                            .args(["run", "-d", "--bundle"])
+                            .arg(bundle)
+                            .arg(id))
+                    });
+                }
+            });
+        } else {
+            for id in &ids {
+                run(runc(state.path())
+                    .args(["run", "-d", "--bundle"])
+                    .arg(bundle.path())
+                    .arg(id));
+            }
+        }
+        let wall = began.elapsed();
+        for id in &ids {
+            run(runc(state.path()).args(["delete", "--force", id]));
+        }
+        wall
+    };
+    (run_all(false), run_all(true))
 }
 
 /// One pod + container lifecycle; the time of each step.
@@ -203,15 +309,15 @@ async fn exec_sync_latency(env: &PodEnv, iterations: usize) -> Vec<Duration> {
     samples
 }
 
-/// `runc run -d` + `kill` + `delete` of a bundle running the same image and command, and
-/// `runc exec` of `true` in such a container.
-async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Duration>) {
+/// A bundle running the same image and command as the bench's containers, on a root
+/// filesystem `id` from crimson-storage, and a runc state dir.
+async fn floor_bundle(env: &PodEnv, id: &str) -> (tempfile::TempDir, tempfile::TempDir) {
     let top = env.stack.top_chain_id(&env.busybox).await;
     let rootfs = env
         .stack
         .storage()
         .create_rootfs(CreateRootfsRequest {
-            id: "bench-floor".into(),
+            id: id.into(),
             top_chain_id: top,
         })
         .await
@@ -231,7 +337,13 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Dura
     config["process"]["args"] = serde_json::json!(["sleep", "3600"]);
     config["process"]["terminal"] = false.into();
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    (bundle, state)
+}
 
+/// `runc run -d` + `kill` + `delete` of a bundle running the same image and command, and
+/// `runc exec` of `true` in such a container.
+async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let (bundle, state) = floor_bundle(env, "bench-floor").await;
     let mut samples = Vec::new();
     for iteration in 0..=iterations {
         let id = format!("crimson-bench-floor-{iteration}");

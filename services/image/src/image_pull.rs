@@ -87,7 +87,7 @@ async fn pull_from(
     credential: Option<&Credential>,
 ) -> std::result::Result<ImageRecord, Attempt> {
     let (session, raw, top_digest) =
-        RegistrySession::open(source, credential, state.connect_timeout).await?;
+        RegistrySession::open(source, credential, state.timeouts).await?;
     let manifest_error = |source| {
         Attempt::Fatal(ImageError::Manifest {
             reference: name.to_string(),

@@ -100,6 +100,15 @@ impl RegistryFailure {
     }
 }
 
+/// How long a registry may take to accept a connection, and to send the next bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryTimeouts {
+    /// Connection set-up.
+    pub connect: Duration,
+    /// A stall in the middle of a transfer.
+    pub read: Duration,
+}
+
 /// A connection to one pull source, with its credentials.
 #[derive(Clone)]
 pub struct RegistrySession {
@@ -114,7 +123,7 @@ impl RegistrySession {
     pub async fn open(
         source: &PullSource,
         credential: Option<&Credential>,
-        connect_timeout: Duration,
+        timeouts: RegistryTimeouts,
     ) -> Result<(Self, Bytes, String), RegistryFailure> {
         let protocols: &[ClientProtocol] = if source.insecure {
             &[ClientProtocol::Https, ClientProtocol::Http]
@@ -127,7 +136,8 @@ impl RegistrySession {
                 client: Arc::new(Client::new(ClientConfig {
                     protocol: protocol.clone(),
                     accept_invalid_certificates: source.insecure,
-                    connect_timeout: Some(connect_timeout),
+                    connect_timeout: Some(timeouts.connect),
+                    read_timeout: Some(timeouts.read),
                     platform_resolver: None,
                     ..ClientConfig::default()
                 })),

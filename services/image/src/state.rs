@@ -10,6 +10,7 @@ use crate::{
     Result,
     layer_import::LayerImports,
     records::{ImageRecords, SCHEMA_VERSION},
+    registry::RegistryTimeouts,
 };
 
 /// Shared state of the daemon.
@@ -19,7 +20,7 @@ pub struct State {
     pub imports: LayerImports,
     pub registries_conf: PathBuf,
     pub global_auth_file: Option<PathBuf>,
-    pub connect_timeout: Duration,
+    pub timeouts: RegistryTimeouts,
     /// Image ids with a pull under way (their layers are claimed before they are recorded).
     pulls_in_flight: Mutex<HashMap<String, usize>>,
 }
@@ -42,7 +43,10 @@ impl State {
             imports: LayerImports::default(),
             registries_conf: config.image.registries_conf.clone(),
             global_auth_file: config.image.global_auth_file.clone(),
-            connect_timeout: Duration::from_secs(config.image.connect_timeout_secs),
+            timeouts: RegistryTimeouts {
+                connect: Duration::from_secs(config.image.connect_timeout_secs),
+                read: Duration::from_secs(config.image.read_timeout_secs),
+            },
             pulls_in_flight: Mutex::new(HashMap::new()),
         })
     }

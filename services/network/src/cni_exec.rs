@@ -153,7 +153,13 @@ impl CniRuntime {
             tokio::join!(writer, child.wait_with_output())
         })
         .await
-        .map_err(|_| fail(format!("no answer within {:?}", self.timeout)))?;
+        .map_err(|_| {
+            tracing::warn!(plugin = %plugin_type, command = command.as_str(), timeout = ?self.timeout, "CNI plugin gave no answer; killed");
+            NetworkError::TimedOut {
+                action: "running a CNI plugin",
+                after: self.timeout,
+            }
+        })?;
         let output = output.map_err(|e| fail(e.to_string()))?;
         let stdout: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
         if !output.status.success() {

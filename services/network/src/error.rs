@@ -42,6 +42,29 @@ pub enum NetworkError {
         /// What failed.
         message: String,
     },
+    /// A host step (namespace pinning, a CNI plugin) took longer than it may.
+    #[error("{action}: no answer within {after:?}")]
+    TimedOut {
+        /// What was being done.
+        action: &'static str,
+        /// The limit.
+        after: std::time::Duration,
+    },
+}
+
+impl From<crimson_sys::BlockingError> for NetworkError {
+    fn from(error: crimson_sys::BlockingError) -> Self {
+        match error {
+            crimson_sys::BlockingError::TimedOut { what, after } => NetworkError::TimedOut {
+                action: what,
+                after,
+            },
+            crimson_sys::BlockingError::Panicked { what } => NetworkError::Netns {
+                path: String::new(),
+                message: format!("{what}: the blocking task panicked"),
+            },
+        }
+    }
 }
 
 /// Result with [`NetworkError`].
@@ -54,6 +77,7 @@ impl From<NetworkError> for Status {
             NetworkError::InvalidArgument(_) => Status::invalid_argument(message),
             NetworkError::NotReady(_) => Status::failed_precondition(message),
             NetworkError::NotFound(_) => Status::not_found(message),
+            NetworkError::TimedOut { .. } => Status::deadline_exceeded(message),
             _ => Status::internal(message),
         }
     }

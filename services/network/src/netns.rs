@@ -1,7 +1,10 @@
 //! Pinned network namespaces: a new namespace bind-mounted on a file, so it lives without any
 //! process in it (as `ip netns add` does).
 
-use std::path::Path;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use nix::{
     mount::{MntFlags, MsFlags, mount, umount2},
@@ -17,9 +20,28 @@ fn netns_error(path: &Path, message: impl std::fmt::Display) -> NetworkError {
     }
 }
 
-/// Creates a network namespace pinned at `path` (its directory is created). A namespace
-/// already pinned there is kept.
-pub fn create(path: &Path) -> Result<()> {
+/// How long pinning or removing a namespace may take.
+const NETNS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates a network namespace pinned at `path` (its directory is created), off the async
+/// workers. A namespace already pinned there is kept.
+pub async fn create(path: PathBuf) -> Result<()> {
+    crimson_sys::blocking("pinning a network namespace", NETNS_TIMEOUT, move || {
+        create_now(&path)
+    })
+    .await
+}
+
+/// Unmounts and deletes the namespace pinned at `path`, off the async workers; nothing there
+/// is fine.
+pub async fn remove(path: PathBuf) -> Result<()> {
+    crimson_sys::blocking("removing a network namespace", NETNS_TIMEOUT, move || {
+        remove_now(&path)
+    })
+    .await
+}
+
+fn create_now(path: &Path) -> Result<()> {
     if is_pinned(path) {
         return Ok(());
     }
@@ -49,8 +71,7 @@ pub fn create(path: &Path) -> Result<()> {
     })
 }
 
-/// Unmounts and deletes the namespace pinned at `path`; nothing there is fine.
-pub fn remove(path: &Path) -> Result<()> {
+fn remove_now(path: &Path) -> Result<()> {
     if is_pinned(path) {
         umount2(path, MntFlags::MNT_DETACH).map_err(|e| netns_error(path, e))?;
     }

@@ -76,7 +76,7 @@ pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNe
 }
 
 async fn attach(state: &State, attachment: &PodAttachment) -> Result<Value> {
-    netns::create(std::path::Path::new(&attachment.netns_path))?;
+    netns::create(attachment.netns_path.clone().into()).await?;
     bring_up_loopback(state, attachment).await;
     state
         .cni

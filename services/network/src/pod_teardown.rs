@@ -1,7 +1,5 @@
 //! TearDownPod: CNI DEL with the configuration used for ADD, then drop the namespace.
 
-use std::path::Path;
-
 use crate::{
     Result, cni_exec::CniCommand, netns, pod_setup::validate_pod_id, records::PodAttachment,
     state::State,
@@ -13,7 +11,7 @@ pub async fn tear_down_pod(state: &State, pod_id: &str) -> Result<()> {
     let _pod = state.pod_locks.lock(pod_id).await;
     match state.pods.get(pod_id)? {
         Some(attachment) => detach(state, &attachment).await,
-        None => netns::remove(&state.netns_dir.join(pod_id)),
+        None => netns::remove(state.netns_dir.join(pod_id)).await,
     }
 }
 
@@ -28,7 +26,7 @@ pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
             attachment.result.as_ref(),
         )
         .await?;
-    netns::remove(Path::new(&attachment.netns_path))?;
+    netns::remove(attachment.netns_path.clone().into()).await?;
     state.pods.remove(&attachment.pod_id)?;
     state.store.flush().await?;
     tracing::info!(pod = %attachment.pod_id, "pod detached");

@@ -4,14 +4,20 @@
 //! it expires. The work runs in its own task, holding the name's lock, so it finishes whatever
 //! happens to the call. If the caller is still there, it gets the result; if it went away, the
 //! result is parked under the name and the next identical request gets it. A second request
-//! for a name whose creation was delivered fails with ALREADY_EXISTS.
+//! for a name whose creation was delivered fails with ALREADY_EXISTS. A request that finds an
+//! earlier creation of its name still running waits at most [`NAME_WAIT`], then answers
+//! UNAVAILABLE, so kubelet's retries never pile up behind a slow one (every step of a creation
+//! has its own time limit, so the name is always released).
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::{Result, SandboxError, state::State};
+
+/// How long a request waits for an earlier creation of the same name.
+pub const NAME_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs `work` for `key` unless a parked result or an existing object answers first.
 /// `existing` tells whether an object with this name already exists (checked under the lock).
@@ -25,7 +31,11 @@ where
     let task_state = state.clone();
     tokio::spawn(
         async move {
-            let _name = task_state.name_locks.lock(&key).await;
+            let Ok(_name) = tokio::time::timeout(NAME_WAIT, task_state.name_locks.lock(&key)).await
+            else {
+                let _ = reply.send(Err(SandboxError::Busy(key)));
+                return;
+            };
             let parked = task_state
                 .unclaimed
                 .lock()

@@ -46,6 +46,18 @@ pub enum SandboxError {
         /// What the runtime said.
         message: String,
     },
+    /// An external step (runtime, monitor, system call) took longer than it may; what it
+    /// made is undone by its caller.
+    #[error("{action}: no answer within {after:?}")]
+    TimedOut {
+        /// What was being done.
+        action: &'static str,
+        /// The limit.
+        after: std::time::Duration,
+    },
+    /// Another creation of the same kubelet name is still running.
+    #[error("{0}: an earlier request for this name is still being worked on; retry")]
+    Busy(String),
     /// A filesystem or system call failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -81,6 +93,20 @@ impl SandboxError {
     }
 }
 
+impl From<crimson_sys::BlockingError> for SandboxError {
+    fn from(error: crimson_sys::BlockingError) -> Self {
+        match error {
+            crimson_sys::BlockingError::TimedOut { what, after } => SandboxError::TimedOut {
+                action: what,
+                after,
+            },
+            crimson_sys::BlockingError::Panicked { what } => {
+                SandboxError::runtime(what, "the blocking task panicked")
+            }
+        }
+    }
+}
+
 /// Result with [`SandboxError`].
 pub type Result<T> = std::result::Result<T, SandboxError>;
 
@@ -95,6 +121,8 @@ impl From<SandboxError> for Status {
             SandboxError::AlreadyExists(_) => Status::already_exists(message),
             SandboxError::FailedPrecondition(_) => Status::failed_precondition(message),
             SandboxError::Peer { status, .. } => Status::new(status.code(), message),
+            SandboxError::TimedOut { .. } => Status::deadline_exceeded(message),
+            SandboxError::Busy(_) => Status::unavailable(message),
             _ => Status::internal(message),
         }
     }

@@ -10,6 +10,7 @@ mod container;
 mod creation;
 mod error;
 mod events;
+mod host;
 mod layout;
 pub mod oci;
 mod peers;

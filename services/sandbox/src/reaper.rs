@@ -1,18 +1,19 @@
-//! This daemon is a child subreaper: conmon monitors (double-forked) become its children. The
-//! reaper collects them when they exit and notices container exits (conmon's exit files) so
-//! that events are published even when nobody asks for a container's status.
+//! This daemon is a child subreaper: conmon monitors (double-forked) and detached exec
+//! processes become its children. The reaper collects every child that exits (whatever its
+//! container's phase; tokio's own children excepted, see [`crate::runtime::children`]) and
+//! notices container exits (conmon's exit files) so that events are published even when
+//! nobody asks for a container's status.
 
 use std::{sync::Arc, time::Duration};
 
-use nix::{
-    sys::wait::{WaitPidFlag, waitpid},
-    unistd::Pid,
+use crate::{
+    container::refresh::refresh, records::ContainerPhase, runtime::children::children, state::State,
 };
-
-use crate::{container::refresh::refresh, records::ContainerPhase, state::State};
 
 /// How often exits are looked for without a SIGCHLD.
 const PERIOD: Duration = Duration::from_secs(1);
+/// Least time between two sweeps, so a burst of SIGCHLDs costs one sweep.
+const SETTLE: Duration = Duration::from_millis(50);
 
 /// Makes this process a subreaper (so orphaned monitors are reaped here, not by a slow PID 1).
 pub fn become_subreaper() {
@@ -39,6 +40,14 @@ pub fn spawn(state: Arc<State>) {
                 }
                 None => tokio::time::sleep(PERIOD).await,
             }
+            tokio::time::sleep(SETTLE).await;
+            match tokio::task::spawn_blocking(|| children().reap()).await {
+                Ok(reaped) if !reaped.is_empty() => {
+                    tracing::debug!(count = reaped.len(), "reaped children")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reaping children"),
+            }
             if let Err(e) = sweep(&state).await {
                 tracing::debug!(error = %e, "reaper sweep");
             }
@@ -46,6 +55,7 @@ pub fn spawn(state: Arc<State>) {
     });
 }
 
+/// Refreshes every container that may have ended since it was last looked at.
 async fn sweep(state: &State) -> crate::Result<()> {
     for record in state.containers.values()? {
         if !matches!(
@@ -53,13 +63,6 @@ async fn sweep(state: &State) -> crate::Result<()> {
             ContainerPhase::Created | ContainerPhase::Running
         ) {
             continue;
-        }
-        if record.conmon_pid > 0 {
-            // Only our own monitors: never steal the status of a child tokio waits for.
-            let _ = waitpid(
-                Pid::from_raw(record.conmon_pid as i32),
-                Some(WaitPidFlag::WNOHANG),
-            );
         }
         let _guard = state.container_locks.lock(&record.id).await;
         if let Some(latest) = state.containers.get(&record.id)? {

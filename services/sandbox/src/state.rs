@@ -3,7 +3,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -42,7 +42,7 @@ pub struct Settings {
 
 /// Shared state of the daemon.
 pub struct State {
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
     pub layout: Layout,
     pub store: Store,
     pub pods: Tree<PodRecord>,
@@ -97,7 +97,7 @@ impl State {
         }
         let wait = Duration::from_millis(config.cri.backend_wait_ms);
         Ok(Self {
-            settings: Settings {
+            settings: Arc::new(Settings {
                 conmon: resolve(&sandbox.conmon_path),
                 runtimes,
                 pause_image: sandbox.pause_image.clone(),
@@ -108,7 +108,7 @@ impl State {
                 held_capabilities: held_by_runtime(),
                 apparmor: HostAppArmor::detect(),
                 oom_floor: oom_score_floor(),
-            },
+            }),
             pods: store.tree(PODS_TREE)?,
             containers: store.tree(CONTAINERS_TREE)?,
             store,

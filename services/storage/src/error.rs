@@ -52,6 +52,14 @@ pub enum StorageError {
         /// The failure.
         source: std::io::Error,
     },
+    /// A filesystem step (mount, copy, walk) took longer than it may.
+    #[error("{action}: no answer within {after:?}")]
+    TimedOut {
+        /// What was being done.
+        action: &'static str,
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// Mounting or unmounting failed.
     #[error("{action} {path}: {source}")]
     Mount {
@@ -79,6 +87,20 @@ impl StorageError {
     }
 }
 
+impl From<crimson_sys::BlockingError> for StorageError {
+    fn from(error: crimson_sys::BlockingError) -> Self {
+        match error {
+            crimson_sys::BlockingError::TimedOut { what, after } => StorageError::TimedOut {
+                action: what,
+                after,
+            },
+            crimson_sys::BlockingError::Panicked { what } => {
+                StorageError::Interrupted(format!("{what}: the blocking task panicked"))
+            }
+        }
+    }
+}
+
 /// Result with [`StorageError`].
 pub type Result<T> = std::result::Result<T, StorageError>;
 
@@ -93,6 +115,7 @@ impl From<StorageError> for Status {
                 Status::invalid_argument(message)
             }
             StorageError::Interrupted(_) => Status::aborted(message),
+            StorageError::TimedOut { .. } => Status::deadline_exceeded(message),
             _ => Status::internal(message),
         }
     }

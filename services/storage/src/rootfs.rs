@@ -1,9 +1,28 @@
 //! CreateRootfs and RemoveRootfs: a container's writable root filesystem on an image's layers.
 
+use std::time::Duration;
+
 use crate::{
     Result, StorageError, driver, layer_claim::validate_digest, layout::remove_dir_via_staging,
     owner_release::release_owner, records::RootfsRecord, state::State,
 };
+
+/// How long mounting, copying (vfs), unmounting or measuring one root filesystem may take.
+const FS_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Mounts (or, vfs, copies) the root filesystem `id` off the async workers.
+async fn make(state: &State, id: &str, chain_top_first: &[String]) -> Result<()> {
+    let (driver, layout, id, chain) = (
+        state.driver,
+        state.layout.clone(),
+        id.to_string(),
+        chain_top_first.to_vec(),
+    );
+    crimson_sys::blocking("making the root filesystem", FS_TIMEOUT, move || {
+        driver::make_rootfs(driver, &layout, &id, &chain).map(drop)
+    })
+    .await
+}
 
 /// Creates and mounts the root filesystem `id` on the chain ending at `top_chain_id` (empty:
 /// no layers). Idempotent: an existing one is (re)mounted and returned.
@@ -20,7 +39,7 @@ pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Resul
                 record.top_chain_id
             )));
         }
-        driver::make_rootfs(state.driver, &state.layout, id, &record.chain_top_first)?;
+        make(state, id, &record.chain_top_first).await?;
         return Ok(record);
     }
     let chain_top_first = chain_of(state, top_chain_id)?;
@@ -40,7 +59,7 @@ pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Resul
     };
     state.rootfs.put(id, &record)?;
     state.store.flush().await?;
-    driver::make_rootfs(state.driver, &state.layout, id, &record.chain_top_first)?;
+    make(state, id, &record.chain_top_first).await?;
     tracing::info!(%id, top = %top_chain_id, "rootfs created");
     Ok(record)
 }
@@ -50,10 +69,12 @@ pub async fn remove_rootfs(state: &State, id: &str) -> Result<()> {
     validate_id(id)?;
     {
         let _records = state.records_lock.lock().await;
-        let dir = state.layout.rootfs(id);
-        driver::unmount(&dir.join("merged"))?;
-        remove_dir_via_staging(&dir, &state.layout.staging())
-            .map_err(StorageError::io("removing", &dir))?;
+        let (dir, staging) = (state.layout.rootfs(id), state.layout.staging());
+        crimson_sys::blocking("removing the root filesystem", FS_TIMEOUT, move || {
+            driver::unmount(&dir.join("merged"))?;
+            remove_dir_via_staging(&dir, &staging).map_err(StorageError::io("removing", &dir))
+        })
+        .await?;
         state.rootfs.remove(id)?;
         state.store.flush().await?;
     }
@@ -93,8 +114,8 @@ fn validate_id(id: &str) -> Result<()> {
     }
 }
 
-/// Bytes and inodes used by the writable layer of rootfs `id`.
-pub fn rootfs_usage(state: &State, id: &str) -> Result<(std::path::PathBuf, u64, u64)> {
+/// Bytes and inodes used by the writable layer of rootfs `id` (walked off the async workers).
+pub async fn rootfs_usage(state: &State, id: &str) -> Result<(std::path::PathBuf, u64, u64)> {
     validate_id(id)?;
     let record = state
         .rootfs
@@ -104,8 +125,11 @@ pub fn rootfs_usage(state: &State, id: &str) -> Result<(std::path::PathBuf, u64,
         crimson_config::StorageDriver::Overlay => state.layout.rootfs(id).join("upper"),
         crimson_config::StorageDriver::Vfs => record.mount_path.clone(),
     };
-    let (bytes, inodes) = disk_usage(&writable);
-    Ok((writable, bytes, inodes))
+    crimson_sys::blocking("measuring the writable layer", FS_TIMEOUT, move || {
+        let (bytes, inodes) = disk_usage(&writable);
+        Ok((writable, bytes, inodes))
+    })
+    .await
 }
 
 /// Apparent size and inode count of a tree (not following symlinks, not crossing mounts).

@@ -156,14 +156,12 @@ impl Storage for StorageService {
         request: Request<RootfsUsageRequest>,
     ) -> RpcResult<RootfsUsageResponse> {
         let id = request.into_inner().id;
-        respond(
-            rootfs::rootfs_usage(&self.state, &id).map(|(path, used_bytes, inodes_used)| {
-                RootfsUsageResponse {
-                    writable_path: path.display().to_string(),
-                    used_bytes,
-                    inodes_used,
-                }
-            }),
-        )
+        respond(rootfs::rootfs_usage(&self.state, &id).await.map(
+            |(path, used_bytes, inodes_used)| RootfsUsageResponse {
+                writable_path: path.display().to_string(),
+                used_bytes,
+                inodes_used,
+            },
+        ))
     }
 }

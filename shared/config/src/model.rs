@@ -184,6 +184,8 @@ pub struct ImageConfig {
     pub global_auth_file: Option<PathBuf>,
     /// Seconds to wait for a registry connection.
     pub connect_timeout_secs: u64,
+    /// Seconds a registry transfer may stall (no bytes arriving) before the pull fails.
+    pub read_timeout_secs: u64,
 }
 
 impl Default for ImageConfig {
@@ -192,6 +194,7 @@ impl Default for ImageConfig {
             registries_conf: PathBuf::from("/etc/containers/registries.conf"),
             global_auth_file: None,
             connect_timeout_secs: 30,
+            read_timeout_secs: 60,
         }
     }
 }

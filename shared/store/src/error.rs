@@ -4,6 +4,15 @@ pub enum StoreError {
     /// sled failed (I/O, corruption, or the database is locked by another process).
     #[error("database: {0}")]
     Sled(#[from] sled::Error),
+    /// Making writes durable failed (every writer that flush served gets the same error).
+    #[error("flushing the database: {0}")]
+    Flush(#[source] std::sync::Arc<sled::Error>),
+    /// The database's flusher thread is gone (it could not start, or the process is ending).
+    #[error("the database flusher is not running")]
+    FlusherGone,
+    /// The flusher thread could not be started.
+    #[error("starting the database flusher: {0}")]
+    FlusherStart(#[source] std::io::Error),
     /// A stored value does not decode into its type.
     #[error("decoding {tree}/{key}: {source}")]
     Decode {

@@ -1,8 +1,10 @@
 //! Each daemon's own sled database, opened through one place: typed trees with JSON values,
-//! a schema version checked at open, migrations run in order, and an explicit flush so writes
-//! that must survive a crash are on disk before an RPC answers.
+//! a schema version checked at open, migrations run in order, and an explicit flush (group commit
+//! on one thread per database) so writes that must survive a crash are on disk before an RPC
+//! answers.
 
 mod error;
+mod flusher;
 mod store;
 mod tree;
 

@@ -7,6 +7,7 @@ use crimson_api::sandbox::v1::{ContainerSpec, EventKind, NamespaceMode};
 
 use crate::{
     Result, SandboxError, creation, events,
+    host::host,
     layout::remove_dir,
     oci::{self, PidNamespace, mounts::PodFiles, process::ImageDefaults, user},
     peers,
@@ -74,7 +75,11 @@ pub async fn create_record(
     let defaults = ImageDefaults::from_config_json(&image.config_json);
     let id = new_id();
     let bundle = state.layout.bundle(&id);
-    std::fs::create_dir_all(&bundle).map_err(SandboxError::io("creating", &bundle))?;
+    let made = bundle.clone();
+    host("creating the bundle", move || {
+        std::fs::create_dir_all(&made).map_err(SandboxError::io("creating", &made))
+    })
+    .await?;
     let log_path = if infra || pod.spec.log_directory.is_empty() || spec.log_path.is_empty() {
         bundle.join("output.log")
     } else {
@@ -137,7 +142,48 @@ async fn launch(
 ) -> Result<()> {
     let rootfs = PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id).await?);
     let security = record.spec.security.clone().unwrap_or_default();
-    let identity = user::resolve(&rootfs, &security, &defaults.user)?;
+    let pid = pid_namespace(state, pod, &security)?;
+    let bundle = state.layout.bundle(&record.id);
+    let (settings, pod_dir, pod_record, container, defaults) = (
+        state.settings.clone(),
+        state.layout.pod_dir(&pod.id),
+        pod.clone(),
+        record.spec.clone(),
+        defaults.clone(),
+    );
+    let (config, cgroup_path) = (bundle.join("config.json"), record.cgroup_path.clone());
+    // The image's passwd/group, mount sources, devices and profiles are read from disk.
+    let identity = host("writing the OCI bundle", move || {
+        let identity = user::resolve(&rootfs, &security, &defaults.user)?;
+        let files = PodFilePaths::new(&pod_dir);
+        let pod = &pod_record;
+        let spec = oci::build(&oci::SpecInput {
+            pod: &pod.spec,
+            container: &container,
+            image: &defaults,
+            rootfs: &rootfs,
+            identity: &identity,
+            pod_files: PodFiles {
+                shm: &pod.shm_path,
+                resolv_conf: &files.resolv_conf,
+                hosts: &files.hosts,
+                hostname: pod.uts_ns.as_ref().map(|_| files.hostname.as_path()),
+            },
+            netns: pod.netns_path.as_deref().filter(|p| !p.is_empty()),
+            uts_ns: pod.uts_ns.as_deref(),
+            ipc_ns: pod.ipc_ns.as_deref(),
+            pid,
+            cgroup_path: &cgroup_path,
+            held_capabilities: &settings.held_capabilities,
+            apparmor: &settings.apparmor,
+            global_mounts: &settings.global_mounts,
+            oom_floor: settings.oom_floor,
+        })?;
+        spec.save(&config)
+            .map_err(|e| SandboxError::runtime("writing config.json", e))?;
+        Ok(identity)
+    })
+    .await?;
     record.uid = identity.uid.into();
     record.gid = identity.gid.into();
     record.groups = identity
@@ -145,35 +191,6 @@ async fn launch(
         .iter()
         .map(|g| i64::from(*g))
         .collect();
-    let pid = pid_namespace(state, pod, &security)?;
-    let files = PodFilePaths::new(&state.layout.pod_dir(&pod.id));
-    let netns = pod.netns_path.as_deref().filter(|p| !p.is_empty());
-    let spec = oci::build(&oci::SpecInput {
-        pod: &pod.spec,
-        container: &record.spec,
-        image: defaults,
-        rootfs: &rootfs,
-        identity: &identity,
-        pod_files: PodFiles {
-            shm: &pod.shm_path,
-            resolv_conf: &files.resolv_conf,
-            hosts: &files.hosts,
-            hostname: pod.uts_ns.as_ref().map(|_| files.hostname.as_path()),
-        },
-        netns,
-        uts_ns: pod.uts_ns.as_deref(),
-        ipc_ns: pod.ipc_ns.as_deref(),
-        pid,
-        cgroup_path: &record.cgroup_path,
-        held_capabilities: &state.settings.held_capabilities,
-        apparmor: &state.settings.apparmor,
-        global_mounts: &state.settings.global_mounts,
-        oom_floor: state.settings.oom_floor,
-    })?;
-    let bundle = state.layout.bundle(&record.id);
-    let config = bundle.join("config.json");
-    spec.save(&config)
-        .map_err(|e| SandboxError::runtime("writing config.json", e))?;
     let runtime = state.runtime(&pod.runtime_handler)?;
     let created = conmon::create(conmon::ConmonCreate {
         conmon: &state.settings.conmon,
@@ -222,9 +239,15 @@ pub async fn discard(state: &State, record: &ContainerRecord) -> Result<()> {
     state.runtime_of(record).delete(&record.id).await?;
     peers::remove_rootfs(state, &record.id).await?;
     let bundle = state.layout.bundle(&record.id);
-    remove_dir(&bundle).map_err(SandboxError::io("removing", &bundle))?;
-    let _ = std::fs::remove_file(state.layout.exit_file(&record.id));
-    let _ = std::fs::remove_file(state.layout.attach_sockets().join(&record.id));
+    let exit_file = state.layout.exit_file(&record.id);
+    let attach_socket = state.layout.attach_sockets().join(&record.id);
+    host("removing the bundle", move || {
+        remove_dir(&bundle).map_err(SandboxError::io("removing", &bundle))?;
+        let _ = std::fs::remove_file(exit_file);
+        let _ = std::fs::remove_file(attach_socket);
+        Ok(())
+    })
+    .await?;
     state.containers.remove(&record.id)?;
     state.store.flush().await?;
     Ok(())

@@ -25,6 +25,7 @@ use super::{
 use crate::{
     Result, SandboxError,
     records::ContainerPhase,
+    runtime::children::{Owned, children},
     state::{State, new_id},
 };
 
@@ -135,8 +136,8 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = command
-            .spawn()
+        let (child, _owned) = children()
+            .spawn(&mut command)
             .map_err(|e| SandboxError::runtime("running exec", e))?;
         let receiving = tokio::task::spawn_blocking(move || receive_terminal(&listener));
         // A detached runtime exits once the process runs (having sent the terminal) or failed.
@@ -175,10 +176,10 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
                 Stdio::null()
             })
             .kill_on_drop(false);
-        let child = command
-            .spawn()
+        let (child, owned) = children()
+            .spawn(&mut command)
             .map_err(|e| SandboxError::runtime("running exec", e))?;
-        run_on_pipes(child, input, tx, session);
+        run_on_pipes(child, owned, input, tx, session);
     }
     Ok(ReceiverStream::new(rx))
 }
@@ -197,6 +198,7 @@ fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i32 {
 
 fn run_on_pipes(
     mut child: tokio::process::Child,
+    owned: Owned,
     mut input: Streaming<StreamInput>,
     tx: Output,
     session: Session,
@@ -262,7 +264,10 @@ fn run_on_pipes(
             }
         }
     });
-    let exit = Box::pin(async move { exit_code(child.wait().await) });
+    let exit = Box::pin(async move {
+        let _owned = owned;
+        exit_code(child.wait().await)
+    });
     tokio::spawn(finish(exit, readers, tx, session));
 }
 
@@ -285,16 +290,6 @@ fn receive_terminal(listener: &UnixListener) -> std::io::Result<std::os::fd::Own
     socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(CONSOLE_TIMEOUT))?;
     receive_fd(&socket)
-}
-
-/// Waits for a process that is our child only by reparenting (we are a subreaper).
-fn wait_adopted(pid: i32) -> i32 {
-    use nix::sys::wait::{WaitStatus, waitpid};
-    match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(WaitStatus::Exited(_, code)) => code,
-        Ok(WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,
-        _ => -1,
-    }
 }
 
 fn run_on_terminal(
@@ -359,11 +354,8 @@ fn run_on_terminal(
     let reading = tokio::spawn(async move {
         let _ = reading.await;
     });
-    let exit = Box::pin(async move {
-        tokio::task::spawn_blocking(move || wait_adopted(pid))
-            .await
-            .unwrap_or(-1)
-    });
+    // The process is ours only by reparenting (we are a subreaper): the reaper collects it.
+    let exit = Box::pin(children().wait_adopted(pid as u32));
     tokio::spawn(finish(exit, vec![reading], tx, session));
 }
 

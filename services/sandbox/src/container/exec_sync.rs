@@ -11,6 +11,7 @@ use super::refresh::current;
 use crate::{
     Result, SandboxError,
     records::ContainerPhase,
+    runtime::children::children,
     state::{State, new_id},
 };
 
@@ -76,20 +77,22 @@ async fn run(
     pid_file: &Path,
     timeout_seconds: i64,
 ) -> Result<ExecSyncResponse> {
-    let mut child = Command::new(runtime)
-        .arg("--root")
-        .arg(root)
-        .arg("exec")
-        .arg("--process")
-        .arg(process_file)
-        .arg("--pid-file")
-        .arg(pid_file)
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let (mut child, _owned) = children()
+        .spawn(
+            Command::new(runtime)
+                .arg("--root")
+                .arg(root)
+                .arg("exec")
+                .arg("--process")
+                .arg(process_file)
+                .arg("--pid-file")
+                .arg(pid_file)
+                .arg(id)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true),
+        )
         .map_err(|e| SandboxError::runtime("running exec", e))?;
     let stdout = tokio::spawn(read_capped(child.stdout.take().expect("piped stdout")));
     let stderr = tokio::spawn(read_capped(child.stderr.take().expect("piped stderr")));

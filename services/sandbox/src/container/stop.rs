@@ -56,23 +56,29 @@ pub async fn stop_container(state: &State, id: &str, timeout_seconds: i64) -> Re
 /// Polls for conmon's exit file.
 async fn wait_for_exit(state: &State, id: &str, timeout: Duration) -> bool {
     let exit_file = state.layout.exit_file(id);
-    let deadline = Instant::now() + timeout;
+    // A grace period too long to add to the clock (kubelet may send i64::MAX) never ends.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         if exit_file.exists() {
             return true;
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-/// The image's StopSignal ("SIGINT", "INT", "2") as a number; SIGTERM by default.
+/// The image's StopSignal ("SIGINT", "INT", "2") as a number; SIGTERM by default and for
+/// anything that is not a signal (0, 65, …).
 pub fn signal_number(name: &str) -> i32 {
     let name = name.trim();
     if let Ok(number) = name.parse::<i32>() {
-        return number;
+        return if (1..=64).contains(&number) {
+            number
+        } else {
+            libc::SIGTERM
+        };
     }
     let bare = name.trim_start_matches("SIG");
     format!("SIG{bare}")
@@ -96,7 +102,8 @@ pub fn signal_has_effect(pid: u32, signal: i32) -> bool {
         field("NSpid:").is_some_and(|ids| ids.split_whitespace().last() == Some("1"));
     let caught = field("SigCgt:")
         .and_then(|mask| u64::from_str_radix(mask, 16).ok())
-        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0);
+        .zip(u32::try_from(signal - 1).ok())
+        .is_some_and(|(mask, bit)| mask.checked_shr(bit).is_some_and(|m| m & 1 != 0));
     !namespace_init || caught
 }
 
@@ -107,6 +114,10 @@ mod tests {
     #[test]
     fn stop_signal_names() {
         assert_eq!(signal_number(""), libc::SIGTERM);
+        assert_eq!(signal_number("0"), libc::SIGTERM);
+        assert_eq!(signal_number("65"), libc::SIGTERM);
+        assert_eq!(signal_number("-3"), libc::SIGTERM);
+        assert_eq!(signal_number("64"), 64);
         assert_eq!(signal_number("SIGINT"), libc::SIGINT);
         assert_eq!(signal_number("QUIT"), libc::SIGQUIT);
         assert_eq!(signal_number("9"), 9);

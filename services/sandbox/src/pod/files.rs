@@ -7,6 +7,7 @@ use crimson_api::sandbox::v1::DnsConfig;
 use crate::{Result, SandboxError};
 
 /// Where a pod's files are.
+#[derive(Debug, Clone)]
 pub struct PodFilePaths {
     pub hostname: PathBuf,
     pub resolv_conf: PathBuf,

@@ -1,7 +1,7 @@
 //! RemovePod: stop it, remove its containers, namespaces, cgroup, files and record.
 
 use super::{cgroup, namespaces, stop};
-use crate::{Result, container, layout::remove_dir, records::PodRecord, state::State};
+use crate::{Result, container, host::host, layout::remove_dir, records::PodRecord, state::State};
 
 /// Removes pod `id`; an unknown pod succeeds.
 pub async fn remove_pod(state: &State, id: &str) -> Result<()> {
@@ -20,12 +20,19 @@ pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
     for container in state.containers_of(&record.id)? {
         container::remove::remove_container(state, &container.id).await?;
     }
-    for ns in [&record.uts_ns, &record.ipc_ns].into_iter().flatten() {
-        namespaces::unmount_and_remove(ns)?;
-    }
-    cgroup::remove(&record.created_cgroups);
     let pod_dir = state.layout.pod_dir(&record.id);
-    remove_dir(&pod_dir).map_err(crate::SandboxError::io("removing", &pod_dir))?;
+    let held = record.clone();
+    host(
+        "removing the pod's namespaces, cgroup and files",
+        move || {
+            for ns in [&held.uts_ns, &held.ipc_ns].into_iter().flatten() {
+                namespaces::unmount_and_remove(ns)?;
+            }
+            cgroup::remove(&held.created_cgroups);
+            remove_dir(&pod_dir).map_err(crate::SandboxError::io("removing", &pod_dir))
+        },
+    )
+    .await?;
     state.pods.remove(&record.id)?;
     state.store.flush().await?;
     state

@@ -11,6 +11,7 @@ use crimson_api::{
 use super::{cgroup, files, infra, namespaces, remove};
 use crate::{
     Result, SandboxError, creation,
+    host::host,
     records::{PodPhase, PodRecord},
     runtime::exit::now_nanos,
     state::{State, new_id},
@@ -60,7 +61,10 @@ fn validate(spec: &PodSpec) -> Result<()> {
 async fn create(state: &State, spec: PodSpec) -> Result<String> {
     let id = new_id();
     let pod_dir = state.layout.pod_dir(&id);
-    std::fs::create_dir_all(&pod_dir).map_err(SandboxError::io("creating", &pod_dir))?;
+    host("creating the pod directory", move || {
+        std::fs::create_dir_all(&pod_dir).map_err(SandboxError::io("creating", &pod_dir))
+    })
+    .await?;
     let mut record = PodRecord {
         id: id.clone(),
         phase: PodPhase::Creating,
@@ -100,20 +104,36 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
     let host_network = record.spec.network == NamespaceMode::Node as i32;
     let host_ipc = record.spec.ipc == NamespaceMode::Node as i32;
     let paths = files::PodFilePaths::new(&pod_dir);
-    files::write_hostname_and_resolv(&paths, &record.spec.hostname, record.spec.dns.as_ref())?;
+    let (files_at, hostname, dns) = (
+        paths.clone(),
+        record.spec.hostname.clone(),
+        record.spec.dns.clone(),
+    );
+    host("writing the pod's files", move || {
+        files::write_hostname_and_resolv(&files_at, &hostname, dns.as_ref())
+    })
+    .await?;
 
     let uts = (!host_network).then(|| pod_dir.join("uts"));
     let ipc = (!host_ipc).then(|| pod_dir.join("ipc"));
     record.uts_ns = uts.clone();
     record.ipc_ns = ipc.clone();
     state.save_pod(record).await?;
-    namespaces::pin(uts.as_deref(), ipc.as_deref(), &record.spec.hostname)?;
+    let hostname = record.spec.hostname.clone();
+    host("pinning namespaces", move || {
+        namespaces::pin(uts.as_deref(), ipc.as_deref(), &hostname)
+    })
+    .await?;
 
     if !host_ipc {
         record.shm_path = pod_dir.join("shm");
         record.shm_mounted = true;
         state.save_pod(record).await?;
-        namespaces::mount_shm(&record.shm_path, state.settings.shm_size_bytes)?;
+        let (shm, size) = (record.shm_path.clone(), state.settings.shm_size_bytes);
+        host("mounting /dev/shm", move || {
+            namespaces::mount_shm(&shm, size)
+        })
+        .await?;
     }
 
     if !host_network {
@@ -143,9 +163,16 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
         record.netns_path = Some(network.netns_path);
         record.ips = network.ips;
     }
-    files::write_hosts(&paths, &record.spec.hostname, &record.ips, host_network)?;
-
-    record.created_cgroups = cgroup::ensure(&record.cgroup_path);
+    let (hostname, ips, cgroup_path) = (
+        record.spec.hostname.clone(),
+        record.ips.clone(),
+        record.cgroup_path.clone(),
+    );
+    record.created_cgroups = host("writing /etc/hosts and the pod cgroup", move || {
+        files::write_hosts(&paths, &hostname, &ips, host_network)?;
+        Ok(cgroup::ensure(&cgroup_path))
+    })
+    .await?;
     state.save_pod(record).await?;
 
     if record.spec.pid == NamespaceMode::Pod as i32 {

@@ -2,6 +2,7 @@
 
 use crate::{
     Result, container,
+    host::host,
     pod::namespaces,
     records::{PodPhase, PodRecord},
     state::State,
@@ -30,7 +31,11 @@ pub async fn stop_record(state: &State, record: &mut PodRecord) -> Result<()> {
         crate::peers::tear_down_network(state, &record.id).await?;
     }
     if record.shm_mounted {
-        namespaces::unmount_and_remove(&record.shm_path)?;
+        let shm = record.shm_path.clone();
+        host("unmounting /dev/shm", move || {
+            namespaces::unmount_and_remove(&shm)
+        })
+        .await?;
         record.shm_mounted = false;
     }
     Ok(())

@@ -16,7 +16,10 @@ use std::{
 
 use tokio::process::Command;
 
-use crate::{Result, SandboxError, runtime::oci_runtime::OciRuntime};
+use crate::{
+    Result, SandboxError,
+    runtime::{children::children, oci_runtime::OciRuntime},
+};
 
 /// How long creating a container may take.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(240);
@@ -126,8 +129,8 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
             Ok(())
         });
     }
-    let child = command
-        .spawn()
+    let (child, _owned) = children()
+        .spawn(&mut command)
         .map_err(|e| fail(format!("running {}: {e}", request.conmon.display())))?;
     drop(sync_child);
     drop(start_child);

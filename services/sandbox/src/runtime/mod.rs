@@ -1,5 +1,6 @@
 //! Driving the OCI runtime (runc or a drop-in) directly and through conmon.
 
+pub mod children;
 pub mod conmon;
 pub mod exit;
 pub mod oci_runtime;

@@ -1,10 +1,14 @@
 //! The OCI runtime's command line: `<runtime> --root <dir> start|kill|delete|state|update`.
 
-use std::{path::PathBuf, process::Stdio};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use tokio::{io::AsyncWriteExt, process::Command};
 
-use crate::{Result, SandboxError};
+use crate::{Result, SandboxError, runtime::children::children};
+
+/// How long one runtime command (start, kill, delete, state, update) may take before it is
+/// killed and its RPC fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One OCI runtime binary and its state directory.
 #[derive(Debug, Clone)]
@@ -40,31 +44,41 @@ impl OciRuntime {
         args: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
-        let mut child = Command::new(&self.path)
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
+        let (mut child, _owned) = children()
+            .spawn(
+                Command::new(&self.path)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(args)
+                    .stdin(if stdin.is_some() {
+                        Stdio::piped()
+                    } else {
+                        Stdio::null()
+                    })
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true),
+            )
             .map_err(|e| {
                 SandboxError::runtime(action, format!("running {}: {e}", self.path.display()))
             })?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input)
+        let finished = async {
+            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                pipe.write_all(input)
+                    .await
+                    .map_err(|e| SandboxError::runtime(action, e))?;
+            }
+            child
+                .wait_with_output()
                 .await
-                .map_err(|e| SandboxError::runtime(action, e))?;
-        }
-        let output = child
-            .wait_with_output()
+                .map_err(|e| SandboxError::runtime(action, e))
+        };
+        let output = tokio::time::timeout(COMMAND_TIMEOUT, finished)
             .await
-            .map_err(|e| SandboxError::runtime(action, e))?;
+            .map_err(|_| SandboxError::TimedOut {
+                action,
+                after: COMMAND_TIMEOUT,
+            })??;
         if output.status.success() {
             Ok(output.stdout)
         } else {

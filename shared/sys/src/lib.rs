@@ -1,0 +1,8 @@
+//! Host operations shared by Crimson's daemons. Syscalls, mounts, namespace pinning, directory
+//! walks and process waits block a thread; on a two-core node two blocked tokio workers stall
+//! every call of a daemon, so they run here, on tokio's blocking pool, and the caller waits a
+//! bounded time.
+
+mod blocking;
+
+pub use blocking::{BlockingError, blocking};
