@@ -48,7 +48,16 @@ async fn stop_and_remove_of_unknown_ids_succeed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
     require_root!();
-    let env = PodEnv::start(false).await;
+    // A network whose ADD takes a second, so the hurried first attempt is still being worked
+    // on when its caller gives up.
+    let plugins = tempfile::tempdir().unwrap();
+    let env = env_with_plugin(
+        &plugins,
+        "slow",
+        "[ \"$CNI_COMMAND\" = ADD ] && sleep 1 && echo '{\"cniVersion\": \"1.0.0\"}'\nexit 0",
+        "",
+    )
+    .await;
     let pod = env.pod_config("dup");
     let mut runtime = env.stack.runtime();
 
@@ -188,30 +197,16 @@ async fn stop_sends_the_stop_signal_then_kills() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
     require_root!();
-    // A plugin that never answers ADD (and detaches fine), found before Debian's plugins.
+    // A plugin that never answers ADD (and detaches fine).
     let plugins = tempfile::tempdir().unwrap();
-    let hang = plugins.path().join("hang");
-    std::fs::write(
-        &hang,
-        "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] && exec sleep 3600\nexit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let env = PodEnv::start_with(
-        false,
-        StackOptions {
-            network_toml: "plugin_timeout_secs = 2".into(),
-            cni_bin_dir: Some(plugins.path().to_path_buf()),
-            ..Default::default()
-        },
+    let env = env_with_plugin(
+        &plugins,
+        "hang",
+        "[ \"$CNI_COMMAND\" = ADD ] && exec sleep 3600\nexit 0",
+        "plugin_timeout_secs = 2",
     )
     .await;
     let hung_network = env.stack.cni_conf_dir().join("00-hang.conflist");
-    std::fs::write(
-        &hung_network,
-        r#"{"cniVersion": "1.0.0", "name": "hang", "plugins": [{"type": "hang"}]}"#,
-    )
-    .unwrap();
     let pod = env.pod_config("stalled");
     let request = RunPodSandboxRequest {
         config: Some(pod.clone()),
@@ -252,4 +247,34 @@ async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
         .into_inner()
         .pod_sandbox_id;
     env.remove_pod_and_check(pod_id).await;
+}
+
+/// A pod env whose first CNI network is a single plugin `name` running the shell `script`
+/// (installed in `dir`, searched before Debian's plugins), with more `[network]` TOML.
+async fn env_with_plugin(
+    dir: &tempfile::TempDir,
+    name: &str,
+    script: &str,
+    network_toml: &str,
+) -> PodEnv {
+    let plugin = dir.path().join(name);
+    std::fs::write(&plugin, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            network_toml: network_toml.into(),
+            cni_bin_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .await;
+    std::fs::write(
+        env.stack.cni_conf_dir().join(format!("00-{name}.conflist")),
+        format!(
+            r#"{{"cniVersion": "1.0.0", "name": "{name}", "plugins": [{{"type": "{name}"}}]}}"#
+        ),
+    )
+    .unwrap();
+    env
 }
