@@ -189,7 +189,7 @@ impl LayerBuilder {
         layer
             .dir("etc")
             .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\ntester:x:1000:1000:tester:/home/tester:/bin/sh\n", 0o644)
-            .file("etc/group", b"root:x:0:\nwww-data:x:33:\ntester:x:1000:\n", 0o644)
+            .file("etc/group", b"root:x:0:\nwww-data:x:33:\ntester:x:1000:\nextra:x:50000:tester\n", 0o644)
             .dir("tmp")
     }
 

@@ -4,12 +4,13 @@
 
 use crimson_integration::{
     image_builder::{Pusher, TestImage},
-    pods::{PodEnv, lines_of},
+    pods::{PodEnv, lines_of, read_log},
     require_root,
 };
 use k8s_cri::v1::{
-    Capability, ImageSpec, Int64Value, LinuxContainerConfig, LinuxContainerResources,
-    LinuxContainerSecurityContext, SecurityProfile, security_profile::ProfileType,
+    Capability, ContainerState, ImageSpec, Int64Value, LinuxContainerConfig,
+    LinuxContainerResources, LinuxContainerSecurityContext, SecurityProfile, StatusRequest,
+    SupplementalGroupsPolicy, security_profile::ProfileType,
 };
 
 fn with_security(
@@ -67,6 +68,43 @@ async fn users_come_from_the_image_or_the_request() {
     );
     let (_, log) = env.output_of(&pod_id, &pod, "by-id", by_id).await;
     assert_eq!(lines_of(&log, "stdout"), ["1001:1002"]);
+
+    // SupplementalGroupsPolicy: Merge adds tester's membership of `extra` (50000) from the
+    // image's /etc/group, Strict does not; both list the primary group, and ContainerStatus
+    // reports what the process got.
+    let features = env
+        .stack
+        .runtime()
+        .status(StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .features;
+    assert!(features.is_some_and(|f| f.supplemental_groups_policy));
+    for (policy, expected) in [
+        (SupplementalGroupsPolicy::Merge, vec![1000, 1234, 50000]),
+        (SupplementalGroupsPolicy::Strict, vec![1000, 1234]),
+    ] {
+        let name = format!("groups-{}", policy.as_str_name().to_lowercase());
+        let config = with_security(
+            env.container_config(&name, &["id", "-G"]),
+            LinuxContainerSecurityContext {
+                run_as_user: Some(Int64Value { value: 1000 }),
+                supplemental_groups: vec![1234],
+                supplemental_groups_policy: policy as i32,
+                ..Default::default()
+            },
+        );
+        let id = env.run_container(&pod_id, &pod, config).await;
+        let status = env.wait_for(&id, ContainerState::ContainerExited).await;
+        let log = read_log(&status.log_path.clone().into());
+        let printed: Vec<String> = expected.iter().map(i64::to_string).collect();
+        assert_eq!(lines_of(&log, "stdout"), [printed.join(" ")], "{policy:?}");
+        let mut user = status.user.and_then(|u| u.linux).expect("ContainerStatus.user");
+        user.supplemental_groups.sort_unstable();
+        assert_eq!((user.uid, user.gid), (1000, 1000));
+        assert_eq!(user.supplemental_groups, expected, "{policy:?}");
+    }
 
     let group_only = with_security(
         env.container_config("group-only", &["true"]),

@@ -6,7 +6,7 @@ use crimson_api::{
     network::v1::{GetStatusRequest as NetworkStatusRequest, network_client::NetworkClient},
     sandbox::v1::{GetStatusRequest as SandboxStatusRequest, sandbox_client::SandboxClient},
 };
-use k8s_cri::v1::{RuntimeCondition, RuntimeStatus, StatusResponse};
+use k8s_cri::v1::{RuntimeCondition, RuntimeFeatures, RuntimeStatus, StatusResponse};
 
 use crate::Backends;
 
@@ -72,6 +72,10 @@ pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
             conditions: vec![runtime, network],
         }),
         info,
+        features: Some(RuntimeFeatures {
+            // Merge and Strict are both honoured, and ContainerStatus reports the user.
+            supplemental_groups_policy: true,
+        }),
         ..Default::default()
     }
 }

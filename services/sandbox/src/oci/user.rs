@@ -1,6 +1,7 @@
 //! Who a container runs as: CRI's run_as_user / run_as_username / run_as_group /
-//! supplemental_groups, else the image's `User`, resolved in the image's /etc/passwd and
-//! /etc/group.
+//! supplemental_groups (and its policy: Merge adds the user's memberships in the image's
+//! /etc/group, Strict does not), else the image's `User`, resolved in the image's /etc/passwd
+//! and /etc/group.
 
 use std::path::Path;
 
@@ -95,18 +96,19 @@ pub fn resolve(rootfs: &Path, security: &Security, image_user: &str) -> Result<I
     if let Some(group) = security.run_as_group {
         gid = to_id(group, "run_as_group")?;
     }
-    let mut additional_gids: Vec<u32> = match &username {
-        Some(name) => groups
-            .iter()
-            .filter(|(_, _, members)| members.iter().any(|m| m == name))
-            .map(|(_, gid, _)| *gid)
-            .collect(),
-        None => Vec::new(),
-    };
+    // The primary group is listed too, as CRI-O and containerd do.
+    let mut additional_gids = vec![gid];
+    if let Some(name) = username.filter(|_| !security.strict_supplemental_groups) {
+        additional_gids.extend(
+            groups
+                .iter()
+                .filter(|(_, _, members)| members.iter().any(|m| *m == name))
+                .map(|(_, gid, _)| *gid),
+        );
+    }
     for group in &security.supplemental_groups {
         additional_gids.push(to_id(*group, "supplemental_groups")?);
     }
-    additional_gids.retain(|g| *g != gid);
     additional_gids.sort_unstable();
     additional_gids.dedup();
     Ok(Identity {
@@ -188,7 +190,7 @@ mod tests {
             Identity {
                 uid: 0,
                 gid: 0,
-                additional_gids: vec![]
+                additional_gids: vec![0]
             }
         );
         assert_eq!(
@@ -196,7 +198,7 @@ mod tests {
             Identity {
                 uid: 1000,
                 gid: 1000,
-                additional_gids: vec![44]
+                additional_gids: vec![44, 1000]
             }
         );
         assert_eq!(resolve(root.path(), &none, "1000:staff").unwrap().gid, 50);
@@ -205,7 +207,7 @@ mod tests {
             Identity {
                 uid: 4242,
                 gid: 0,
-                additional_gids: vec![]
+                additional_gids: vec![0]
             }
         );
         assert!(resolve(root.path(), &none, "ghost").is_err());
@@ -225,7 +227,7 @@ mod tests {
             Identity {
                 uid: 1001,
                 gid: 1002,
-                additional_gids: vec![1234, 5678]
+                additional_gids: vec![1002, 1234, 5678]
             }
         );
         let by_name = Security {
@@ -238,5 +240,27 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(root.path(), &group_only, "").is_err());
+    }
+
+    #[test]
+    fn strict_policy_leaves_out_the_images_memberships() {
+        let root = rootfs();
+        let merge = Security {
+            run_as_user: Some(1000),
+            supplemental_groups: vec![1234],
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(root.path(), &merge, "").unwrap().additional_gids,
+            [44, 1000, 1234]
+        );
+        let strict = Security {
+            strict_supplemental_groups: true,
+            ..merge
+        };
+        assert_eq!(
+            resolve(root.path(), &strict, "").unwrap().additional_gids,
+            [1000, 1234]
+        );
     }
 }

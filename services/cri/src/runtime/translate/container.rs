@@ -136,6 +136,11 @@ pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::Contai
             run_as_username: security.run_as_username,
             run_as_group: security.run_as_group.map(|v| v.value),
             supplemental_groups: security.supplemental_groups,
+            strict_supplemental_groups: enum_in_range(
+                "supplemental_groups_policy",
+                security.supplemental_groups_policy,
+                1,
+            )? == cri::SupplementalGroupsPolicy::Strict as i32,
             add_capabilities: capabilities.add_capabilities,
             drop_capabilities: capabilities.drop_capabilities,
             // Older kubelets still send the profile as a path.
