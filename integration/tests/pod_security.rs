@@ -100,7 +100,10 @@ async fn users_come_from_the_image_or_the_request() {
         let log = read_log(&status.log_path.clone().into());
         let printed: Vec<String> = expected.iter().map(i64::to_string).collect();
         assert_eq!(lines_of(&log, "stdout"), [printed.join(" ")], "{policy:?}");
-        let mut user = status.user.and_then(|u| u.linux).expect("ContainerStatus.user");
+        let mut user = status
+            .user
+            .and_then(|u| u.linux)
+            .expect("ContainerStatus.user");
         user.supplemental_groups.sort_unstable();
         assert_eq!((user.uid, user.gid), (1000, 1000));
         assert_eq!(user.supplemental_groups, expected, "{policy:?}");
