@@ -102,7 +102,7 @@ pub fn resolve(rootfs: &Path, security: &Security, image_user: &str) -> Result<I
         additional_gids.extend(
             groups
                 .iter()
-                .filter(|(_, _, members)| members.iter().any(|m| *m == name))
+                .filter(|(_, _, members)| members.contains(&name))
                 .map(|(_, gid, _)| *gid),
         );
     }
