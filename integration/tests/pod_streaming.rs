@@ -652,8 +652,16 @@ async fn a_client_that_goes_away_leaves_no_process_behind() {
         ],
         timeout: 10,
     };
-    let running = runtime.exec_sync(probe.clone()).await.unwrap().into_inner();
-    assert!(!running.stdout.is_empty(), "the exec session runs");
+    // The session's process may take a moment to appear after the stream opened.
+    eventually(30, "the exec session to run", || {
+        let mut runtime = runtime.clone();
+        let probe = probe.clone();
+        async move {
+            let running = runtime.exec_sync(probe).await.ok()?.into_inner();
+            (!running.stdout.is_empty()).then_some(())
+        }
+    })
+    .await;
 
     drop(socket);
 
