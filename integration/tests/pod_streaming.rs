@@ -642,7 +642,7 @@ async fn a_client_that_goes_away_leaves_no_process_behind() {
         next_message(&mut socket).await,
         Message::Binary(vec![1].into())
     );
-    let mut runtime = env.stack.runtime();
+    let runtime = env.stack.runtime();
     let probe = ExecSyncRequest {
         container_id: id.clone(),
         cmd: vec![
