@@ -2,7 +2,8 @@
 //! optimised builds): pods with a container each, started at once through the front door the
 //! way kubelet's parallel pod workers start them, then stopped and removed at once, with
 //! nothing left on the machine; then rounds of the same churn with no zombie and no growth of
-//! open fds or memory in any daemon. `CRIMSON_STRESS_PODS` sets the burst size (default 100).
+//! open fds or memory in any daemon. `CRIMSON_STRESS_PODS` sets the burst size (default 100),
+//! `CRIMSON_STRESS_ROUNDS` the churn rounds (default 3).
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,8 +16,6 @@ use crimson_integration::{
 };
 use k8s_cri::v1::{ContainerState, ListContainersRequest, ListPodSandboxRequest};
 
-/// Churn rounds after the first burst.
-const ROUNDS: usize = 3;
 /// A burst that has not finished by then hung.
 const BURST_LIMIT: Duration = Duration::from_secs(600);
 /// The daemons whose fds and memory are watched.
@@ -28,11 +27,12 @@ const DAEMONS: [Daemon; 5] = [
     Daemon::Storage,
 ];
 
-fn burst_size() -> usize {
-    std::env::var("CRIMSON_STRESS_PODS")
+/// A count from the environment variable `name`, else `default`.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(100)
+        .unwrap_or(default)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,7 +40,8 @@ fn burst_size() -> usize {
 async fn pods_started_and_removed_at_once_leave_nothing_and_nothing_grows() {
     require_root!();
     let env = Arc::new(PodEnv::start(false).await);
-    let pods = burst_size();
+    let pods = setting("CRIMSON_STRESS_PODS", 100);
+    let rounds = setting("CRIMSON_STRESS_ROUNDS", 3);
 
     let started = start_all(&env, pods, "burst").await;
     let running = running_containers(&env).await;
@@ -49,10 +50,15 @@ async fn pods_started_and_removed_at_once_leave_nothing_and_nothing_grows() {
     assert_settled(&env).await;
 
     let before = usage(&env);
-    for round in 1..=ROUNDS {
+    for round in 1..=rounds {
         let started = start_all(&env, pods, &format!("churn{round}")).await;
         remove_all(&env, started).await;
         assert_settled(&env).await;
+        let rss: Vec<String> = usage(&env)
+            .iter()
+            .map(|(daemon, _, rss)| format!("{daemon} {rss}"))
+            .collect();
+        eprintln!("after round {round}, RSS KiB: {}", rss.join(", "));
     }
     let after = usage(&env);
     for ((daemon, fds_before, rss_before), (_, fds_after, rss_after)) in before.iter().zip(&after) {
@@ -60,11 +66,14 @@ async fn pods_started_and_removed_at_once_leave_nothing_and_nothing_grows() {
         // A leak per pod would add hundreds of fds a round; a few may open lazily.
         assert!(
             *fds_after <= fds_before + 8,
-            "{daemon} open fds grew from {fds_before} to {fds_after} over {ROUNDS} rounds"
+            "{daemon} open fds grew from {fds_before} to {fds_after} over {rounds} rounds"
         );
+        // Some growth is bounded and not ours: sled 0.34 preallocates ~21 MiB of metric
+        // histograms (virtual) that page in as new latencies are recorded, and glibc keeps
+        // exited threads' stacks. A per-pod leak would pass this bound within a few rounds.
         assert!(
             *rss_after <= rss_before + rss_before / 4 + 16 * 1024,
-            "{daemon} RSS grew from {rss_before} to {rss_after} KiB over {ROUNDS} rounds"
+            "{daemon} RSS grew from {rss_before} to {rss_after} KiB over {rounds} rounds"
         );
     }
 }
