@@ -70,7 +70,7 @@ async fn pods_started_and_removed_at_once_leave_nothing_and_nothing_grows() {
         );
         // Some growth is bounded and not ours: sled 0.34 preallocates ~21 MiB of metric
         // histograms (virtual) that page in as new latencies are recorded, and glibc keeps
-        // exited threads' stacks. A per-pod leak would pass this bound within a few rounds.
+        // exited threads' stacks. A leak of ~80 KiB a pod fails it over 3 rounds of 100.
         assert!(
             *rss_after <= rss_before + rss_before / 4 + 16 * 1024,
             "{daemon} RSS grew from {rss_before} to {rss_after} KiB over {rounds} rounds"
