@@ -51,13 +51,7 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
     // A network whose ADD takes a second, so the hurried first attempt is still being worked
     // on when its caller gives up.
     let plugins = tempfile::tempdir().unwrap();
-    let env = env_with_plugin(
-        &plugins,
-        "slow",
-        "[ \"$CNI_COMMAND\" = ADD ] && sleep 1 && echo '{\"cniVersion\": \"1.0.0\"}'\nexit 0",
-        "",
-    )
-    .await;
+    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
     let pod = env.pod_config("dup");
     let mut runtime = env.stack.runtime();
 
@@ -107,6 +101,43 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
         .unwrap_err();
     assert_eq!(twice.code(), Code::AlreadyExists, "{twice:?}");
 
+    env.remove_pod_and_check(retried).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_kept_for_a_retry_survives_a_sandbox_restart() {
+    require_root!();
+    let plugins = tempfile::tempdir().unwrap();
+    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
+    let pod = env.pod_config("kept");
+    let mut hurried = tonic::Request::new(RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: String::new(),
+    });
+    hurried.set_timeout(Duration::from_millis(50));
+    let mut runtime = env.stack.runtime();
+    runtime
+        .run_pod_sandbox(hurried)
+        .await
+        .expect_err("the first attempt runs out of time");
+    crimson_integration::eventually(30, "the abandoned pod to be kept for its retry", || async {
+        env.stack
+            .log(Daemon::Sandbox)
+            .contains("result kept for its retry")
+            .then_some(())
+    })
+    .await;
+
+    env.stack.restart(Daemon::Sandbox).await;
+    let retried = env.run_pod(&pod).await;
+    let listed = runtime
+        .list_pod_sandbox(ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(listed.len(), 1, "one pod, not two: {listed:?}");
+    assert_eq!(listed[0].id, retried, "the retry got the kept pod");
     env.remove_pod_and_check(retried).await;
 }
 
@@ -248,6 +279,10 @@ async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
         .pod_sandbox_id;
     env.remove_pod_and_check(pod_id).await;
 }
+
+/// A CNI plugin whose ADD takes a second (and attaches nothing); DEL succeeds.
+const SLOW_ADD: &str =
+    "[ \"$CNI_COMMAND\" = ADD ] && sleep 1 && echo '{\"cniVersion\": \"1.0.0\"}'\nexit 0";
 
 /// A pod env whose first CNI network is a single plugin `name` running the shell `script`
 /// (installed in `dir`, searched before Debian's plugins), with more `[network]` TOML.

@@ -36,26 +36,22 @@ where
                 let _ = reply.send(Err(SandboxError::Busy(key)));
                 return;
             };
-            let parked = task_state
-                .unclaimed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
-            let result = match parked {
-                Some(id) => Ok(id),
-                None => match existing(&task_state) {
+            let result = match task_state.parked.claim(&key).await {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) => match existing(&task_state) {
                     Ok(true) => Err(SandboxError::AlreadyExists(key.clone())),
                     Ok(false) => work(task_state.clone()).await,
                     Err(e) => Err(e),
                 },
+                Err(e) => Err(e),
             };
             if let Err(Ok(id)) = reply.send(result) {
-                tracing::info!(%key, %id, "caller went away; keeping the result for its retry");
-                task_state
-                    .unclaimed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, id);
+                match task_state.parked.park(&key, &id).await {
+                    Ok(()) => tracing::info!(%key, %id, "caller went away; result kept for its retry"),
+                    Err(error) => {
+                        tracing::warn!(%key, %id, %error, "caller went away; could not keep the result")
+                    }
+                }
             }
         }
         .instrument(tracing::Span::current()),

@@ -13,6 +13,7 @@ mod events;
 mod host;
 mod layout;
 pub mod oci;
+mod parked;
 mod peers;
 mod pod;
 pub mod reaper;

@@ -11,6 +11,10 @@ use crate::{
 
 /// Brings the records in line with the machine.
 pub async fn reconcile(state: &State) -> Result<()> {
+    let expired = state.parked.prune_expired()?;
+    if expired > 0 {
+        tracing::info!(expired, "dropped parked creation results nobody claimed");
+    }
     for record in state.containers.values()? {
         if record.phase == ContainerPhase::Creating {
             tracing::info!(container = %record.id, "removing a container whose creation was interrupted");

@@ -1,11 +1,6 @@
 //! What crimson-sandbox's operations share.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    path::PathBuf,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use crimson_api::sandbox::v1::ContainerEvent;
 use crimson_config::{Config, Daemon};
@@ -21,6 +16,7 @@ use crate::{
         apparmor::HostAppArmor, capabilities::held_by_runtime, mounts::read_mounts_conf,
         resources::oom_score_floor,
     },
+    parked::Parked,
     records::{CONTAINERS_TREE, ContainerRecord, PODS_TREE, PodRecord, SCHEMA_VERSION},
     runtime::oci_runtime::OciRuntime,
 };
@@ -55,8 +51,8 @@ pub struct State {
     pub container_locks: KeyedLocks,
     pub name_locks: KeyedLocks,
     /// Pods and containers whose creation finished after its caller went away, by kubelet
-    /// name: the caller's retry gets them.
-    pub unclaimed: Mutex<HashMap<String, String>>,
+    /// name: the caller's retry gets them, even after a restart.
+    pub parked: Parked,
     pub events: broadcast::Sender<ContainerEvent>,
 }
 
@@ -111,6 +107,7 @@ impl State {
             }),
             pods: store.tree(PODS_TREE)?,
             containers: store.tree(CONTAINERS_TREE)?,
+            parked: Parked::open(&store)?,
             store,
             layout,
             image: Peer::new(Daemon::Image, config.socket(Daemon::Image), wait),
@@ -119,7 +116,6 @@ impl State {
             pod_locks: KeyedLocks::default(),
             container_locks: KeyedLocks::default(),
             name_locks: KeyedLocks::default(),
-            unclaimed: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
         })
     }

@@ -16,13 +16,9 @@ pub async fn remove_container(state: &State, id: &str) -> Result<()> {
     let Some(record) = state.containers.get(id)? else {
         return Ok(());
     };
+    state.parked.forget(id)?;
     discard(state, &record).await?;
     events::emit(state, &record, EventKind::ContainerDeleted);
-    state
-        .unclaimed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|_, other| other != id);
     tracing::info!(container = %id, "container removed");
     Ok(())
 }

@@ -34,12 +34,8 @@ pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
     )
     .await?;
     state.pods.remove(&record.id)?;
+    state.parked.forget(&record.id)?;
     state.store.flush().await?;
-    state
-        .unclaimed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|_, id| id != &record.id);
     tracing::info!(pod = %record.id, "pod removed");
     Ok(())
 }
