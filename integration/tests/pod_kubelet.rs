@@ -142,6 +142,49 @@ async fn a_result_kept_for_a_retry_survives_a_sandbox_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_pod_start_survives_a_sandbox_kill_in_the_middle() {
+    require_root!();
+    let plugins = tempfile::tempdir().unwrap();
+    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
+    let pod = env.pod_config("interrupted");
+    let request = RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: String::new(),
+    };
+    let mut runtime = env.stack.runtime();
+    let call = tokio::spawn({
+        let mut runtime = runtime.clone();
+        async move { runtime.run_pod_sandbox(request).await }
+    });
+    // The pod's network namespace is pinned just before the (slow) CNI ADD.
+    let netns_dir = env.stack.root().join("run/netns");
+    crimson_integration::eventually(30, "the pod's network to be set up", || async {
+        std::fs::read_dir(&netns_dir)
+            .is_ok_and(|mut entries| entries.next().is_some())
+            .then_some(())
+    })
+    .await;
+    env.stack.kill(Daemon::Sandbox);
+    env.stack.start_daemon(Daemon::Sandbox).await;
+
+    let pod_id = call
+        .await
+        .unwrap()
+        .expect("the front door retries the call the kill broke")
+        .into_inner()
+        .pod_sandbox_id;
+    let listed = runtime
+        .list_pod_sandbox(ListPodSandboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(listed.len(), 1, "the half-made pod was undone: {listed:?}");
+    assert_eq!(listed[0].id, pod_id);
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_exit_while_the_sandbox_daemon_is_down_is_reported_after_its_restart() {
     require_root!();
     let env = PodEnv::start(false).await;

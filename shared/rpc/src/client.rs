@@ -45,8 +45,9 @@ impl Peer {
         InterceptedService::new(self.channel.clone(), TracePropagation)
     }
 
-    /// Runs `call` with a fresh channel, repeating it while the peer cannot be reached, until
-    /// `wait` has passed. Statuses the peer itself answered are returned unchanged.
+    /// Runs `call` with a fresh channel, repeating it while the peer cannot be reached or the
+    /// connection breaks mid-call (every internal operation is idempotent by id or kubelet
+    /// name), until `wait` has passed. Statuses the peer itself answered are returned unchanged.
     pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
     where
         F: FnMut(PeerChannel) -> Fut,
@@ -81,10 +82,15 @@ impl Peer {
     }
 }
 
-/// True for failures to reach the peer at all (made locally by the transport), as opposed to
-/// an UNAVAILABLE the peer answered itself.
+/// True for failures made locally by the transport: the peer could not be reached, or the
+/// connection broke while the call was in flight (the peer died). A status the peer answered
+/// itself carries no source error and is never taken for one.
 pub fn is_unreachable(status: &Status) -> bool {
-    status.code() == Code::Unavailable && std::error::Error::source(status).is_some()
+    std::error::Error::source(status).is_some()
+        && matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+        )
 }
 
 #[cfg(test)]
