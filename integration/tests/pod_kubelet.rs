@@ -8,7 +8,8 @@ use crimson_config::Daemon;
 use crimson_integration::{pods::PodEnv, require_root, stack::StackOptions};
 use k8s_cri::v1::{
     ContainerState, ListPodSandboxRequest, PodSandboxFilter, RemoveContainerRequest,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StopContainerRequest, StopPodSandboxRequest,
+    RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
+    StopPodSandboxRequest,
 };
 use tonic::Code;
 
@@ -92,9 +93,19 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
     assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
 
     let config = env.container_config("same", &["sleep", "300"]);
-    env.create_container(&retried, &pod, config.clone())
+    let container_id = env
+        .create_container(&retried, &pod, config.clone())
         .await
         .unwrap();
+    // A repeated start (the retry of one whose answer was lost) succeeds.
+    for _ in 0..2 {
+        runtime
+            .start_container(StartContainerRequest {
+                container_id: container_id.clone(),
+            })
+            .await
+            .expect("StartContainer");
+    }
     let twice = env
         .create_container(&retried, &pod, config)
         .await
