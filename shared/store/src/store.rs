@@ -1,4 +1,7 @@
-use std::path::Path;
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -24,7 +27,7 @@ impl Store {
     /// `migrations[i]` moves version `i + 1` to `i + 2`. A new database starts at the latest
     /// version; one written by a newer build is refused.
     pub fn open(dir: &Path, schema_version: u32, migrations: &[Migration]) -> Result<Self> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = open_when_unlocked(dir)?;
         let flushed = db.clone();
         let flusher =
             Flusher::start(move || flushed.flush().map(drop)).map_err(StoreError::FlusherStart)?;
@@ -72,6 +75,26 @@ impl Store {
     /// How many flushes the database's flusher has run (each may serve many writers).
     pub fn flush_count(&self) -> u64 {
         self.flusher.flushes()
+    }
+}
+
+/// How long opening waits for another holder of the database's file lock to let go (a
+/// previous instance of the daemon still exiting, or sled's own threads closing it).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens the sled database in `dir`, retrying while its file lock is still held.
+fn open_when_unlocked(dir: &Path) -> Result<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
@@ -135,6 +158,18 @@ mod tests {
         let store = Store::open(dir.path(), 1, &[]).unwrap();
         let tree = store.tree::<Record>("records").unwrap();
         assert_eq!(tree.values().unwrap().len(), writers * rounds);
+    }
+
+    #[test]
+    fn opening_waits_for_the_previous_holder_to_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = Store::open(dir.path(), 1, &[]).unwrap();
+        let letting_go = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(holder);
+        });
+        Store::open(dir.path(), 1, &[]).expect("opened once the holder let go");
+        letting_go.join().unwrap();
     }
 
     #[test]
