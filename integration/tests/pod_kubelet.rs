@@ -7,9 +7,9 @@ use std::time::Duration;
 use crimson_config::Daemon;
 use crimson_integration::{pods::PodEnv, require_root, stack::StackOptions};
 use k8s_cri::v1::{
-    ContainerState, ListPodSandboxRequest, PodSandboxFilter, RemoveContainerRequest,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
-    StopPodSandboxRequest,
+    ContainerState, ListPodSandboxRequest, PodSandboxConfig, PodSandboxFilter,
+    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest,
 };
 use tonic::Code;
 
@@ -56,12 +56,7 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
     let pod = env.pod_config("dup");
     let mut runtime = env.stack.runtime();
 
-    let mut hurried = tonic::Request::new(RunPodSandboxRequest {
-        config: Some(pod.clone()),
-        runtime_handler: String::new(),
-    });
-    hurried.set_timeout(Duration::from_millis(50));
-    let first = runtime.run_pod_sandbox(hurried).await;
+    let first = runtime.run_pod_sandbox(hurried(&pod)).await;
     let timed_out = first.unwrap_err();
     assert!(
         matches!(timed_out.code(), Code::DeadlineExceeded | Code::Cancelled),
@@ -121,14 +116,9 @@ async fn a_result_kept_for_a_retry_survives_a_sandbox_restart() {
     let plugins = tempfile::tempdir().unwrap();
     let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
     let pod = env.pod_config("kept");
-    let mut hurried = tonic::Request::new(RunPodSandboxRequest {
-        config: Some(pod.clone()),
-        runtime_handler: String::new(),
-    });
-    hurried.set_timeout(Duration::from_millis(50));
     let mut runtime = env.stack.runtime();
     runtime
-        .run_pod_sandbox(hurried)
+        .run_pod_sandbox(hurried(&pod))
         .await
         .expect_err("the first attempt runs out of time");
     crimson_integration::eventually(30, "the abandoned pod to be kept for its retry", || async {
@@ -141,14 +131,11 @@ async fn a_result_kept_for_a_retry_survives_a_sandbox_restart() {
 
     env.stack.restart(Daemon::Sandbox).await;
     let retried = env.run_pod(&pod).await;
-    let listed = runtime
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .items;
-    assert_eq!(listed.len(), 1, "one pod, not two: {listed:?}");
-    assert_eq!(listed[0].id, retried, "the retry got the kept pod");
+    assert_eq!(
+        pod_ids(&env).await,
+        [retried.as_str()],
+        "the retry got the kept pod"
+    );
     env.remove_pod_and_check(retried).await;
 }
 
@@ -163,10 +150,7 @@ async fn a_pod_start_survives_a_sandbox_kill_in_the_middle() {
         runtime_handler: String::new(),
     };
     let mut runtime = env.stack.runtime();
-    let call = tokio::spawn({
-        let mut runtime = runtime.clone();
-        async move { runtime.run_pod_sandbox(request).await }
-    });
+    let call = tokio::spawn(async move { runtime.run_pod_sandbox(request).await });
     // The pod's network namespace is pinned just before the (slow) CNI ADD.
     let netns_dir = env.stack.root().join("run/netns");
     crimson_integration::eventually(30, "the pod's network to be set up", || async {
@@ -184,14 +168,11 @@ async fn a_pod_start_survives_a_sandbox_kill_in_the_middle() {
         .expect("the front door retries the call the kill broke")
         .into_inner()
         .pod_sandbox_id;
-    let listed = runtime
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .items;
-    assert_eq!(listed.len(), 1, "the half-made pod was undone: {listed:?}");
-    assert_eq!(listed[0].id, pod_id);
+    assert_eq!(
+        pod_ids(&env).await,
+        [pod_id.as_str()],
+        "the half-made pod was undone"
+    );
     env.remove_pod_and_check(pod_id).await;
 }
 
@@ -314,12 +295,7 @@ async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
         );
         assert!(error.message().contains("CNI plugin"), "{error:?}");
     }
-    let pods = runtime
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .items;
+    let pods = pod_ids(&env).await;
     assert!(pods.is_empty(), "the failed pod was undone: {pods:?}");
     crimson_integration::pods::assert_nothing_left(&env);
 
@@ -332,6 +308,30 @@ async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
         .into_inner()
         .pod_sandbox_id;
     env.remove_pod_and_check(pod_id).await;
+}
+
+/// RunPodSandbox of `pod` with a deadline too short for any pod start.
+fn hurried(pod: &PodSandboxConfig) -> tonic::Request<RunPodSandboxRequest> {
+    let mut request = tonic::Request::new(RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: String::new(),
+    });
+    request.set_timeout(Duration::from_millis(50));
+    request
+}
+
+/// Ids of the pods the front door lists.
+async fn pod_ids(env: &PodEnv) -> Vec<String> {
+    env.stack
+        .runtime()
+        .list_pod_sandbox(ListPodSandboxRequest::default())
+        .await
+        .expect("ListPodSandbox")
+        .into_inner()
+        .items
+        .into_iter()
+        .map(|pod| pod.id)
+        .collect()
 }
 
 /// A CNI plugin whose ADD takes a second (and attaches nothing); DEL succeeds.
