@@ -79,9 +79,11 @@ impl StackOptions {
     }
 }
 
-/// A running stack; stopped and cleaned up when dropped.
+/// A running stack; stopped and cleaned up when dropped. As `crimsonctl up` does, a holder
+/// process keeps the front door's socket open across crimson-cri's restarts.
 pub struct Stack {
     root: tempfile::TempDir,
+    holder: Mutex<Option<Child>>,
     children: Mutex<HashMap<Daemon, Child>>,
     bridges: Mutex<Vec<String>>,
 }
@@ -170,13 +172,43 @@ impl Stack {
         std::fs::create_dir_all(path("logs")).unwrap();
         let stack = Self {
             root,
+            holder: Mutex::new(None),
             children: Mutex::new(HashMap::new()),
             bridges: Mutex::new(Vec::new()),
         };
+        stack.start_holder().await;
         for daemon in Daemon::ALL {
             stack.start_daemon(daemon).await;
         }
         stack
+    }
+
+    /// Starts `crimsonctl hold-socket` and waits until it hands the front door's socket out.
+    async fn start_holder(&self) {
+        let log = std::fs::File::create(self.root.path().join("logs/holder.log")).unwrap();
+        let child = Command::new(bin_dir().join("crimsonctl"))
+            .arg("--config")
+            .arg(self.root.path().join("crimson.toml"))
+            .arg("hold-socket")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting the socket holder");
+        *self.holder.lock().unwrap() = Some(child);
+        let holder = self.socket_holder();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&holder).is_err() {
+            assert!(Instant::now() < deadline, "the socket holder did not start");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Where the holder hands the front door's socket out.
+    pub fn socket_holder(&self) -> PathBuf {
+        let mut path = self.socket(Daemon::Cri).into_os_string();
+        path.push(".holder");
+        PathBuf::from(path)
     }
 
     /// The stack's root directory.
@@ -423,6 +455,10 @@ impl Drop for Stack {
             }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(mut holder) = self.holder.lock().unwrap().take() {
+            let _ = holder.kill();
+            let _ = holder.wait();
         }
         unmount_under(self.root.path());
         for bridge in self.bridges.lock().unwrap().drain(..) {

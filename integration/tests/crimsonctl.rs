@@ -1,4 +1,4 @@
-//! crimsonctl up / status / pull / images / down with a private state and run root.
+//! crimsonctl up / status / pull / images / restart / down with a private state and run root.
 
 use std::process::Command;
 
@@ -68,6 +68,26 @@ async fn up_status_pull_images_down() {
     let images = String::from_utf8_lossy(&ctl(root.path(), &["images"]).stdout).to_string();
     assert!(images.contains(&image), "{images}");
 
+    for daemon in ["sandbox", "crimson-cri"] {
+        let restart = ctl(root.path(), &["restart", daemon]);
+        assert!(
+            restart.status.success(),
+            "restart {daemon}: {}{}",
+            String::from_utf8_lossy(&restart.stdout),
+            String::from_utf8_lossy(&restart.stderr)
+        );
+    }
+    let status = ctl(root.path(), &["status"]);
+    let table = String::from_utf8_lossy(&status.stdout).to_string();
+    assert_eq!(
+        table.matches("SERVING").count(),
+        5,
+        "after restarts: {table}"
+    );
+    let images = String::from_utf8_lossy(&ctl(root.path(), &["images"]).stdout).to_string();
+    assert!(images.contains(&image), "after restarts: {images}");
+    assert!(!ctl(root.path(), &["restart", "nosuch"]).status.success());
+
     assert!(ctl(root.path(), &["down"]).status.success());
     let after = ctl(root.path(), &["status"]);
     assert!(
@@ -79,6 +99,10 @@ async fn up_status_pull_images_down() {
             .matches("DOWN")
             .count(),
         5
+    );
+    assert!(
+        !root.path().join("run/crimson.sock").exists(),
+        "down stops the socket holder too"
     );
     unmount_under(root.path());
 }

@@ -227,9 +227,11 @@ async fn daemons_stop_cleanly_on_sigterm() {
     for daemon in Daemon::ALL {
         let status = stack.terminate(daemon).expect("daemon was running");
         assert!(status.success(), "{daemon} exited with {status}");
-        assert!(
-            !stack.socket(daemon).exists(),
-            "{daemon} removed its socket"
+        // The front door's socket belongs to its holder and outlives it.
+        assert_eq!(
+            stack.socket(daemon).exists(),
+            daemon == Daemon::Cri,
+            "{daemon} removed its socket unless it is held"
         );
     }
 }

@@ -33,11 +33,10 @@ async fn run(args: Args) -> Result<(), CriError> {
     // The streaming server's optional TLS uses rustls with the ring provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let front_door = FrontDoor::start(&config).await?;
-    crimson_rpc::serve(
-        Daemon::Cri,
-        &config.socket(Daemon::Cri),
-        front_door.into_routes(),
-    )
-    .await?;
+    // From systemd or the holder `crimsonctl up` starts, the socket outlives this process.
+    let listener =
+        crimson_rpc::Listener::acquire(&config.socket(Daemon::Cri), &config.cri_socket_holder())
+            .await?;
+    crimson_rpc::serve_on(Daemon::Cri, listener, front_door.into_routes()).await?;
     Ok(())
 }

@@ -6,25 +6,25 @@ use crate::{Config, Daemon, LogFormat, Result, load_layers};
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CommonArgs {
     /// Main config file; drop-ins are read from `crimson.d/` beside it.
-    #[arg(long, env = "CRIMSON_CONFIG")]
+    #[arg(long, global = true, env = "CRIMSON_CONFIG")]
     pub config: Option<PathBuf>,
     /// Root of the persistent state; each daemon keeps its database in `<state-root>/<daemon>/`.
-    #[arg(long, env = "CRIMSON_STATE_ROOT")]
+    #[arg(long, global = true, env = "CRIMSON_STATE_ROOT")]
     pub state_root: Option<PathBuf>,
     /// Directory of the sockets and runtime files.
-    #[arg(long, env = "CRIMSON_RUN_ROOT")]
+    #[arg(long, global = true, env = "CRIMSON_RUN_ROOT")]
     pub run_root: Option<PathBuf>,
     /// This daemon's own socket (default `<run-root>/<daemon>.sock`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub socket: Option<PathBuf>,
     /// Log filter, in `RUST_LOG` syntax ("info", "crimson_image=debug").
-    #[arg(long, env = "CRIMSON_LOG_LEVEL")]
+    #[arg(long, global = true, env = "CRIMSON_LOG_LEVEL")]
     pub log_level: Option<String>,
     /// Log line format.
-    #[arg(long, env = "CRIMSON_LOG_FORMAT", value_enum)]
+    #[arg(long, global = true, env = "CRIMSON_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// OTLP/gRPC endpoint to export trace spans to ("http://127.0.0.1:4317"); off when unset.
-    #[arg(long, env = "CRIMSON_OTLP_ENDPOINT")]
+    #[arg(long, global = true, env = "CRIMSON_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 }
 

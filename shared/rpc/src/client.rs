@@ -14,7 +14,8 @@ use crate::connect_unix;
 pub type PeerChannel = InterceptedService<Channel, TracePropagation>;
 
 /// Client side of one peer daemon: a lazily (re)connecting channel plus the policy for a peer
-/// that is down: retry with backoff for at most `wait`, then UNAVAILABLE naming the daemon.
+/// that is down: retry with backoff until shortly before the deadline of the call being served
+/// (or for `wait` without one), then UNAVAILABLE naming the daemon.
 #[derive(Debug, Clone)]
 pub struct Peer {
     daemon: Daemon,
@@ -47,13 +48,18 @@ impl Peer {
 
     /// Runs `call` with a fresh channel, repeating it while the peer cannot be reached or the
     /// connection breaks mid-call (every internal operation is idempotent by id or kubelet
-    /// name), until `wait` has passed. Statuses the peer itself answered are returned unchanged.
+    /// name), until [`ANSWER_MARGIN`] before the caller's deadline ([`crate::caller_deadline`]),
+    /// or for `wait` when the caller set none. Statuses the peer itself answered are returned
+    /// unchanged.
     pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
     where
         F: FnMut(PeerChannel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let deadline = Instant::now() + self.wait;
+        let deadline = match crate::caller_deadline() {
+            Some(caller) => caller.checked_sub(ANSWER_MARGIN).unwrap_or(caller),
+            None => Instant::now() + self.wait,
+        };
         let mut delay = Duration::from_millis(20);
         loop {
             match call(self.channel()).await {
@@ -81,6 +87,10 @@ impl Peer {
         ))
     }
 }
+
+/// How long before the caller's deadline retries stop, so that UNAVAILABLE naming the daemon
+/// reaches the caller instead of its own DEADLINE_EXCEEDED.
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(100);
 
 /// True for failures made locally by the transport: the peer could not be reached, or the
 /// connection broke while the call was in flight (the peer died). A status the peer answered

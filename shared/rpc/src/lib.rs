@@ -1,21 +1,27 @@
 //! The one way Crimson processes serve and call gRPC over unix sockets.
 //!
-//! - [`serve`] runs a daemon's services on its socket (mode 0660) together with the standard
-//!   gRPC health service and `crimson.daemon.v1.Daemon`, with a trace span per request, until
-//!   SIGTERM or SIGINT.
+//! - [`serve`] / [`serve_on`] run a daemon's services on its socket (mode 0660) together with
+//!   the standard gRPC health service and `crimson.daemon.v1.Daemon`, with a trace span per
+//!   request, until SIGTERM or SIGINT, then drain the calls in flight.
+//! - [`Listener`] is where that socket comes from: systemd, a holder keeping it open across
+//!   restarts ([`hold`]), or a fresh bind.
 //! - [`Peer`] is a lazily connecting, self-healing client channel to another daemon that
-//!   propagates `traceparent` and turns a missing daemon into a bounded wait, then UNAVAILABLE
-//!   naming it.
+//!   propagates `traceparent` and turns a missing daemon into a wait bounded by the caller's
+//!   deadline ([`caller_deadline`]), then UNAVAILABLE naming it.
 
+mod call_scope;
 mod client;
 mod error;
 mod info;
 mod keyed_locks;
+mod listener;
 mod server;
 mod socket;
 
+pub use call_scope::caller_deadline;
 pub use client::{Peer, PeerChannel, is_unreachable};
 pub use error::RpcError;
 pub use keyed_locks::KeyedLocks;
-pub use server::serve;
+pub use listener::{Listener, hold};
+pub use server::{DRAIN_LIMIT, serve, serve_on};
 pub use socket::connect_unix;

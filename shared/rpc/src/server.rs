@@ -1,47 +1,74 @@
-use std::{os::unix::fs::PermissionsExt, path::Path};
+use std::{path::Path, time::Duration};
 
 use crimson_api::daemon::v1::daemon_server::DaemonServer;
 use crimson_config::Daemon;
-use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::Routes;
 
-use crate::{RpcError, info::InfoService, socket::prepare_socket_path};
+use crate::{
+    RpcError,
+    call_scope::{CallScopeLayer, InFlight},
+    info::InfoService,
+    listener::Listener,
+};
 
-/// Serves `routes` plus health and daemon info on `socket` until SIGTERM or SIGINT, then
-/// finishes in-flight requests and removes the socket.
+/// How long a stopping daemon lets the calls in flight finish before it exits anyway.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long the last answers get to reach their callers once no call is in flight.
+const LAST_ANSWERS: Duration = Duration::from_millis(200);
+
+/// Serves `routes` on a fresh bind of `socket`; see [`serve_on`].
 pub async fn serve(daemon: Daemon, socket: &Path, routes: Routes) -> Result<(), RpcError> {
-    prepare_socket_path(socket).await?;
-    let listener = UnixListener::bind(socket).map_err(|source| RpcError::Bind {
-        path: socket.to_path_buf(),
-        source,
-    })?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660)).map_err(|source| {
-        RpcError::Bind {
-            path: socket.to_path_buf(),
-            source,
-        }
-    })?;
+    serve_on(daemon, Listener::bind(socket).await?, routes).await
+}
+
+/// Serves `routes` plus health and daemon info on `listener` until SIGTERM or SIGINT. Then it
+/// stops accepting (connections made from then on wait in the socket's backlog for the next
+/// process when the socket is inherited), lets the calls in flight finish for at most
+/// [`DRAIN_LIMIT`] (long-lived streams end with the process), and removes the socket unless it
+/// is inherited.
+pub async fn serve_on(daemon: Daemon, listener: Listener, routes: Routes) -> Result<(), RpcError> {
+    let path = listener.path().to_path_buf();
+    let inherited = listener.is_inherited();
     let (_health, health_service) = tonic_health::server::health_reporter();
     let routes = routes
         .add_service(health_service)
         .add_service(DaemonServer::new(InfoService::new(daemon)));
-    tracing::info!(socket = %socket.display(), "{daemon} serving");
-    let result = tonic::transport::Server::builder()
+    let in_flight = InFlight::new();
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    tracing::info!(socket = %path.display(), inherited, "{daemon} serving");
+    let serving = tonic::transport::Server::builder()
+        .layer(CallScopeLayer(in_flight.clone()))
         .trace_fn(crimson_telemetry::server_span)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
-        .await
-        .map_err(|source| RpcError::Serve {
-            path: socket.to_path_buf(),
-            source,
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener.into_inner()), async move {
+            shutdown_signal().await;
+            let _ = stopping.send(());
         });
-    let _ = std::fs::remove_file(socket);
+    let drained = async {
+        if stopped.await.is_err() {
+            return std::future::pending().await;
+        }
+        if in_flight.drained(DRAIN_LIMIT).await {
+            tokio::time::sleep(LAST_ANSWERS).await;
+        } else {
+            tracing::warn!("calls still in flight after {DRAIN_LIMIT:?}; exiting anyway");
+        }
+    };
+    let result = tokio::select! {
+        served = serving => served.map_err(|source| RpcError::Serve { path: path.clone(), source }),
+        () = drained => Ok(()),
+    };
+    if !inherited {
+        let _ = std::fs::remove_file(&path);
+    }
     tracing::info!("{daemon} stopped");
     result
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or SIGINT.
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");

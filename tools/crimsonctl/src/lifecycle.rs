@@ -17,15 +17,48 @@ use nix::{
 
 use crate::probe::probe;
 
-fn pid_file(config: &Config, daemon: Daemon) -> PathBuf {
-    config.run_root.join(format!("{}.pid", daemon.short_name()))
+/// The process that holds the front door's socket open across its restarts.
+const HOLDER: &str = "crimson-cri-holder";
+
+fn pid_file(config: &Config, name: &str) -> PathBuf {
+    config.run_root.join(format!("{name}.pid"))
 }
 
-fn log_file(config: &Config, daemon: Daemon) -> PathBuf {
-    config
-        .state_root
-        .join("logs")
-        .join(format!("{}.log", daemon.binary_name()))
+fn log_file(config: &Config, name: &str) -> PathBuf {
+    config.state_root.join("logs").join(format!("{name}.log"))
+}
+
+/// The pid `up` recorded for `name`, if any.
+fn recorded_pid(config: &Config, name: &str) -> anyhow::Result<Option<Pid>> {
+    let path = pid_file(config, name);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let pid = text
+        .trim()
+        .parse()
+        .with_context(|| format!("bad pid file {}", path.display()))?;
+    Ok(Some(Pid::from_raw(pid)))
+}
+
+fn alive(pid: Pid) -> bool {
+    kill(pid, None).is_ok() && !is_zombie(pid.as_raw() as u32)
+}
+
+/// Whether `daemon` already runs: a recorded pid that is gone means no (without waiting for a
+/// probe to time out on a socket whose holder queues the connection); else its health check.
+async fn running(config: &Config, daemon: Daemon) -> anyhow::Result<bool> {
+    if recorded_pid(config, daemon.binary_name())?.is_some_and(|pid| !alive(pid)) {
+        return Ok(false);
+    }
+    Ok(matches!(probe(config, daemon).await.serving, Ok(true)))
+}
+
+fn own_dir() -> anyhow::Result<PathBuf> {
+    Ok(std::env::current_exe()?
+        .parent()
+        .context("locating crimsonctl's directory")?
+        .to_path_buf())
 }
 
 /// `crimsonctl up`.
@@ -37,40 +70,75 @@ pub async fn up(
 ) -> anyhow::Result<ExitCode> {
     let bin_dir = match bin_dir {
         Some(dir) => dir,
-        None => std::env::current_exe()?
-            .parent()
-            .context("locating crimsonctl's directory")?
-            .to_path_buf(),
+        None => own_dir()?,
     };
     std::fs::create_dir_all(&config.run_root)
         .with_context(|| format!("creating {}", config.run_root.display()))?;
     std::fs::create_dir_all(config.state_root.join("logs"))?;
     for daemon in Daemon::ALL {
-        if matches!(probe(config, daemon).await.serving, Ok(true)) {
+        if running(config, daemon).await? {
             println!("{daemon} is already running");
             continue;
         }
-        let pid = spawn(args, config, &bin_dir, daemon)?;
-        wait_healthy(config, daemon, pid, Duration::from_secs(timeout)).await?;
-        println!("{daemon} is up (pid {pid})");
+        start(args, config, &bin_dir, daemon, timeout).await?;
     }
     println!("{}", config.socket(Daemon::Cri).display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn spawn(
+/// Starts `daemon` (for the front door, its socket holder first) and waits until it is healthy.
+async fn start(
     args: &CommonArgs,
     config: &Config,
     bin_dir: &Path,
     daemon: Daemon,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    if daemon == Daemon::Cri {
+        ensure_holder(args, config).await?;
+    }
+    let mut command = Command::new(bin_dir.join(daemon.binary_name()));
+    let pid = spawn(args, config, &mut command, daemon.binary_name())?;
+    wait_healthy(config, daemon, pid, Duration::from_secs(timeout)).await?;
+    println!("{daemon} is up (pid {pid})");
+    Ok(())
+}
+
+/// Starts the holder of the front door's socket unless it runs, and waits until it hands out.
+async fn ensure_holder(args: &CommonArgs, config: &Config) -> anyhow::Result<()> {
+    let holder = config.cri_socket_holder();
+    if std::os::unix::net::UnixStream::connect(&holder).is_ok() {
+        return Ok(());
+    }
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("hold-socket");
+    let pid = spawn(args, config, &mut command, HOLDER)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::os::unix::net::UnixStream::connect(&holder).is_err() {
+        if !alive(Pid::from_raw(pid as i32)) || Instant::now() > deadline {
+            bail!(
+                "the socket holder did not start; its log ({}) ends with:\n{}",
+                log_file(config, HOLDER).display(),
+                log_tail(&log_file(config, HOLDER))
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Runs `command` in the background as `name` with the common flags, its output appended to
+/// its log file, and records its pid.
+fn spawn(
+    args: &CommonArgs,
+    config: &Config,
+    command: &mut Command,
+    name: &str,
 ) -> anyhow::Result<u32> {
-    let binary = bin_dir.join(daemon.binary_name());
-    let log_path = log_file(config, daemon);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_path)?;
-    let mut command = Command::new(&binary);
+        .open(log_file(config, name))?;
     command
         .arg("--state-root")
         .arg(&config.state_root)
@@ -86,8 +154,8 @@ fn spawn(
         // Its own process group: the daemon outlives this command and its terminal.
         .process_group(0)
         .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    std::fs::write(pid_file(config, daemon), child.id().to_string())?;
+        .with_context(|| format!("starting {name}"))?;
+    std::fs::write(pid_file(config, name), child.id().to_string())?;
     Ok(child.id())
 }
 
@@ -105,8 +173,8 @@ async fn wait_healthy(
         if kill(Pid::from_raw(pid as i32), None).is_err() || is_zombie(pid) {
             bail!(
                 "{daemon} exited during start-up; its log ({}) ends with:\n{}",
-                log_file(config, daemon).display(),
-                log_tail(&log_file(config, daemon))
+                log_file(config, daemon.binary_name()).display(),
+                log_tail(&log_file(config, daemon.binary_name()))
             );
         }
         if Instant::now() > deadline {
@@ -132,33 +200,59 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-/// `crimsonctl down`.
+/// `crimsonctl down`: the daemons front door first, then the socket holder.
 pub async fn down(config: &Config, timeout: u64) -> anyhow::Result<ExitCode> {
     for daemon in Daemon::ALL.iter().rev() {
-        let path = pid_file(config, *daemon);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let pid = Pid::from_raw(
-            text.trim()
-                .parse()
-                .with_context(|| format!("bad pid file {}", path.display()))?,
-        );
-        if kill(pid, Signal::SIGTERM).is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(timeout);
-            while kill(pid, None).is_ok()
-                && !is_zombie(pid.as_raw() as u32)
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if kill(pid, None).is_ok() && !is_zombie(pid.as_raw() as u32) {
-                eprintln!("{daemon} did not stop within {timeout}s, killing it");
-                let _ = kill(pid, Signal::SIGKILL);
-            }
+        if stop(config, daemon.binary_name(), timeout).await? {
             println!("{daemon} stopped");
         }
-        let _ = std::fs::remove_file(&path);
     }
+    stop(config, HOLDER, timeout).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `crimsonctl restart DAEMON`: stops it (the front door lets its calls in flight finish while
+/// new connections wait in the held socket's backlog), starts it again and waits until it is
+/// healthy.
+pub async fn restart(
+    args: &CommonArgs,
+    config: &Config,
+    daemon: Daemon,
+    bin_dir: Option<PathBuf>,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    let bin_dir = match bin_dir {
+        Some(dir) => dir,
+        None => own_dir()?,
+    };
+    if !stop(config, daemon.binary_name(), timeout).await?
+        && matches!(probe(config, daemon).await.serving, Ok(true))
+    {
+        bail!(
+            "{daemon} was not started by `crimsonctl up` (no pid file); under systemd: \
+             systemctl restart {daemon}"
+        );
+    }
+    start(args, config, &bin_dir, daemon, timeout).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM to the process recorded for `name`, SIGKILL if it is still there after `timeout`
+/// seconds; false if none was recorded.
+async fn stop(config: &Config, name: &str, timeout: u64) -> anyhow::Result<bool> {
+    let Some(pid) = recorded_pid(config, name)? else {
+        return Ok(false);
+    };
+    if kill(pid, Signal::SIGTERM).is_ok() {
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if alive(pid) {
+            eprintln!("{name} did not stop within {timeout}s, killing it");
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+    let _ = std::fs::remove_file(pid_file(config, name));
+    Ok(true)
 }

@@ -1,8 +1,9 @@
 //! crimsonctl: operator tool for Crimson.
 //!
-//! `up` starts the five daemons in the background and waits until each answers its health
-//! check; `down` stops them; `status` shows each daemon's health, pid and version. `pull`,
-//! `images`, `rmi` and `info` talk CRI to the front door, for people without crictl.
+//! `up` starts the five daemons in the background (and a holder that keeps the front door's
+//! socket open across its restarts) and waits until each answers its health check; `down`
+//! stops them; `restart` replaces one; `status` shows each daemon's health, pid and version.
+//! `pull`, `images`, `rmi` and `info` talk CRI to the front door, for people without crictl.
 
 mod cri;
 mod lifecycle;
@@ -11,7 +12,7 @@ mod probe;
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use crimson_config::CommonArgs;
+use crimson_config::{CommonArgs, Daemon};
 
 /// Start, stop and inspect Crimson.
 #[derive(Debug, Parser)]
@@ -37,9 +38,26 @@ enum Command {
     /// Stop the daemons started by `up` (SIGTERM, then SIGKILL after the timeout).
     Down {
         /// Seconds to wait for each daemon to exit after SIGTERM.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 15)]
         timeout: u64,
     },
+    /// Restart one daemon started by `up` (e.g. onto a new binary) and wait until it is
+    /// healthy; calls in flight finish first, and the front door refuses no connection.
+    Restart {
+        /// cri, image, sandbox, network or storage (or crimson-<name>).
+        #[arg(value_parser = parse_daemon)]
+        daemon: Daemon,
+        /// Directory holding the crimson-* binaries (default: beside crimsonctl).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+        /// Seconds to wait for it to stop, and then to become healthy.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Hold the front door's listening socket open and hand it to each crimson-cri that starts
+    /// (started by `up`).
+    #[command(hide = true)]
+    HoldSocket,
     /// Health, pid and version of each daemon; exits 1 if any is not serving.
     Status,
     /// CRI Status and Version of the front door.
@@ -65,12 +83,21 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = async {
-        let config = cli.common.load(crimson_config::Daemon::Cri)?;
+        let config = cli.common.load(Daemon::Cri)?;
         match cli.command {
             Command::Up { bin_dir, timeout } => {
                 lifecycle::up(&cli.common, &config, bin_dir, timeout).await
             }
             Command::Down { timeout } => lifecycle::down(&config, timeout).await,
+            Command::Restart {
+                daemon,
+                bin_dir,
+                timeout,
+            } => lifecycle::restart(&cli.common, &config, daemon, bin_dir, timeout).await,
+            Command::HoldSocket => {
+                crimson_rpc::hold(&config.socket(Daemon::Cri), &config.cri_socket_holder()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Status => probe::status(&config).await,
             Command::Info => cri::info(&config).await,
             Command::Pull { image, creds } => cri::pull(&config, image, creds).await,
@@ -86,4 +113,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A daemon by its short or binary name.
+fn parse_daemon(name: &str) -> Result<Daemon, String> {
+    Daemon::ALL
+        .into_iter()
+        .find(|d| d.short_name() == name || d.binary_name() == name)
+        .ok_or_else(|| format!("no daemon {name:?}: cri, image, sandbox, network or storage"))
 }

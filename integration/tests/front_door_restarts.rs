@@ -1,0 +1,161 @@
+//! The front door restarts without refusing a connection (its socket is held across the
+//! restart), drains its calls in flight on SIGTERM, and bounds its retries of a backend that is
+//! down by the caller's gRPC deadline.
+
+use std::time::Duration;
+
+use crimson_config::Daemon;
+use crimson_integration::{
+    require_root,
+    stack::{Stack, StackOptions},
+};
+use k8s_cri::v1::{ListImagesRequest, ListPodSandboxRequest, VersionRequest};
+use tonic::Code;
+
+fn with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_made_while_the_front_door_is_down_are_answered_by_the_next_one() {
+    require_root!();
+    let stack = Stack::start(StackOptions::default()).await;
+    let mut kubelet = stack.runtime();
+    kubelet.version(VersionRequest::default()).await.unwrap();
+
+    stack.kill(Daemon::Cri);
+    // A new client and the existing one both call while nothing runs crimson-cri.
+    let mut newcomer = stack.runtime();
+    let fresh = tokio::spawn(async move {
+        newcomer
+            .list_pod_sandbox(ListPodSandboxRequest::default())
+            .await
+    });
+    let existing = tokio::spawn(async move { kubelet.version(VersionRequest::default()).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !fresh.is_finished() && !existing.is_finished(),
+        "with crimson-cri down the calls wait in the socket's backlog instead of being refused"
+    );
+
+    stack.start_daemon(Daemon::Cri).await;
+    fresh
+        .await
+        .unwrap()
+        .expect("the call made while the front door was down is answered");
+    existing
+        .await
+        .unwrap()
+        .expect("the existing client's call is answered too");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_calls_in_flight_finish_then_the_next_front_door_serves() {
+    require_root!();
+    let stack = Stack::start(StackOptions {
+        backend_wait_ms: 20_000,
+        ..Default::default()
+    })
+    .await;
+    let mut images = stack.images();
+    images
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap();
+
+    // A call held in flight: its backend is down, so the front door keeps retrying it.
+    stack.kill(Daemon::Image);
+    let in_flight = tokio::spawn(async move {
+        images
+            .list_images(ListImagesRequest::default())
+            .await
+            .map(|r| r.into_inner().images.len())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cri_pid = stack.pid(Daemon::Cri).unwrap();
+    let terminating = tokio::task::spawn_blocking({
+        let pid = nix::unistd::Pid::from_raw(cri_pid as i32);
+        move || {
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            while nix::sys::signal::kill(pid, None).is_ok()
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z")
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !terminating.is_finished(),
+        "crimson-cri waits for its call in flight"
+    );
+    // New connections during the drain wait for the next process.
+    let mut later = stack.runtime();
+    let waiting = tokio::spawn(async move { later.version(VersionRequest::default()).await });
+
+    stack.start_daemon(Daemon::Image).await;
+    in_flight
+        .await
+        .unwrap()
+        .expect("the call in flight at SIGTERM is answered");
+    terminating.await.unwrap();
+    assert!(
+        stack.terminate(Daemon::Cri).unwrap().success(),
+        "a drained front door exits cleanly"
+    );
+    assert!(
+        stack.socket(Daemon::Cri).exists(),
+        "the held socket stays after crimson-cri exits"
+    );
+    stack.start_daemon(Daemon::Cri).await;
+    waiting
+        .await
+        .unwrap()
+        .expect("the call made during the drain is answered by the next front door");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_of_a_backend_that_is_down_last_as_long_as_the_callers_deadline() {
+    require_root!();
+    let stack = Stack::start(StackOptions {
+        backend_wait_ms: 300,
+        ..Default::default()
+    })
+    .await;
+    let mut images = stack.images();
+    images
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap();
+    stack.kill(Daemon::Image);
+
+    let short = images
+        .list_images(with_deadline(
+            ListImagesRequest::default(),
+            Duration::from_millis(800),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), Code::Unavailable, "{short:?}");
+    assert!(short.message().contains("crimson-image"), "{short:?}");
+
+    // Down for longer than backend_wait_ms, yet within the caller's deadline: no failure.
+    let long = tokio::spawn(async move {
+        images
+            .list_images(with_deadline(
+                ListImagesRequest::default(),
+                Duration::from_secs(60),
+            ))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!long.is_finished(), "the call waits for crimson-image");
+    stack.start_daemon(Daemon::Image).await;
+    long.await
+        .unwrap()
+        .expect("the call succeeds once crimson-image is back");
+}

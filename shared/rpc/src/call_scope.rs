@@ -1,0 +1,192 @@
+//! A tower layer around every served call: it makes the caller's gRPC deadline known to the
+//! handler (so retries towards a peer stop in time) and counts the calls in flight (so a
+//! shutting-down daemon knows when it has drained).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+
+tokio::task_local! {
+    static CALLER_DEADLINE: Option<Instant>;
+}
+
+/// The deadline the caller of the call being served sent (`grpc-timeout`), if any. Outside a
+/// served call (spawned tasks, background work) there is none.
+pub fn caller_deadline() -> Option<Instant> {
+    CALLER_DEADLINE
+        .try_with(|deadline| *deadline)
+        .ok()
+        .flatten()
+}
+
+/// Parses a `grpc-timeout` header value: up to 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// How many calls are being answered; a daemon that stops waits for zero.
+#[derive(Clone)]
+pub(crate) struct InFlight(watch::Sender<usize>);
+
+impl InFlight {
+    pub(crate) fn new() -> Self {
+        Self(watch::Sender::new(0))
+    }
+
+    fn enter(&self) -> InFlightGuard {
+        self.0.send_modify(|n| *n += 1);
+        InFlightGuard(self.0.clone())
+    }
+
+    /// Waits until no call is in flight, for at most `limit`; false if some still were.
+    pub(crate) async fn drained(&self, limit: Duration) -> bool {
+        let mut count = self.0.subscribe();
+        tokio::time::timeout(limit, count.wait_for(|n| *n == 0))
+            .await
+            .is_ok()
+    }
+}
+
+struct InFlightGuard(watch::Sender<usize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// The layer; see the module docs.
+#[derive(Clone)]
+pub(crate) struct CallScopeLayer(pub(crate) InFlight);
+
+impl<S> tower::Layer<S> for CallScopeLayer {
+    type Service = CallScope<S>;
+
+    fn layer(&self, inner: S) -> CallScope<S> {
+        CallScope {
+            inner,
+            in_flight: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`CallScopeLayer`] makes.
+#[derive(Clone)]
+pub(crate) struct CallScope<S> {
+    inner: S,
+    in_flight: InFlight,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for CallScope<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map(|timeout| Instant::now() + timeout);
+        let guard = self.in_flight.enter();
+        let answer = self.inner.call(request);
+        Box::pin(CALLER_DEADLINE.scope(deadline, async move {
+            let response = answer.await;
+            drop(guard);
+            response
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::Layer;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit_and_bad_ones_do_not() {
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(
+            parse_grpc_timeout("1500m"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_deadline_is_seen_inside_the_call_only() {
+        let inner = tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(caller_deadline())
+        });
+        let mut service = CallScopeLayer(InFlight::new()).layer(inner);
+        let request = http::Request::builder()
+            .header("grpc-timeout", "5S")
+            .body(())
+            .unwrap();
+        let before = Instant::now();
+        let seen = tower::Service::call(&mut service, request).await.unwrap();
+        let deadline = seen.expect("the deadline inside the call");
+        assert!(deadline >= before + Duration::from_secs(5));
+        assert!(deadline <= Instant::now() + Duration::from_secs(5));
+        let without = tower::Service::call(&mut service, http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(without, None);
+        assert_eq!(caller_deadline(), None);
+    }
+
+    #[tokio::test]
+    async fn drained_waits_for_the_calls_in_flight() {
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = std::sync::Mutex::new(Some(released));
+        let inner = tower::service_fn(move |_: http::Request<()>| {
+            let released = released.lock().unwrap().take();
+            async move {
+                if let Some(released) = released {
+                    let _ = released.await;
+                }
+                Ok::<_, std::convert::Infallible>(())
+            }
+        });
+        let in_flight = InFlight::new();
+        let mut service = CallScopeLayer(in_flight.clone()).layer(inner);
+        let call = tokio::spawn(tower::Service::call(&mut service, http::Request::new(())));
+        assert!(!in_flight.drained(Duration::from_millis(50)).await);
+        release.send(()).unwrap();
+        call.await.unwrap().unwrap();
+        assert!(in_flight.drained(Duration::from_millis(50)).await);
+    }
+}
