@@ -30,6 +30,12 @@ stress pods="100":
     cargo test --release -p crimson-store
     CRIMSON_STRESS_PODS={{pods}} cargo test --release -p crimson-integration --test stress -- --ignored --nocapture
 
+# Chaos under pod churn, against release binaries: workers loop the pod lifecycle through the
+# front door while a random daemon is kill -9'd every few seconds; long-lived pods are probed.
+chaos seconds="60":
+    cargo build --release --workspace
+    CRIMSON_CHAOS_SECONDS={{seconds}} cargo test --release -p crimson-integration --test chaos -- --ignored --nocapture
+
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
