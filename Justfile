@@ -32,7 +32,7 @@ stress pods="100":
 
 # Chaos under pod churn, against release binaries: workers loop the pod lifecycle through the
 # front door while a random daemon is kill -9'd every few seconds; long-lived pods are probed.
-chaos seconds="60":
+chaos seconds="90":
     cargo build --release --workspace
     CRIMSON_CHAOS_SECONDS={{seconds}} cargo test --release -p crimson-integration --test chaos -- --ignored --nocapture
 

@@ -1,12 +1,12 @@
 //! Chaos under pod churn, against release binaries (`just chaos`): workers loop kubelet's pod
 //! lifecycle through the front door while a random daemon is `kill -9`'d every few seconds and
-//! started again; long-lived pods serve HTTP and are probed meanwhile. It reports the calls made
+//! started again (in rounds that hit each of the five once, in random order); long-lived pods serve HTTP and are probed meanwhile. It reports the calls made
 //! and failed by the daemon last killed, the recovery time of each kill, pods lost or leaked,
 //! probes that failed and host leftovers, and asserts: no failed call for a backend kill, at
 //! most 0.2 % of all calls failed by front-door kills, nothing lost, leaked or left behind.
 //!
-//! `CRIMSON_CHAOS_SECONDS` (default 60), `CRIMSON_CHAOS_INTERVAL_MS` between kills (default
-//! 5000), `CRIMSON_CHAOS_WORKERS` (default 3), `CRIMSON_CHAOS_SEED` to replay a kill sequence.
+//! `CRIMSON_CHAOS_SECONDS` (default 90), `CRIMSON_CHAOS_INTERVAL_MS` between kills (default
+//! 6000), `CRIMSON_CHAOS_WORKERS` (default 3), `CRIMSON_CHAOS_SEED` to replay a kill sequence.
 
 use std::{
     collections::BTreeMap,
@@ -35,6 +35,8 @@ use k8s_cri::v1::{
 const CALL_DEADLINE: Duration = Duration::from_secs(120);
 /// Attempts of one step before a worker gives its pod up (each attempt is counted).
 const ATTEMPTS: usize = 20;
+/// How long the workers may take to finish their last pod cycle once the kills stop.
+const FINISH_LIMIT: Duration = Duration::from_secs(180);
 /// How often the long-lived pods are probed.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Long-lived pods serving HTTP throughout.
@@ -127,12 +129,21 @@ impl XorShift {
     }
 }
 
+/// The five daemons in a random order: every round of five kills hits each once.
+fn shuffled(random: &mut XorShift) -> Vec<Daemon> {
+    let mut daemons = Daemon::ALL.to_vec();
+    for i in (1..daemons.len()).rev() {
+        daemons.swap(i, (random.next() % (i as u64 + 1)) as usize);
+    }
+    daemons
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "release builds only: run by `just chaos`"]
 async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
     require_root!();
-    let seconds = setting("CRIMSON_CHAOS_SECONDS", 60);
-    let interval = Duration::from_millis(setting("CRIMSON_CHAOS_INTERVAL_MS", 5000));
+    let seconds = setting("CRIMSON_CHAOS_SECONDS", 90);
+    let interval = Duration::from_millis(setting("CRIMSON_CHAOS_INTERVAL_MS", 6000));
     let workers = setting("CRIMSON_CHAOS_WORKERS", 3);
     let seed = setting(
         "CRIMSON_CHAOS_SEED",
@@ -178,9 +189,13 @@ async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
 
     let began = Instant::now();
     let mut random = XorShift(seed);
+    let mut order = Vec::new();
     while began.elapsed() + interval <= Duration::from_secs(seconds) {
         tokio::time::sleep(interval).await;
-        let daemon = Daemon::ALL[(random.next() % Daemon::ALL.len() as u64) as usize];
+        if order.is_empty() {
+            order = shuffled(&mut random);
+        }
+        let daemon = order.pop().expect("a daemon to kill");
         let at = Instant::now();
         env.stack.kill(daemon);
         env.stack.start_daemon(daemon).await;
@@ -191,13 +206,21 @@ async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
         });
     }
     stop.store(true, Ordering::Relaxed);
-    let mut cycles = 0;
-    for worker in churn {
-        cycles += worker.await.expect("worker");
-    }
+    let finishing = async {
+        let mut cycles = 0;
+        for worker in churn {
+            cycles += worker.await.expect("worker");
+        }
+        cycles
+    };
+    let finished = tokio::time::timeout(FINISH_LIMIT, finishing).await;
     prober.await.expect("prober");
-
-    let report = report(&journal, cycles);
+    let report = report(&journal, *finished.as_ref().unwrap_or(&0));
+    keep_logs(&env);
+    assert!(
+        finished.is_ok(),
+        "a worker's pod cycle did not finish within {FINISH_LIMIT:?} of the end"
+    );
     let lost = lost_servers(&env, &servers).await;
     let leaked = leaked_pods(&env, &servers).await;
     for (pod_id, _) in &servers {
@@ -503,4 +526,19 @@ async fn remove_pod(env: &PodEnv, pod_id: &str) {
     tear_down(env.stack.runtime(), pod_id.to_string(), container.id)
         .await
         .expect("removing a long-lived pod");
+}
+
+/// Copies the daemons' logs to `<target>/tmp/chaos-logs` for a look after the run.
+fn keep_logs(env: &PodEnv) {
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-logs");
+    let _ = std::fs::remove_dir_all(&kept);
+    let _ = std::fs::create_dir_all(&kept);
+    for entry in std::fs::read_dir(env.stack.root().join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::copy(entry.path(), kept.join(entry.file_name()));
+    }
+    eprintln!("chaos: daemon logs kept in {}", kept.display());
 }

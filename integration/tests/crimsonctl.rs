@@ -84,6 +84,9 @@ async fn up_status_pull_images_down() {
         5,
         "after restarts: {table}"
     );
+    for counts in ["images=1", "layers=1", "pods=0 ", "attachments=0"] {
+        assert!(table.contains(counts), "status shows {counts}: {table}");
+    }
     let images = String::from_utf8_lossy(&ctl(root.path(), &["images"]).stdout).to_string();
     assert!(images.contains(&image), "after restarts: {images}");
     assert!(!ctl(root.path(), &["restart", "nosuch"]).status.success());

@@ -1,5 +1,6 @@
-//! What kubelet relies on: idempotent stop and remove, ALREADY_EXISTS for duplicate names,
-//! retries after a deadline get the first attempt's pod, exits seen after a sandbox restart,
+//! What kubelet relies on: idempotent stop and remove, the same creation request answered with
+//! the same pod or container (ALREADY_EXISTS once it is spent), retries after a deadline get
+//! the first attempt's pod, exits seen after a sandbox restart,
 //! and stop grace periods.
 
 use std::time::Duration;
@@ -78,14 +79,18 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
         "the retry got the first attempt's pod"
     );
 
+    // Asked again (its answer may have been lost with a daemon that was killed), the same
+    // request answers the same ready pod.
     let again = runtime
         .run_pod_sandbox(RunPodSandboxRequest {
             config: Some(pod.clone()),
             runtime_handler: String::new(),
         })
         .await
-        .unwrap_err();
-    assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+        .expect("the same RunPodSandbox again")
+        .into_inner()
+        .pod_sandbox_id;
+    assert_eq!(again, retried);
 
     let config = env.container_config("same", &["sleep", "300"]);
     let container_id = env
@@ -102,10 +107,34 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
             .expect("StartContainer");
     }
     let twice = env
+        .create_container(&retried, &pod, config.clone())
+        .await
+        .expect("the same CreateContainer again");
+    assert_eq!(
+        twice, container_id,
+        "the same request answers the same container"
+    );
+
+    // Once spent (the pod stopped, the container exited), the name is taken.
+    runtime
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: retried.clone(),
+        })
+        .await
+        .unwrap();
+    let spent = env
         .create_container(&retried, &pod, config)
         .await
         .unwrap_err();
-    assert_eq!(twice.code(), Code::AlreadyExists, "{twice:?}");
+    assert_eq!(spent.code(), Code::AlreadyExists, "{spent:?}");
+    let stopped = runtime
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stopped.code(), Code::AlreadyExists, "{stopped:?}");
 
     env.remove_pod_and_check(retried).await;
 }

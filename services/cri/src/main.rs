@@ -37,6 +37,8 @@ async fn run(args: Args) -> Result<(), CriError> {
     let listener =
         crimson_rpc::Listener::acquire(&config.socket(Daemon::Cri), &config.cri_socket_holder())
             .await?;
-    crimson_rpc::serve_on(Daemon::Cri, listener, front_door.into_routes()).await?;
+    // The front door holds no state of its own.
+    let counts: crimson_rpc::StateCounts = std::sync::Arc::new(Vec::new);
+    crimson_rpc::serve_on(Daemon::Cri, listener, counts, front_door.into_routes()).await?;
     Ok(())
 }

@@ -47,6 +47,7 @@ async fn run(args: Args) -> Result<(), ImageError> {
     crimson_rpc::serve(
         Daemon::Image,
         &config.socket(Daemon::Image),
+        service.state_counts(),
         service.into_routes(),
     )
     .await?;

@@ -66,6 +66,11 @@ pub struct ImageRecords {
 }
 
 impl ImageRecords {
+    /// How many images are recorded.
+    pub fn image_count(&self) -> usize {
+        self.images.len()
+    }
+
     /// Opens the trees in `store`.
     pub fn open(store: Store) -> Result<Self> {
         Ok(Self {

@@ -31,6 +31,12 @@ impl ImageService {
         Ok(Self { state })
     }
 
+    /// What its database holds, for `crimsonctl status`.
+    pub fn state_counts(&self) -> crimson_rpc::StateCounts {
+        let state = self.state.clone();
+        Arc::new(move || vec![("images", state.records.image_count() as u64)])
+    }
+
     /// The service as tonic routes.
     pub fn into_routes(self) -> Routes {
         Routes::new(ImagesServer::new(self))

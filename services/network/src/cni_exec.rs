@@ -8,7 +8,7 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 use serde_json::{Value, json};
 use tokio::{io::AsyncWriteExt, process::Command};
 
-use crate::{NetworkError, Result, cni_config::find_plugin};
+use crate::{NetworkError, Result, cni_config::find_plugin, plugin_lock::PluginLocks};
 
 /// Interface name inside the pod.
 pub const POD_INTERFACE: &str = "eth0";
@@ -54,12 +54,19 @@ pub struct Attachment {
 pub struct CniRuntime {
     bin_dirs: Vec<PathBuf>,
     timeout: Duration,
+    /// Per-pod locks every plugin process holds while it runs.
+    pub locks: PluginLocks,
 }
 
 impl CniRuntime {
-    /// A runtime looking up plugins in `bin_dirs`.
-    pub fn new(bin_dirs: Vec<PathBuf>, timeout: Duration) -> Self {
-        Self { bin_dirs, timeout }
+    /// A runtime looking up plugins in `bin_dirs`, with its per-pod lock files in `lock_dir`.
+    pub fn new(bin_dirs: Vec<PathBuf>, timeout: Duration, lock_dir: PathBuf) -> Self {
+        Self {
+            bin_dirs,
+            timeout,
+            // A plugin of an earlier instance has at most its own time limit left.
+            locks: PluginLocks::new(lock_dir, timeout + Duration::from_secs(5)),
+        }
     }
 
     /// Runs `command` over the whole list; answers the final result (ADD) or `Null`.
@@ -131,7 +138,8 @@ impl CniRuntime {
             attachment.container_id,
             attachment.pod_uid
         );
-        let mut child = Command::new(&binary)
+        let mut process = Command::new(&binary);
+        process
             .env("CNI_COMMAND", command.as_str())
             .env("CNI_CONTAINERID", &attachment.container_id)
             .env("CNI_NETNS", &attachment.netns)
@@ -141,7 +149,22 @@ impl CniRuntime {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
+            // Killed when its time limit passes; no caller going away drops it half-way (SetUpPod
+            // and TearDownPod run to completion).
+            .kill_on_drop(true);
+        // The plugin keeps the pod's lock while it runs, even past this daemon's death.
+        let lock = self.locks.lock(&attachment.container_id).await?;
+        let lock_fd = lock.inheritable_fd();
+        // SAFETY: fcntl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            process.pre_exec(move || {
+                if libc::fcntl(lock_fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = process
             .spawn()
             .map_err(|e| fail(format!("starting {}: {e}", binary.display())))?;
         let mut stdin = child.stdin.take().expect("piped stdin");
@@ -270,7 +293,11 @@ mod tests {
         fake_plugin(dir.path(), "breaks", &log, true);
         let conflist = json!({"cniVersion": "1.0.0", "name": "pods",
             "plugins": [{"type": "holds-an-ip"}, {"type": "breaks"}]});
-        let runtime = CniRuntime::new(vec![dir.path().into()], Duration::from_secs(10));
+        let runtime = CniRuntime::new(
+            vec![dir.path().into()],
+            Duration::from_secs(10),
+            dir.path().join("locks"),
+        );
         let error = runtime
             .run_list(CniCommand::Del, &conflist, &attachment(), None)
             .await

@@ -10,6 +10,7 @@ mod cni_exec;
 mod cni_result;
 mod error;
 mod netns;
+mod plugin_lock;
 mod pod_setup;
 mod pod_teardown;
 mod port_forward;

@@ -55,6 +55,7 @@ async fn run(args: Args) -> Result<(), NetworkError> {
     crimson_rpc::serve(
         Daemon::Network,
         &config.socket(Daemon::Network),
+        service.state_counts(),
         service.into_routes(),
     )
     .await?;

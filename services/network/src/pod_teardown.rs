@@ -29,6 +29,7 @@ pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
     netns::remove(attachment.netns_path.clone().into()).await?;
     state.pods.remove(&attachment.pod_id)?;
     state.store.flush().await?;
+    state.cni.locks.forget(&attachment.pod_id);
     tracing::info!(pod = %attachment.pod_id, "pod detached");
     Ok(())
 }

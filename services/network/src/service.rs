@@ -35,6 +35,12 @@ impl NetworkService {
         })
     }
 
+    /// What its database holds, for `crimsonctl status`.
+    pub fn state_counts(&self) -> crimson_rpc::StateCounts {
+        let state = self.state.clone();
+        Arc::new(move || vec![("attachments", state.pods.len() as u64)])
+    }
+
     /// The service as tonic routes.
     pub fn into_routes(self) -> Routes {
         Routes::new(NetworkServer::new(self))
@@ -79,18 +85,26 @@ impl Network for NetworkService {
     }
 
     async fn set_up_pod(&self, request: Request<SetUpPodRequest>) -> RpcResult<PodNetwork> {
-        respond(pod_setup::set_up_pod(&self.state, request.into_inner()).await)
+        let state = self.state.clone();
+        respond(
+            crimson_rpc::to_completion(async move {
+                pod_setup::set_up_pod(&state, request.into_inner()).await
+            })
+            .await,
+        )
     }
 
     async fn tear_down_pod(
         &self,
         request: Request<TearDownPodRequest>,
     ) -> RpcResult<TearDownPodResponse> {
-        let pod_id = request.into_inner().pod_id;
+        let (state, pod_id) = (self.state.clone(), request.into_inner().pod_id);
         respond(
-            pod_teardown::tear_down_pod(&self.state, &pod_id)
-                .await
-                .map(|()| TearDownPodResponse {}),
+            crimson_rpc::to_completion(async move {
+                pod_teardown::tear_down_pod(&state, &pod_id).await
+            })
+            .await
+            .map(|()| TearDownPodResponse {}),
         )
     }
 

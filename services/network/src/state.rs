@@ -37,6 +37,7 @@ impl State {
             cni: CniRuntime::new(
                 config.network.cni_bin_dirs.clone(),
                 Duration::from_secs(config.network.plugin_timeout_secs),
+                config.run_root.join("network").join("plugin-locks"),
             ),
             cni_conf_dir: config.network.cni_conf_dir.clone(),
             cni_bin_dirs: config.network.cni_bin_dirs.clone(),

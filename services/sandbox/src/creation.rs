@@ -3,8 +3,10 @@
 //! kubelet gives RunPodSandbox and CreateContainer a deadline and repeats the same request when
 //! it expires. The work runs in its own task, holding the name's lock, so it finishes whatever
 //! happens to the call. If the caller is still there, it gets the result; if it went away, the
-//! result is parked under the name and the next identical request gets it. A second request
-//! for a name whose creation was delivered fails with ALREADY_EXISTS. A request that finds an
+//! result is parked under the name and the next identical request gets it. An identical request
+//! finding the object made and still usable (a ready pod, a created or running container) gets
+//! it too: its answer may have been lost with a daemon killed after saving it. A request for a
+//! name whose object is no longer usable fails with ALREADY_EXISTS. A request that finds an
 //! earlier creation of its name still running waits at most [`NAME_WAIT`], then answers
 //! UNAVAILABLE, so kubelet's retries never pile up behind a slow one (every step of a creation
 //! has its own time limit, so the name is always released).
@@ -19,13 +21,23 @@ use crate::{Result, SandboxError, state::State};
 /// How long a request waits for an earlier creation of the same name.
 pub const NAME_WAIT: Duration = Duration::from_secs(30);
 
+/// What already exists under a kubelet name.
+pub enum Existing {
+    /// Nothing: the creation runs.
+    Nothing,
+    /// The object, made and usable: the answer to an identical request.
+    Usable(String),
+    /// An object no longer usable (a stopped pod, an exited container): ALREADY_EXISTS.
+    Spent,
+}
+
 /// Runs `work` for `key` unless a parked result or an existing object answers first.
-/// `existing` tells whether an object with this name already exists (checked under the lock).
+/// `existing` looks the name up (under the name's lock).
 pub async fn once<W, Fut, E>(state: Arc<State>, key: String, existing: E, work: W) -> Result<String>
 where
     W: FnOnce(Arc<State>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<String>> + Send + 'static,
-    E: FnOnce(&State) -> Result<bool> + Send + 'static,
+    E: FnOnce(&State) -> Result<Existing> + Send + 'static,
 {
     let (reply, answer) = oneshot::channel();
     let task_state = state.clone();
@@ -39,8 +51,9 @@ where
             let result = match task_state.parked.claim(&key).await {
                 Ok(Some(id)) => Ok(id),
                 Ok(None) => match existing(&task_state) {
-                    Ok(true) => Err(SandboxError::AlreadyExists(key.clone())),
-                    Ok(false) => work(task_state.clone()).await,
+                    Ok(Existing::Nothing) => work(task_state.clone()).await,
+                    Ok(Existing::Usable(id)) => Ok(id),
+                    Ok(Existing::Spent) => Err(SandboxError::AlreadyExists(key.clone())),
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),

@@ -40,6 +40,7 @@ async fn run(args: Args) -> Result<(), SandboxError> {
     crimson_rpc::serve(
         Daemon::Sandbox,
         &config.socket(Daemon::Sandbox),
+        service.state_counts(),
         service.into_routes(),
     )
     .await?;

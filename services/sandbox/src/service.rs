@@ -38,6 +38,17 @@ impl SandboxService {
         Ok(Self { state })
     }
 
+    /// What its database holds, for `crimsonctl status`.
+    pub fn state_counts(&self) -> crimson_rpc::StateCounts {
+        let state = self.state.clone();
+        Arc::new(move || {
+            vec![
+                ("pods", state.pods.len() as u64),
+                ("containers", state.containers.len() as u64),
+            ]
+        })
+    }
+
     /// The service as tonic routes.
     pub fn into_routes(self) -> Routes {
         Routes::new(SandboxServer::new(self))

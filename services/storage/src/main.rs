@@ -40,6 +40,12 @@ async fn run(args: Args) -> Result<(), StorageError> {
     let _telemetry = crimson_telemetry::init("crimson-storage", &config.log, &config.telemetry)?;
     let service = StorageService::open(&config).await?;
     let socket = config.socket(Daemon::Storage);
-    crimson_rpc::serve(Daemon::Storage, &socket, service.into_routes()).await?;
+    crimson_rpc::serve(
+        Daemon::Storage,
+        &socket,
+        service.state_counts(),
+        service.into_routes(),
+    )
+    .await?;
     Ok(())
 }

@@ -37,6 +37,17 @@ impl StorageService {
         })
     }
 
+    /// What its database holds, for `crimsonctl status`.
+    pub fn state_counts(&self) -> crimson_rpc::StateCounts {
+        let state = self.state.clone();
+        Arc::new(move || {
+            vec![
+                ("layers", state.layers.len() as u64),
+                ("rootfs", state.rootfs.len() as u64),
+            ]
+        })
+    }
+
     /// The service as tonic routes.
     pub fn into_routes(self) -> Routes {
         Routes::new(StorageServer::new(self).max_decoding_message_size(16 * 1024 * 1024))

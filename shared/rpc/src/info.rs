@@ -3,14 +3,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crimson_api::daemon::v1::{DaemonInfo, GetInfoRequest, daemon_server::Daemon as DaemonApi};
 use crimson_config::Daemon;
 
+/// Counts of what a daemon's database holds, by kind ("pods", "layers"), read on each ask.
+pub type StateCounts = std::sync::Arc<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
+
 /// `crimson.daemon.v1.Daemon` for the process it runs in.
 pub(crate) struct InfoService {
     info: DaemonInfo,
+    counts: StateCounts,
 }
 
 impl InfoService {
-    pub(crate) fn new(daemon: Daemon) -> Self {
+    pub(crate) fn new(daemon: Daemon, counts: StateCounts) -> Self {
         Self {
+            counts,
             info: DaemonInfo {
                 name: daemon.binary_name().to_string(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -18,6 +23,7 @@ impl InfoService {
                 started_at_unix: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64),
+                state_counts: Default::default(),
             },
         }
     }
@@ -29,6 +35,11 @@ impl DaemonApi for InfoService {
         &self,
         _: tonic::Request<GetInfoRequest>,
     ) -> Result<tonic::Response<DaemonInfo>, tonic::Status> {
-        Ok(tonic::Response::new(self.info.clone()))
+        let mut info = self.info.clone();
+        info.state_counts = (self.counts)()
+            .into_iter()
+            .map(|(kind, count)| (kind.to_string(), count))
+            .collect();
+        Ok(tonic::Response::new(info))
     }
 }

@@ -5,12 +5,15 @@
 //!   request, until SIGTERM or SIGINT, then drain the calls in flight.
 //! - [`Listener`] is where that socket comes from: systemd, a holder keeping it open across
 //!   restarts ([`hold`]), or a fresh bind.
+//! - [`to_completion`] runs a change in its own task, so a caller that goes away never stops
+//!   it half-way.
 //! - [`Peer`] is a lazily connecting, self-healing client channel to another daemon that
 //!   propagates `traceparent` and turns a missing daemon into a wait bounded by the caller's
 //!   deadline ([`caller_deadline`]), then UNAVAILABLE naming it.
 
 mod call_scope;
 mod client;
+mod completion;
 mod error;
 mod info;
 mod keyed_locks;
@@ -20,7 +23,9 @@ mod socket;
 
 pub use call_scope::caller_deadline;
 pub use client::{Peer, PeerChannel, is_unreachable};
+pub use completion::to_completion;
 pub use error::RpcError;
+pub use info::StateCounts;
 pub use keyed_locks::KeyedLocks;
 pub use listener::{Listener, hold};
 pub use server::{DRAIN_LIMIT, serve, serve_on};

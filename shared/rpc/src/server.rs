@@ -8,7 +8,7 @@ use tonic::service::Routes;
 use crate::{
     RpcError,
     call_scope::{CallScopeLayer, InFlight},
-    info::InfoService,
+    info::{InfoService, StateCounts},
     listener::Listener,
 };
 
@@ -19,22 +19,33 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const LAST_ANSWERS: Duration = Duration::from_millis(200);
 
 /// Serves `routes` on a fresh bind of `socket`; see [`serve_on`].
-pub async fn serve(daemon: Daemon, socket: &Path, routes: Routes) -> Result<(), RpcError> {
-    serve_on(daemon, Listener::bind(socket).await?, routes).await
+pub async fn serve(
+    daemon: Daemon,
+    socket: &Path,
+    counts: StateCounts,
+    routes: Routes,
+) -> Result<(), RpcError> {
+    serve_on(daemon, Listener::bind(socket).await?, counts, routes).await
 }
 
-/// Serves `routes` plus health and daemon info on `listener` until SIGTERM or SIGINT. Then it
+/// Serves `routes` plus health and daemon info (with `counts` of its state) on `listener`
+/// until SIGTERM or SIGINT. Then it
 /// stops accepting (connections made from then on wait in the socket's backlog for the next
 /// process when the socket is inherited), lets the calls in flight finish for at most
 /// [`DRAIN_LIMIT`] (long-lived streams end with the process), and removes the socket unless it
 /// is inherited.
-pub async fn serve_on(daemon: Daemon, listener: Listener, routes: Routes) -> Result<(), RpcError> {
+pub async fn serve_on(
+    daemon: Daemon,
+    listener: Listener,
+    counts: StateCounts,
+    routes: Routes,
+) -> Result<(), RpcError> {
     let path = listener.path().to_path_buf();
     let inherited = listener.is_inherited();
     let (_health, health_service) = tonic_health::server::health_reporter();
     let routes = routes
         .add_service(health_service)
-        .add_service(DaemonServer::new(InfoService::new(daemon)));
+        .add_service(DaemonServer::new(InfoService::new(daemon, counts)));
     let in_flight = InFlight::new();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(socket = %path.display(), inherited, "{daemon} serving");

@@ -44,6 +44,16 @@ impl<V: Serialize + DeserializeOwned> Tree<V> {
             .transpose()
     }
 
+    /// How many entries the tree holds (a scan: for status, not hot paths).
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether the tree holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
     /// Every key and value, in key order.
     pub fn entries(&self) -> Result<Vec<(String, V)>> {
         self.tree

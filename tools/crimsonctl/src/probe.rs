@@ -46,8 +46,8 @@ pub async fn probe(config: &Config, daemon: Daemon) -> Probe {
 /// `crimsonctl status`.
 pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
     println!(
-        "{:<16} {:<12} {:<8} {:<8} SOCKET",
-        "DAEMON", "HEALTH", "PID", "VERSION"
+        "{:<16} {:<12} {:<8} {:<8} {:<9} {:<28} SOCKET",
+        "DAEMON", "HEALTH", "PID", "VERSION", "UPTIME", "STATE"
     );
     let mut all_serving = true;
     for daemon in Daemon::ALL {
@@ -58,15 +58,23 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
             Err(_) => "DOWN".to_string(),
         };
         all_serving &= matches!(probe.serving, Ok(true));
-        let (pid, version) = probe.info.map_or(("-".to_string(), "-".to_string()), |i| {
-            (i.pid.to_string(), i.version)
-        });
+        let (pid, version, uptime, state) = match probe.info {
+            Some(info) => (
+                info.pid.to_string(),
+                info.version,
+                uptime(info.started_at_unix),
+                state_counts(&info.state_counts),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
         println!(
-            "{:<16} {:<12} {:<8} {:<8} {}",
+            "{:<16} {:<12} {:<8} {:<8} {:<9} {:<28} {}",
             daemon.binary_name(),
             health,
             pid,
             version,
+            uptime,
+            state,
             config.socket(daemon).display()
         );
     }
@@ -75,4 +83,31 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// "3d4h", "2h5m", "4m10s" or "12s" since `started_at_unix`.
+fn uptime(started_at_unix: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = (now - started_at_unix).max(0);
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// "pods=3 containers=2", sorted by kind; "-" for a daemon without state.
+fn state_counts(counts: &std::collections::HashMap<String, u64>) -> String {
+    let mut kinds: Vec<_> = counts.iter().collect();
+    kinds.sort();
+    let text: Vec<String> = kinds.iter().map(|(k, n)| format!("{k}={n}")).collect();
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.join(" ")
+    }
 }

@@ -6,7 +6,9 @@ use std::{path::PathBuf, sync::Arc};
 use crimson_api::sandbox::v1::{ContainerSpec, EventKind, NamespaceMode};
 
 use crate::{
-    Result, SandboxError, creation, events,
+    Result, SandboxError,
+    creation::{self, Existing},
+    events,
     host::host,
     layout::remove_dir,
     oci::{self, PidNamespace, mounts::PodFiles, process::ImageDefaults, user},
@@ -37,11 +39,18 @@ pub async fn create_container(
         state,
         key,
         move |state| {
-            Ok(state
+            let found = state
                 .containers
                 .values()?
-                .iter()
-                .any(|c| !c.infra && ContainerRecord::key(&c.pod_id, &c.spec) == existing_key))
+                .into_iter()
+                .find(|c| !c.infra && ContainerRecord::key(&c.pod_id, &c.spec) == existing_key);
+            Ok(match found {
+                None => Existing::Nothing,
+                Some(c) if matches!(c.phase, ContainerPhase::Created | ContainerPhase::Running) => {
+                    Existing::Usable(c.id)
+                }
+                Some(_) => Existing::Spent,
+            })
         },
         move |state| async move {
             let _pod_lock = state.pod_locks.lock(&pod_id).await;

@@ -10,7 +10,8 @@ use crimson_api::{
 
 use super::{cgroup, files, infra, namespaces, remove};
 use crate::{
-    Result, SandboxError, creation,
+    Result, SandboxError,
+    creation::{self, Existing},
     host::host,
     records::{PodPhase, PodRecord},
     runtime::exit::now_nanos,
@@ -27,11 +28,16 @@ pub async fn run_pod(state: Arc<State>, spec: PodSpec) -> Result<String> {
         state,
         key,
         move |state| {
-            Ok(state
+            let found = state
                 .pods
                 .values()?
-                .iter()
-                .any(|p| PodRecord::key(&p.spec) == existing_key))
+                .into_iter()
+                .find(|p| PodRecord::key(&p.spec) == existing_key);
+            Ok(match found {
+                None => Existing::Nothing,
+                Some(pod) if pod.phase == PodPhase::Ready => Existing::Usable(pod.id),
+                Some(_) => Existing::Spent,
+            })
         },
         move |state| async move { create(&state, spec).await },
     )

@@ -44,7 +44,7 @@ impl OciRuntime {
         args: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
-        let (mut child, _owned) = children()
+        let (mut child, owned) = children()
             .spawn(
                 Command::new(&self.path)
                     .arg("--root")
@@ -62,23 +62,28 @@ impl OciRuntime {
             .map_err(|e| {
                 SandboxError::runtime(action, format!("running {}: {e}", self.path.display()))
             })?;
-        let finished = async {
-            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                pipe.write_all(input)
-                    .await
-                    .map_err(|e| SandboxError::runtime(action, e))?;
-            }
-            child
-                .wait_with_output()
-                .await
-                .map_err(|e| SandboxError::runtime(action, e))
-        };
-        let output = tokio::time::timeout(COMMAND_TIMEOUT, finished)
+        let input = stdin.map(<[u8]>::to_vec);
+        // Its own task: a caller that goes away (its connection broke) never interrupts the
+        // runtime half-way — a `runc start` killed after releasing the process but before
+        // removing its exec fifo leaves a container no later start can start.
+        let command = tokio::spawn(async move {
+            let _owned = owned;
+            let finished = async {
+                if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+                    pipe.write_all(&input).await?;
+                }
+                child.wait_with_output().await
+            };
+            tokio::time::timeout(COMMAND_TIMEOUT, finished).await
+        });
+        let output = command
             .await
+            .map_err(|e| SandboxError::runtime(action, e))?
             .map_err(|_| SandboxError::TimedOut {
                 action,
                 after: COMMAND_TIMEOUT,
-            })??;
+            })?
+            .map_err(|e| SandboxError::runtime(action, e))?;
         if output.status.success() {
             Ok(output.stdout)
         } else {
