@@ -1,9 +1,12 @@
 //! Chaos under pod churn, against release binaries (`just chaos`): workers loop kubelet's pod
-//! lifecycle through the front door while a random daemon is `kill -9`'d every few seconds and
-//! started again (in rounds that hit each of the five once, in random order); long-lived pods serve HTTP and are probed meanwhile. It reports the calls made
-//! and failed by the daemon last killed, the recovery time of each kill, pods lost or leaked,
-//! probes that failed and host leftovers, and asserts: no failed call for a backend kill, at
-//! most 0.2 % of all calls failed by front-door kills, nothing lost, leaked or left behind.
+//! lifecycle through the front door while a daemon is `kill -9`'d every few seconds and started
+//! again, in rounds that hit each of the five once in random order; every third round restarts
+//! each gracefully instead (SIGTERM, then start: a rolling upgrade). Long-lived pods serve HTTP
+//! and are probed meanwhile. It reports calls made and failed by the daemon last stopped, the
+//! recovery time of each stop, pods lost or leaked, probes that failed and host leftovers, and
+//! asserts: no failed call at a backend kill or at any graceful restart, at most 0.2 % of all
+//! calls failed at front-door kills (the calls in flight in the killed process), nothing lost,
+//! leaked or left behind.
 //!
 //! `CRIMSON_CHAOS_SECONDS` (default 90), `CRIMSON_CHAOS_INTERVAL_MS` between kills (default
 //! 6000), `CRIMSON_CHAOS_WORKERS` (default 3), `CRIMSON_CHAOS_SEED` to replay a kill sequence.
@@ -61,11 +64,24 @@ struct Call {
     error: Option<String>,
 }
 
-/// One kill and how long the daemon took to answer its health check again.
+/// One kill (or graceful restart) and how long the daemon took to answer its health check
+/// again.
 struct Kill {
     daemon: Daemon,
+    /// SIGTERM (drain, exit) then start: the rolling-upgrade path.
+    graceful: bool,
     at: Instant,
     recovery: Duration,
+}
+
+impl Kill {
+    fn label(daemon: Option<Daemon>, graceful: bool) -> String {
+        match (daemon, graceful) {
+            (None, _) => "no kill yet".into(),
+            (Some(daemon), false) => format!("kill -9 of {daemon}"),
+            (Some(daemon), true) => format!("restart of {daemon}"),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -73,6 +89,21 @@ struct Journal {
     calls: Mutex<Vec<Call>>,
     kills: Mutex<Vec<Kill>>,
     failed_probes: Mutex<Vec<String>>,
+    /// Calls sent again because they never reached a server.
+    resent: Mutex<usize>,
+}
+
+/// Whether `status` is hyper's "canceled": the request was disrupted before any of it was
+/// written, so no server saw it (what grpc-go retries transparently).
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            return hyper.is_canceled();
+        }
+        source = error.source();
+    }
+    false
 }
 
 impl Journal {
@@ -84,7 +115,14 @@ impl Journal {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         for _ in 0..ATTEMPTS {
-            let result = call().await;
+            let mut result = call().await;
+            // As kubelet's gRPC client does, a call that never left this process (its
+            // connection closed before the request was written, e.g. at a graceful
+            // restart's GOAWAY) is sent again at once; it is not a failed call.
+            while result.as_ref().is_err_and(never_sent) {
+                *self.resent.lock().unwrap() += 1;
+                result = call().await;
+            }
             let error = result.as_ref().err().map(|s| format!("{s:?}"));
             self.calls.lock().unwrap().push(Call {
                 what,
@@ -99,15 +137,15 @@ impl Journal {
         None
     }
 
-    /// The daemon killed last before `at`, if any.
-    fn blamed(&self, at: Instant) -> Option<Daemon> {
+    /// The daemon killed or restarted last before `at` (and whether gracefully), if any.
+    fn blamed(&self, at: Instant) -> Option<(Daemon, bool)> {
         self.kills
             .lock()
             .unwrap()
             .iter()
             .rev()
             .find(|kill| kill.at <= at)
-            .map(|kill| kill.daemon)
+            .map(|kill| (kill.daemon, kill.graceful))
     }
 }
 
@@ -189,18 +227,35 @@ async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
 
     let began = Instant::now();
     let mut random = XorShift(seed);
-    let mut order = Vec::new();
+    let (mut order, mut round) = (Vec::new(), 0);
     while began.elapsed() + interval <= Duration::from_secs(seconds) {
         tokio::time::sleep(interval).await;
         if order.is_empty() {
             order = shuffled(&mut random);
+            round += 1;
         }
         let daemon = order.pop().expect("a daemon to kill");
+        // Every third round is a rolling upgrade of each daemon instead of kills.
+        let graceful = round % 3 == 2;
         let at = Instant::now();
-        env.stack.kill(daemon);
+        let stopping = env.clone();
+        tokio::task::spawn_blocking(move || {
+            if graceful {
+                let status = stopping.stack.terminate(daemon);
+                assert!(
+                    status.is_some_and(|s| s.success()),
+                    "{daemon} stopped cleanly"
+                );
+            } else {
+                stopping.stack.kill(daemon);
+            }
+        })
+        .await
+        .expect("stopping a daemon");
         env.stack.start_daemon(daemon).await;
         journal.kills.lock().unwrap().push(Kill {
             daemon,
+            graceful,
             at,
             recovery: at.elapsed(),
         });
@@ -246,6 +301,11 @@ async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
     assert_eq!(
         report.backend_failed, 0,
         "calls failed at backend kills: {:?}",
+        report.failures
+    );
+    assert_eq!(
+        report.restart_failed, 0,
+        "calls failed at graceful restarts: {:?}",
         report.failures
     );
     assert!(
@@ -411,6 +471,7 @@ struct Tally {
 
 struct Report {
     calls: usize,
+    restart_failed: usize,
     backend_failed: usize,
     front_door_failed: usize,
     unattributed_failed: usize,
@@ -424,13 +485,14 @@ fn report(journal: &Journal, cycles: usize) -> Report {
     let mut by_daemon: BTreeMap<String, Tally> = BTreeMap::new();
     for kill in kills.iter() {
         by_daemon
-            .entry(kill.daemon.to_string())
+            .entry(Kill::label(Some(kill.daemon), kill.graceful))
             .or_default()
             .recoveries
             .push(kill.recovery);
     }
     let mut report = Report {
         calls: calls.len(),
+        restart_failed: 0,
         backend_failed: 0,
         front_door_failed: 0,
         unattributed_failed: 0,
@@ -439,30 +501,32 @@ fn report(journal: &Journal, cycles: usize) -> Report {
     drop(kills);
     for call in calls.iter() {
         let blamed = journal.blamed(call.ended);
-        let name = blamed.map_or("no kill yet".to_string(), |d| d.to_string());
+        let name = Kill::label(blamed.map(|b| b.0), blamed.is_some_and(|b| b.1));
         let tally = by_daemon.entry(name.clone()).or_default();
         tally.calls += 1;
         let Some(error) = &call.error else { continue };
         tally.failed += 1;
         match blamed {
-            Some(Daemon::Cri) => report.front_door_failed += 1,
+            Some((_, true)) => report.restart_failed += 1,
+            Some((Daemon::Cri, false)) => report.front_door_failed += 1,
             Some(_) => report.backend_failed += 1,
             None => report.unattributed_failed += 1,
         }
         report
             .failures
-            .push(format!("{} after a kill of {name}: {error}", call.what));
+            .push(format!("{} after the {name}: {error}", call.what));
     }
     eprintln!(
-        "chaos: {} calls in {cycles} pod cycles, {} failed",
+        "chaos: {} calls in {cycles} pod cycles, {} failed, {} never sent and sent again",
         report.calls,
-        report.failures.len()
+        report.failures.len(),
+        journal.resent.lock().unwrap()
     );
     for (daemon, mut tally) in by_daemon {
         tally.recoveries.sort();
         let median = tally.recoveries.get(tally.recoveries.len() / 2);
         eprintln!(
-            "  after a kill of {daemon}: {} kills, {} calls, {} failed; recovery (kill to healthy) median {median:?}, max {:?}",
+            "  after each {daemon}: {} times, {} calls, {} failed; recovery (stop to healthy) median {median:?}, max {:?}",
             tally.recoveries.len(),
             tally.calls,
             tally.failed,
