@@ -1,5 +1,5 @@
 //! The front door restarts without refusing a connection (its socket is held across the
-//! restart), drains its calls in flight on SIGTERM, and bounds its retries of a backend that is
+//! restart by the holder `crimsonctl up` starts, or by systemd's socket activation), drains its calls in flight on SIGTERM, and bounds its retries of a backend that is
 //! down by the caller's gRPC deadline.
 
 use std::time::Duration;
@@ -167,4 +167,81 @@ async fn retries_of_a_backend_that_is_down_last_as_long_as_the_callers_deadline(
     long.await
         .unwrap()
         .expect("the call succeeds once crimson-image is back");
+}
+
+/// crimson-cri as systemd starts it for `crimson-cri.socket`: the listening socket as fd 3,
+/// `LISTEN_FDS=1` and `LISTEN_PID` naming the process (`exec` keeps the shell's pid).
+fn socket_activated_front_door(
+    stack: &Stack,
+    socket: &std::path::Path,
+    listener: &std::os::unix::net::UnixListener,
+) -> std::process::Child {
+    use std::os::{fd::AsRawFd, unix::process::CommandExt};
+    let fd = listener.as_raw_fd();
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
+        .arg(crimson_integration::stack::bin_dir().join("crimson-cri"))
+        .arg("--config")
+        .arg(stack.root().join("crimson.toml"))
+        .arg("--socket")
+        .arg(socket);
+    // SAFETY: dup2 is async-signal-safe; the new fd 3 is inherited (no close-on-exec).
+    unsafe {
+        command.pre_exec(move || {
+            if nix::libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().expect("starting crimson-cri")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socket_from_systemd_is_served_and_outlives_the_front_door() {
+    require_root!();
+    let stack = Stack::start(StackOptions::default()).await;
+    stack.kill(Daemon::Cri);
+    let socket = stack.root().join("run/activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let client = || {
+        k8s_cri::v1::runtime_service_client::RuntimeServiceClient::new(crimson_rpc::connect_unix(
+            &socket,
+        ))
+    };
+
+    let mut first = socket_activated_front_door(&stack, &socket, &listener);
+    crimson_integration::eventually(30, "the activated front door", || async {
+        client().version(VersionRequest::default()).await.ok()
+    })
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut waiting_client = client();
+    let waiting =
+        tokio::spawn(async move { waiting_client.version(VersionRequest::default()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the socket systemd holds queues the call"
+    );
+    let mut second = socket_activated_front_door(&stack, &socket, &listener);
+    waiting
+        .await
+        .unwrap()
+        .expect("the next front door answers the queued call");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(second.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(second.wait().unwrap().success());
+    assert!(
+        socket.exists(),
+        "the socket is systemd's: crimson-cri leaves it"
+    );
 }
