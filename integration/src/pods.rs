@@ -373,6 +373,21 @@ pub async fn tear_down(
         .map(drop)
 }
 
+/// Waits (10 s at most) until crimson-sandbox has reaped every child of its that exited.
+pub async fn assert_children_reaped(env: &PodEnv) {
+    use crimson_config::Daemon;
+    let sandbox = env
+        .stack
+        .pid(Daemon::Sandbox)
+        .expect("crimson-sandbox runs");
+    eventually(10, "crimson-sandbox to reap every child", || async {
+        crate::processes::zombie_children(sandbox)
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
+
 /// Texts of the `stream` lines.
 pub fn lines_of(log: &[LogLine], stream: &str) -> Vec<String> {
     log.iter()
@@ -395,7 +410,7 @@ pub fn assert_nothing_left(env: &PodEnv) {
         storage_mounts.is_empty(),
         "rootfs mounts left: {storage_mounts:?}"
     );
-    let netns: Vec<_> = std::fs::read_dir(root.join("run/netns"))
+    let netns: Vec<_> = std::fs::read_dir(env.stack.run_dir().join("netns"))
         .into_iter()
         .flatten()
         .flatten()

@@ -49,6 +49,8 @@ pub struct StackOptions {
     pub network_toml: String,
     /// A CNI plugin directory searched before Debian's.
     pub cni_bin_dir: Option<PathBuf>,
+    /// Name of the run root inside the stack's directory (`run`).
+    pub run_dir_name: String,
 }
 
 impl Default for StackOptions {
@@ -65,6 +67,7 @@ impl Default for StackOptions {
             cri_toml: String::new(),
             network_toml: String::new(),
             cni_bin_dir: None,
+            run_dir_name: "run".into(),
         }
     }
 }
@@ -83,6 +86,7 @@ impl StackOptions {
 /// process keeps the front door's socket open across crimson-cri's restarts.
 pub struct Stack {
     root: tempfile::TempDir,
+    run_dir: PathBuf,
     holder: Mutex<Option<Child>>,
     children: Mutex<HashMap<Daemon, Child>>,
     bridges: Mutex<Vec<String>>,
@@ -138,7 +142,7 @@ impl Stack {
              [cri]\nbackend_wait_ms = {}\nstream_token_ttl_secs = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
              [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [{}\"/usr/lib/cni\"]\nnetns_dir = {:?}\n{}\n",
             path("state"),
-            path("run"),
+            path(&options.run_dir_name),
             options.backend_wait_ms,
             options.stream_token_ttl_secs,
             path("registries.conf"),
@@ -148,7 +152,7 @@ impl Stack {
                 .cni_bin_dir
                 .as_ref()
                 .map_or(String::new(), |dir| format!("{dir:?}, ")),
-            path("run/netns"),
+            path(&options.run_dir_name).join("netns"),
             options.network_toml,
         );
         config = config.replace("[image]\n", &format!("{}[image]\n", options.cri_toml));
@@ -171,6 +175,7 @@ impl Stack {
         std::fs::write(path("crimson.toml"), config).unwrap();
         std::fs::create_dir_all(path("logs")).unwrap();
         let stack = Self {
+            run_dir: root.path().join(&options.run_dir_name),
             root,
             holder: Mutex::new(None),
             children: Mutex::new(HashMap::new()),
@@ -216,9 +221,14 @@ impl Stack {
         self.root.path()
     }
 
+    /// The run root (sockets, runtime files).
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
     /// The socket of `daemon`.
     pub fn socket(&self, daemon: Daemon) -> PathBuf {
-        self.root.path().join("run").join(daemon.socket_file_name())
+        self.run_dir.join(daemon.socket_file_name())
     }
 
     /// The state directory of `daemon`.

@@ -23,8 +23,9 @@ use std::{
 use crimson_config::Daemon;
 use crimson_integration::{
     eventually,
-    pods::{PodEnv, RuntimeClient, assert_nothing_left, http_get, tear_down},
-    processes::zombie_children,
+    pods::{
+        PodEnv, RuntimeClient, assert_children_reaped, assert_nothing_left, http_get, tear_down,
+    },
     require_root,
 };
 use k8s_cri::v1::{
@@ -282,14 +283,7 @@ async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
         remove_pod(&env, pod_id).await;
     }
     assert_nothing_left(&env);
-    let sandbox = env
-        .stack
-        .pid(Daemon::Sandbox)
-        .expect("crimson-sandbox runs");
-    eventually(10, "crimson-sandbox to reap every child", || async {
-        zombie_children(sandbox).is_empty().then_some(())
-    })
-    .await;
+    assert_children_reaped(&env).await;
 
     assert!(lost.is_empty(), "long-lived pods lost: {lost:?}");
     assert!(leaked.is_empty(), "pods leaked: {leaked:?}");
@@ -322,104 +316,110 @@ async fn random_kills_under_pod_churn_cost_no_call_and_leave_nothing() {
     );
 }
 
+/// One CRI call of a pod cycle through [`Journal::call`], with kubelet's deadline; the
+/// request expression is evaluated for each attempt.
+macro_rules! step {
+    ($journal:expr, $client:expr, $method:ident, $request:expr) => {
+        $journal.call(stringify!($method), || {
+            let mut client = $client.clone();
+            let request = deadline($request);
+            async move { client.$method(request).await }
+        })
+    };
+}
+
 /// One kubelet pod worker's lifecycle of a pod with one container; a step that fails is
 /// retried as kubelet would.
 async fn cycle(env: &PodEnv, journal: &Journal, client: RuntimeClient, name: &str) {
     let pod = env.pod_config(name);
-    let Some(pod_id) = journal
-        .call("RunPodSandbox", || {
-            let mut client = client.clone();
-            let request = deadline(RunPodSandboxRequest {
-                config: Some(pod.clone()),
-                runtime_handler: String::new(),
-            });
-            async move { client.run_pod_sandbox(request).await }
-        })
+    let run = RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: String::new(),
+    };
+    let Some(pod_id) = step!(journal, client, run_pod_sandbox, run.clone())
         .await
         .map(|r| r.pod_sandbox_id)
     else {
         return;
     };
-    let created = journal
-        .call("CreateContainer", || {
-            let mut client = client.clone();
-            let request = deadline(CreateContainerRequest {
-                pod_sandbox_id: pod_id.clone(),
-                config: Some(env.container_config("app", &["sleep", "3600"])),
-                sandbox_config: Some(pod.clone()),
-            });
-            async move { client.create_container(request).await }
-        })
+    let create = CreateContainerRequest {
+        pod_sandbox_id: pod_id.clone(),
+        config: Some(env.container_config("app", &["sleep", "3600"])),
+        sandbox_config: Some(pod),
+    };
+    let created = step!(journal, client, create_container, create.clone())
         .await
         .map(|r| r.container_id);
-    if let Some(container_id) = &created {
-        journal
-            .call("StartContainer", || {
-                let mut client = client.clone();
-                let request = deadline(StartContainerRequest {
-                    container_id: container_id.clone(),
-                });
-                async move { client.start_container(request).await }
-            })
-            .await;
-        journal
-            .call("ContainerStatus", || {
-                let mut client = client.clone();
-                let request = deadline(ContainerStatusRequest {
-                    container_id: container_id.clone(),
-                    verbose: false,
-                });
-                async move { client.container_status(request).await }
-            })
-            .await;
-        journal
-            .call("StopContainer", || {
-                let mut client = client.clone();
-                let request = deadline(StopContainerRequest {
-                    container_id: container_id.clone(),
-                    timeout: 0,
-                });
-                async move { client.stop_container(request).await }
-            })
-            .await;
-        journal
-            .call("RemoveContainer", || {
-                let mut client = client.clone();
-                let request = deadline(RemoveContainerRequest {
-                    container_id: container_id.clone(),
-                });
-                async move { client.remove_container(request).await }
-            })
-            .await;
+    if let Some(container_id) = created {
+        let container_id = || container_id.clone();
+        step!(
+            journal,
+            client,
+            start_container,
+            StartContainerRequest {
+                container_id: container_id()
+            }
+        )
+        .await;
+        step!(
+            journal,
+            client,
+            container_status,
+            ContainerStatusRequest {
+                container_id: container_id(),
+                verbose: false
+            }
+        )
+        .await;
+        step!(
+            journal,
+            client,
+            stop_container,
+            StopContainerRequest {
+                container_id: container_id(),
+                timeout: 0
+            }
+        )
+        .await;
+        step!(
+            journal,
+            client,
+            remove_container,
+            RemoveContainerRequest {
+                container_id: container_id()
+            }
+        )
+        .await;
     }
-    journal
-        .call("PodSandboxStatus", || {
-            let mut client = client.clone();
-            let request = deadline(PodSandboxStatusRequest {
-                pod_sandbox_id: pod_id.clone(),
-                verbose: false,
-            });
-            async move { client.pod_sandbox_status(request).await }
-        })
-        .await;
-    journal
-        .call("StopPodSandbox", || {
-            let mut client = client.clone();
-            let request = deadline(StopPodSandboxRequest {
-                pod_sandbox_id: pod_id.clone(),
-            });
-            async move { client.stop_pod_sandbox(request).await }
-        })
-        .await;
-    journal
-        .call("RemovePodSandbox", || {
-            let mut client = client.clone();
-            let request = deadline(RemovePodSandboxRequest {
-                pod_sandbox_id: pod_id.clone(),
-            });
-            async move { client.remove_pod_sandbox(request).await }
-        })
-        .await;
+    let pod_sandbox_id = || pod_id.clone();
+    step!(
+        journal,
+        client,
+        pod_sandbox_status,
+        PodSandboxStatusRequest {
+            pod_sandbox_id: pod_sandbox_id(),
+            verbose: false
+        }
+    )
+    .await;
+    step!(
+        journal,
+        client,
+        stop_pod_sandbox,
+        StopPodSandboxRequest {
+            pod_sandbox_id: pod_sandbox_id()
+        }
+    )
+    .await;
+    step!(
+        journal,
+        client,
+        remove_pod_sandbox,
+        RemovePodSandboxRequest {
+            pod_sandbox_id: pod_sandbox_id()
+        }
+    )
+    .await;
 }
 
 /// The long-lived HTTP pods: (pod id, IP).

@@ -204,7 +204,7 @@ async fn a_socket_from_systemd_is_served_and_outlives_the_front_door() {
     require_root!();
     let stack = Stack::start(StackOptions::default()).await;
     stack.kill(Daemon::Cri);
-    let socket = stack.root().join("run/activated.sock");
+    let socket = stack.run_dir().join("activated.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let client = || {
         k8s_cri::v1::runtime_service_client::RuntimeServiceClient::new(crimson_rpc::connect_unix(

@@ -1,6 +1,6 @@
 //! The rest of a container's configuration: the pod's /dev/shm, bind mounts, devices, masked
-//! paths, global mounts.conf mounts, runtime handlers, privileged containers, OOM kills, and
-//! metadata kept as given.
+//! paths, global mounts.conf mounts, recursive read-only mounts, runtime handlers, privileged
+//! containers, OOM kills, and metadata kept as given.
 
 use std::collections::HashMap;
 
@@ -104,19 +104,6 @@ async fn shm_mounts_devices_masked_paths_and_global_mounts() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
-    let mut recursive = env.container_config("recursive-ro", &["true"]);
-    recursive.mounts = vec![Mount {
-        container_path: "/data".into(),
-        host_path: shared.path().display().to_string(),
-        readonly: true,
-        recursive_read_only: true,
-        ..Default::default()
-    }];
-    let refused = env
-        .create_container(&pod_id, &pod, recursive)
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     env.remove_pod_and_check(pod_id).await;
 }
 
@@ -202,4 +189,78 @@ async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
     );
 
     env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recursive_read_only_mounts_reach_submounts_and_are_checked() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let status = env
+        .stack
+        .runtime()
+        .status(k8s_cri::v1::StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner();
+    let default_handler = status
+        .runtime_handlers
+        .iter()
+        .find(|h| h.name.is_empty())
+        .expect("the default handler is listed");
+    assert!(
+        default_handler
+            .features
+            .as_ref()
+            .is_some_and(|f| f.recursive_read_only_mounts),
+        "runc 1.1 on a 5.12+ kernel makes them: {status:?}"
+    );
+
+    // A host directory with a tmpfs mounted inside it, as critest makes it.
+    let host = tempfile::tempdir().unwrap();
+    let submount = host.path().join("tmpfs");
+    std::fs::create_dir(&submount).unwrap();
+    nix::mount::mount(
+        Some("none"),
+        &submount,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let volume = |recursive_read_only| Mount {
+        container_path: "/mnt".into(),
+        host_path: host.path().display().to_string(),
+        readonly: true,
+        recursive_read_only,
+        ..Default::default()
+    };
+    let pod = env.pod_config("rro");
+    let pod_id = env.run_pod(&pod).await;
+    let touch = [
+        "sh",
+        "-c",
+        "touch /mnt/tmpfs/file && echo written || echo refused",
+    ];
+    for (rro, expected) in [(false, "written"), (true, "refused")] {
+        let mut config = env.container_config(&format!("touch-{rro}"), &touch);
+        config.mounts = vec![volume(rro)];
+        let (_, log) = env.output_of(&pod_id, &pod, "touch", config).await;
+        assert_eq!(lines_of(&log, "stdout"), [expected], "rro {rro}");
+    }
+
+    let mut writable = volume(true);
+    writable.readonly = false;
+    let mut shared = volume(true);
+    shared.propagation = k8s_cri::v1::MountPropagation::PropagationHostToContainer as i32;
+    for (i, mount) in [writable, shared].into_iter().enumerate() {
+        let mut config = env.container_config(&format!("refused-{i}"), &["true"]);
+        config.mounts = vec![mount];
+        let err = env
+            .create_container(&pod_id, &pod, config)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    }
+    env.remove_pod_and_check(pod_id).await;
+    nix::mount::umount2(&submount, nix::mount::MntFlags::MNT_DETACH).unwrap();
 }

@@ -181,7 +181,7 @@ async fn a_pod_start_survives_a_sandbox_kill_in_the_middle() {
     let mut runtime = env.stack.runtime();
     let call = tokio::spawn(async move { runtime.run_pod_sandbox(request).await });
     // The pod's network namespace is pinned just before the (slow) CNI ADD.
-    let netns_dir = env.stack.root().join("run/netns");
+    let netns_dir = env.stack.run_dir().join("netns");
     crimson_integration::eventually(30, "the pod's network to be set up", || async {
         std::fs::read_dir(&netns_dir)
             .is_ok_and(|mut entries| entries.next().is_some())

@@ -169,6 +169,28 @@ async fn spdy_exec_streams_stdio_and_reports_the_exit_code() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_new_exec_url_works_at_once_after_a_front_door_restart() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let (pod_id, id, _) = running_container(&env, "after-restart", &["sleep", "300"]).await;
+    env.stack.restart(crimson_config::Daemon::Cri).await;
+    let url = exec_url(
+        &env,
+        exec_request(&id, &["echo", "served"], false, false, true, false),
+    )
+    .await;
+    let (mut client, _) = spdy(&url, &["v4.channel.k8s.io"]).await;
+    let _error = client.open(&[("streamtype", "error")]).await;
+    let stdout = client.open(&[("streamtype", "stdout")]).await;
+    let events = client.drain().await;
+    assert_eq!(
+        String::from_utf8_lossy(&stream_bytes(&events, stdout)),
+        "served\n"
+    );
+    env.remove_pod_and_check(pod_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn spdy_exec_on_a_terminal_follows_resizes() {
     require_root!();
     let env = PodEnv::start(false).await;
@@ -328,7 +350,22 @@ async fn websocket_exec_v5_v4_and_base64() {
 #[tokio::test(flavor = "multi_thread")]
 async fn attach_reaches_the_main_process() {
     require_root!();
-    let env = PodEnv::start(false).await;
+    attach_under(StackOptions::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attach_works_when_the_socket_path_passes_the_unix_limit() {
+    require_root!();
+    let options = StackOptions {
+        run_dir_name: "a-run-root-long-enough-to-push-the-attach-socket-path-past-108".into(),
+        ..Default::default()
+    };
+    attach_under(options).await;
+}
+
+/// Attach to a reading and echoing main process, on a stack made with `options`.
+async fn attach_under(options: StackOptions) {
+    let env = PodEnv::start_with(false, options).await;
     let pod = env.pod_config("attach");
     let pod_id = env.run_pod(&pod).await;
     let mut config = env.container_config(

@@ -9,9 +9,8 @@ use std::{sync::Arc, time::Duration};
 
 use crimson_config::Daemon;
 use crimson_integration::{
-    eventually,
-    pods::{PodEnv, assert_nothing_left, tear_down},
-    processes::{open_fds, rss_kib, zombie_children},
+    pods::{PodEnv, assert_children_reaped, assert_nothing_left, tear_down},
+    processes::{open_fds, rss_kib},
     require_root,
 };
 use k8s_cri::v1::{ContainerState, ListContainersRequest, ListPodSandboxRequest};
@@ -162,14 +161,7 @@ async fn assert_settled(env: &PodEnv) {
     assert!(pods.is_empty(), "{} pods left", pods.len());
     assert_eq!(running_containers(env).await, 0);
     assert_nothing_left(env);
-    let sandbox = env
-        .stack
-        .pid(Daemon::Sandbox)
-        .expect("crimson-sandbox runs");
-    eventually(10, "crimson-sandbox to reap every child", || async {
-        zombie_children(sandbox).is_empty().then_some(())
-    })
-    .await;
+    assert_children_reaped(env).await;
 }
 
 /// Open fds and RSS (KiB) of every daemon.

@@ -6,8 +6,8 @@ use crimson_api::sandbox::v1::{
     Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest,
     CreateContainerResponse, Empty, ExecSyncRequest, ExecSyncResponse, GetStatusRequest,
     ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
-    PodStats, RunPodRequest, RunPodResponse, RuntimeStatus, StopContainerRequest, StreamInput,
-    UpdateContainerResourcesRequest, WatchEventsRequest,
+    PodStats, RunPodRequest, RunPodResponse, RuntimeHandler, RuntimeStatus, StopContainerRequest,
+    StreamInput, UpdateContainerResourcesRequest, WatchEventsRequest,
     sandbox_server::{Sandbox, SandboxServer},
 };
 use crimson_config::Config;
@@ -86,9 +86,18 @@ impl Sandbox for SandboxService {
             .filter(|binary| find_executable(binary).is_none())
             .map(|binary| binary.display().to_string())
             .collect();
+        let handlers = settings
+            .runtimes
+            .iter()
+            .map(|(name, runtime)| RuntimeHandler {
+                name: name.clone(),
+                recursive_read_only_mounts: runtime.features.recursive_read_only,
+            })
+            .collect();
         Ok(Response::new(if missing.is_empty() {
             RuntimeStatus {
                 ready: true,
+                handlers,
                 ..Default::default()
             }
         } else {
@@ -96,6 +105,7 @@ impl Sandbox for SandboxService {
                 ready: false,
                 reason: "RuntimeBinaryMissing".into(),
                 message: format!("not found or not executable: {}", missing.join(", ")),
+                handlers,
             }
         }))
     }

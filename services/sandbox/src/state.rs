@@ -18,7 +18,7 @@ use crate::{
     },
     parked::Parked,
     records::{CONTAINERS_TREE, ContainerRecord, PODS_TREE, PodRecord, SCHEMA_VERSION},
-    runtime::oci_runtime::OciRuntime,
+    runtime::{features::RuntimeFeatures, oci_runtime::OciRuntime},
 };
 
 /// Settings read once at start.
@@ -76,19 +76,18 @@ impl State {
         let mut runtimes = BTreeMap::new();
         // conmon wants absolute paths; unresolvable ones stay as configured (Status says so).
         let resolve = |path: &PathBuf| crate::find_executable(path).unwrap_or_else(|| path.clone());
-        let default = OciRuntime {
-            path: resolve(&sandbox.runtime_path),
-            root: root.clone(),
+        let runtime = |path: PathBuf, root: PathBuf| OciRuntime {
+            features: RuntimeFeatures::probe(&path),
+            path,
+            root,
         };
+        let default = runtime(resolve(&sandbox.runtime_path), root.clone());
         runtimes.insert(String::new(), default.clone());
         runtimes.insert("runc".to_string(), default);
         for (name, handler) in &sandbox.runtimes {
             runtimes.insert(
                 name.clone(),
-                OciRuntime {
-                    path: resolve(&handler.runtime_path),
-                    root: config.run_root.join(name),
-                },
+                runtime(resolve(&handler.runtime_path), config.run_root.join(name)),
             );
         }
         let wait = Duration::from_millis(config.cri.backend_wait_ms);

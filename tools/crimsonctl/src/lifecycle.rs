@@ -54,11 +54,15 @@ async fn running(config: &Config, daemon: Daemon) -> anyhow::Result<bool> {
     Ok(matches!(probe(config, daemon).await.serving, Ok(true)))
 }
 
-fn own_dir() -> anyhow::Result<PathBuf> {
-    Ok(std::env::current_exe()?
-        .parent()
-        .context("locating crimsonctl's directory")?
-        .to_path_buf())
+/// `bin_dir`, else the directory crimsonctl itself is in.
+fn bin_dir_or_own(bin_dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match bin_dir {
+        Some(dir) => Ok(dir),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("locating crimsonctl's directory")?
+            .to_path_buf()),
+    }
 }
 
 /// `crimsonctl up`.
@@ -68,10 +72,7 @@ pub async fn up(
     bin_dir: Option<PathBuf>,
     timeout: u64,
 ) -> anyhow::Result<ExitCode> {
-    let bin_dir = match bin_dir {
-        Some(dir) => dir,
-        None => own_dir()?,
-    };
+    let bin_dir = bin_dir_or_own(bin_dir)?;
     std::fs::create_dir_all(&config.run_root)
         .with_context(|| format!("creating {}", config.run_root.display()))?;
     std::fs::create_dir_all(config.state_root.join("logs"))?;
@@ -221,10 +222,7 @@ pub async fn restart(
     bin_dir: Option<PathBuf>,
     timeout: u64,
 ) -> anyhow::Result<ExitCode> {
-    let bin_dir = match bin_dir {
-        Some(dir) => dir,
-        None => own_dir()?,
-    };
+    let bin_dir = bin_dir_or_own(bin_dir)?;
     if !stop(config, daemon.binary_name(), timeout).await?
         && matches!(probe(config, daemon).await.serving, Ok(true))
     {

@@ -6,7 +6,10 @@ use crimson_api::{
     network::v1::{GetStatusRequest as NetworkStatusRequest, network_client::NetworkClient},
     sandbox::v1::{GetStatusRequest as SandboxStatusRequest, sandbox_client::SandboxClient},
 };
-use k8s_cri::v1::{RuntimeCondition, RuntimeFeatures, RuntimeStatus, StatusResponse};
+use k8s_cri::v1::{
+    RuntimeCondition, RuntimeFeatures, RuntimeHandler, RuntimeHandlerFeatures, RuntimeStatus,
+    StatusResponse,
+};
 
 use crate::Backends;
 
@@ -31,6 +34,22 @@ pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
     let storage = Backends::healthy(&backends.storage);
     let (sandbox, network, image, storage) = tokio::join!(sandbox, network, image, storage);
 
+    let runtime_handlers = sandbox
+        .as_ref()
+        .map(|sandbox| {
+            sandbox
+                .handlers
+                .iter()
+                .map(|handler| RuntimeHandler {
+                    name: handler.name.clone(),
+                    features: Some(RuntimeHandlerFeatures {
+                        recursive_read_only_mounts: handler.recursive_read_only_mounts,
+                        user_namespaces: false,
+                    }),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let runtime = match (sandbox, image, storage) {
         (Err(status), _, _) | (_, Err(status), _) | (_, _, Err(status)) => {
             condition(RUNTIME_READY, false, "DaemonUnavailable", status.message())
@@ -72,11 +91,11 @@ pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
             conditions: vec![runtime, network],
         }),
         info,
+        runtime_handlers,
         features: Some(RuntimeFeatures {
             // Merge and Strict are both honoured, and ContainerStatus reports the user.
             supplemental_groups_policy: true,
         }),
-        ..Default::default()
     }
 }
 

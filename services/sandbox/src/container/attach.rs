@@ -2,16 +2,16 @@
 //! (SOCK_SEQPACKET; each packet from conmon is one stream byte, 2 stdout or 3 stderr, then
 //! data; what we send is stdin as is) and its control fifo for terminal sizes.
 
-use std::{io::Write, os::fd::AsRawFd, sync::Arc, time::Duration};
+use std::{io::Write, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use crimson_api::sandbox::v1::{StreamInput, stream_input::Part};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
 use tokio::net::UnixDatagram;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
 use super::{
+    attach_socket::connect_seqpacket,
     exec_stream::{OutputStream, read_start},
     refresh::current,
     stream_io::{Output, chunk, end, output_channel},
@@ -40,20 +40,7 @@ pub async fn attach(state: Arc<State>, mut input: Streaming<StreamInput>) -> Res
             record.id
         )));
     }
-    let path = state
-        .layout
-        .attach_sockets()
-        .join(&record.id)
-        .join("attach");
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    )
-    .map_err(|e| SandboxError::runtime("attach", e))?;
-    let address = UnixAddr::new(&path).map_err(|e| SandboxError::runtime("attach", e))?;
-    connect(fd.as_raw_fd(), &address)
+    let fd = connect_seqpacket(&state.layout.attach_sockets().join(&record.id), "attach")
         .map_err(|e| SandboxError::runtime("connecting to conmon's attach socket", e))?;
     // A connected SOCK_SEQPACKET socket reads and writes like a datagram socket: one packet per
     // call, a zero-length read at the end.

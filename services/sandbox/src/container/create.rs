@@ -153,6 +153,7 @@ async fn launch(
     let security = record.spec.security.clone().unwrap_or_default();
     let pid = pid_namespace(state, pod, &security)?;
     let bundle = state.layout.bundle(&record.id);
+    let runtime_features = state.runtime_of(record).features;
     let (settings, pod_dir, pod_record, container, defaults) = (
         state.settings.clone(),
         state.layout.pod_dir(&pod.id),
@@ -187,6 +188,7 @@ async fn launch(
             apparmor: &settings.apparmor,
             global_mounts: &settings.global_mounts,
             oom_floor: settings.oom_floor,
+            runtime_features,
         })?;
         spec.save(&config)
             .map_err(|e| SandboxError::runtime("writing config.json", e))?;

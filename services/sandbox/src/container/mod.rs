@@ -2,6 +2,7 @@
 //! files, so a container that ends while this daemon is down is seen as exited afterwards.
 
 pub mod attach;
+pub mod attach_socket;
 pub mod create;
 pub mod exec_stream;
 pub mod exec_sync;

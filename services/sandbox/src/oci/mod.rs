@@ -52,6 +52,8 @@ pub struct SpecInput<'a> {
     pub apparmor: &'a apparmor::HostAppArmor,
     pub global_mounts: &'a [(PathBuf, PathBuf)],
     pub oom_floor: i32,
+    /// What the container's runtime handler supports.
+    pub runtime_features: crate::runtime::features::RuntimeFeatures,
 }
 
 /// Paths hidden from unprivileged containers unless the request says otherwise.
@@ -130,6 +132,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         input.global_mounts,
         privileged,
         security.readonly_rootfs,
+        input.runtime_features,
     )?;
 
     let mut namespaces = vec![namespace(LinuxNamespaceType::Mount, None)?];

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crimson_api::sandbox::v1::{Mount as CriMount, Propagation};
 use oci_spec::runtime::{Mount, MountBuilder};
 
-use crate::{Result, SandboxError};
+use crate::{Result, SandboxError, runtime::features::RuntimeFeatures};
 
 /// The mounts and the root filesystem propagation they need.
 pub struct MountPlan {
@@ -34,13 +34,14 @@ fn mount(destination: &str, typ: &str, source: impl Into<PathBuf>, options: &[&s
         .expect("a complete mount")
 }
 
-/// Builds the mount list.
+/// Builds the mount list; `features` are those of the container's runtime handler.
 pub fn plan(
     pod: &PodFiles<'_>,
     cri_mounts: &[CriMount],
     global_mounts: &[(PathBuf, PathBuf)],
     privileged: bool,
     readonly_rootfs: bool,
+    features: RuntimeFeatures,
 ) -> Result<MountPlan> {
     let sys_mode = if privileged { "rw" } else { "ro" };
     let file_mode = if readonly_rootfs { "ro" } else { "rw" };
@@ -142,17 +143,35 @@ pub fn plan(
         };
         mounts.retain(|m| m.destination() != Path::new(&cri.container_path));
         let access = if cri.readonly { "ro" } else { "rw" };
-        mounts.push(mount(
-            &cri.container_path,
-            "bind",
-            source,
-            &["rbind", mode, access],
-        ));
+        let mut options = vec!["rbind", mode, access];
+        if cri.recursive_read_only {
+            check_recursive_read_only(cri, features)?;
+            options.push("rro");
+        }
+        mounts.push(mount(&cri.container_path, "bind", source, &options));
     }
     Ok(MountPlan {
         mounts,
         rootfs_propagation: propagation.map(str::to_string),
     })
+}
+
+/// A recursive read-only mount must be read-only, privately propagated (a submount arriving
+/// later could not be made read-only) and on a runtime that can make it so.
+fn check_recursive_read_only(cri: &CriMount, features: RuntimeFeatures) -> Result<()> {
+    let refused = if !cri.readonly {
+        "it must also be readonly"
+    } else if cri.propagation != Propagation::Private as i32 {
+        "its propagation must be private"
+    } else if !features.recursive_read_only {
+        "this runtime handler (or kernel) does not support them"
+    } else {
+        return Ok(());
+    };
+    Err(SandboxError::InvalidArgument(format!(
+        "recursive read-only mount at {}: {refused}",
+        cri.container_path
+    )))
 }
 
 /// A kubelet host path: symlinks resolved; created as a directory when missing (as Docker's
@@ -211,7 +230,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let plan = plan(&files, &cri, &[], false, false).unwrap();
+        let plan = plan(&files, &cri, &[], false, false, RuntimeFeatures::default()).unwrap();
         assert_eq!(
             plan.mounts
                 .iter()
@@ -235,7 +254,69 @@ mod tests {
             host_path: "/tmp".into(),
             ..Default::default()
         }];
-        assert!(super::plan(&files, &relative, &[], false, false).is_err());
+        assert!(
+            super::plan(
+                &files,
+                &relative,
+                &[],
+                false,
+                false,
+                RuntimeFeatures::default()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn recursive_read_only_mounts_are_checked_and_passed_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PodFiles {
+            shm: dir.path(),
+            resolv_conf: dir.path(),
+            hosts: dir.path(),
+            hostname: None,
+        };
+        let rro = |readonly, propagation: Propagation| {
+            [CriMount {
+                container_path: "/data".into(),
+                host_path: dir.path().display().to_string(),
+                readonly,
+                propagation: propagation as i32,
+                recursive_read_only: true,
+                ..Default::default()
+            }]
+        };
+        let able = RuntimeFeatures {
+            recursive_read_only: true,
+        };
+        let plan = plan(
+            &files,
+            &rro(true, Propagation::Private),
+            &[],
+            false,
+            false,
+            able,
+        )
+        .unwrap();
+        let data = plan
+            .mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/data"))
+            .unwrap();
+        let options = data.options().as_ref().unwrap();
+        assert!(options.contains(&"ro".to_string()) && options.contains(&"rro".to_string()));
+        for (mounts, features) in [
+            (rro(false, Propagation::Private), able),
+            (rro(true, Propagation::HostToContainer), able),
+            (rro(true, Propagation::Bidirectional), able),
+            (rro(true, Propagation::Private), RuntimeFeatures::default()),
+        ] {
+            let refused = super::plan(&files, &mounts, &[], false, false, features);
+            assert!(
+                matches!(refused, Err(SandboxError::InvalidArgument(_))),
+                "{mounts:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,4 +3,5 @@
 pub mod children;
 pub mod conmon;
 pub mod exit;
+pub mod features;
 pub mod oci_runtime;

@@ -4,7 +4,10 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use tokio::{io::AsyncWriteExt, process::Command};
 
-use crate::{Result, SandboxError, runtime::children::children};
+use crate::{
+    Result, SandboxError,
+    runtime::{children::children, features::RuntimeFeatures},
+};
 
 /// How long one runtime command (start, kill, delete, state, update) may take before it is
 /// killed and its RPC fails.
@@ -17,6 +20,8 @@ pub struct OciRuntime {
     pub path: PathBuf,
     /// Its `--root`.
     pub root: PathBuf,
+    /// What it supports (probed at start-up).
+    pub features: RuntimeFeatures,
 }
 
 /// What `state` reports.

@@ -81,17 +81,13 @@ pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::Contai
                     "image volume mounts (mounts.image) are not implemented by this runtime",
                 ));
             }
-            if m.recursive_read_only {
-                return Err(Status::invalid_argument(
-                    "recursive read-only mounts are not supported by this runtime",
-                ));
-            }
             Ok(sandbox::Mount {
                 container_path: m.container_path,
                 host_path: m.host_path,
                 readonly: m.readonly,
                 propagation: enum_in_range("mounts.propagation", m.propagation, 2)?,
                 selinux_relabel: m.selinux_relabel,
+                recursive_read_only: m.recursive_read_only,
             })
         })
         .collect::<Result<Vec<_>, Status>>()?;

@@ -1,0 +1,66 @@
+//! What an OCI runtime handler can do, asked once at start-up (before the reaper runs).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// The optional features of one runtime handler, as CRI's `RuntimeHandlerFeatures` names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeFeatures {
+    /// Recursive read-only bind mounts: the runtime knows the `rro` mount option (runc 1.1+)
+    /// and the kernel has `mount_setattr` (5.12+).
+    pub recursive_read_only: bool,
+}
+
+impl RuntimeFeatures {
+    /// Asks `<runtime> features` and the running kernel.
+    pub fn probe(runtime: &Path) -> Self {
+        let features = std::process::Command::new(runtime)
+            .arg("features")
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .and_then(|output| serde_json::from_slice::<Value>(&output.stdout).ok())
+            .unwrap_or(Value::Null);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        Self {
+            recursive_read_only: knows_mount_option(&features, "rro")
+                && release_at_least(&kernel, 5, 12),
+        }
+    }
+}
+
+/// Whether `runc features` output lists `option` among its mount options.
+fn knows_mount_option(features: &Value, option: &str) -> bool {
+    features["mountOptions"]
+        .as_array()
+        .is_some_and(|options| options.iter().any(|o| o == option))
+}
+
+/// Whether a kernel release ("6.1.0-18-amd64") is at least `major.minor`.
+fn release_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found >= (major, minor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rro_needs_the_option_and_a_recent_kernel() {
+        let runc = serde_json::json!({"mountOptions": ["ro", "rro", "rbind"]});
+        let old = serde_json::json!({"mountOptions": ["ro", "rbind"]});
+        assert!(knows_mount_option(&runc, "rro"));
+        assert!(!knows_mount_option(&old, "rro"));
+        assert!(!knows_mount_option(&Value::Null, "rro"));
+        assert!(release_at_least("6.1.0-18-amd64", 5, 12));
+        assert!(release_at_least("5.12.0", 5, 12));
+        assert!(!release_at_least("5.10.209-1", 5, 12));
+        assert!(!release_at_least("", 5, 12));
+    }
+}
