@@ -50,6 +50,8 @@ pub struct State {
     pub pod_locks: KeyedLocks,
     pub container_locks: KeyedLocks,
     pub name_locks: KeyedLocks,
+    /// Recording a container's exit happens once (see `container::refresh`).
+    pub exit_locks: KeyedLocks,
     /// Pods and containers whose creation finished after its caller went away, by kubelet
     /// name: the caller's retry gets them, even after a restart.
     pub parked: Parked,
@@ -115,6 +117,7 @@ impl State {
             pod_locks: KeyedLocks::default(),
             container_locks: KeyedLocks::default(),
             name_locks: KeyedLocks::default(),
+            exit_locks: KeyedLocks::default(),
             events: broadcast::channel(1024).0,
         })
     }

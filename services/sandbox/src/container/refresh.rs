@@ -10,12 +10,10 @@ use crate::{
     state::State,
 };
 
-/// `record`, updated (and saved) if its process ended since it was last seen running.
-pub async fn refresh(state: &State, mut record: ContainerRecord) -> Result<ContainerRecord> {
-    if !matches!(
-        record.phase,
-        ContainerPhase::Created | ContainerPhase::Running
-    ) {
+/// `record`, updated (and saved) if its process ended since it was last seen running. Callers
+/// race (a status poll, the reaper loop): the exit is recorded, and its event sent, once.
+pub async fn refresh(state: &State, record: ContainerRecord) -> Result<ContainerRecord> {
+    if !is_live(&record) {
         return Ok(record);
     }
     let Some(exit) = read_exit(
@@ -23,6 +21,12 @@ pub async fn refresh(state: &State, mut record: ContainerRecord) -> Result<Conta
         &state.layout.bundle(&record.id),
     ) else {
         return Ok(record);
+    };
+    let _once = state.exit_locks.lock(&record.id).await;
+    let mut record = match state.containers.get(&record.id)? {
+        Some(stored) if is_live(&stored) => stored,
+        Some(stored) => return Ok(stored),
+        None => return Ok(record),
     };
     record.phase = ContainerPhase::Exited;
     record.exit_code = exit.code;
@@ -35,6 +39,13 @@ pub async fn refresh(state: &State, mut record: ContainerRecord) -> Result<Conta
     events::emit(state, &record, EventKind::ContainerStopped);
     tracing::info!(container = %record.id, exit_code = exit.code, reason = %record.reason, "container exited");
     Ok(record)
+}
+
+fn is_live(record: &ContainerRecord) -> bool {
+    matches!(
+        record.phase,
+        ContainerPhase::Created | ContainerPhase::Running
+    )
 }
 
 /// The container `id`, refreshed.
