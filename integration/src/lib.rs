@@ -10,6 +10,7 @@ pub mod pods;
 pub mod processes;
 pub mod registry;
 pub mod stack;
+pub mod stream_sessions;
 pub mod streams;
 pub mod token_auth;
 

@@ -1,5 +1,6 @@
-//! Exec, attach and port-forward through the streaming server with SPDY/3.1 and WebSocket
-//! clients written from the protocol documents; every frame is checked, not only the bytes.
+//! Exec and attach through the streaming server with SPDY/3.1 and WebSocket clients written
+//! from the protocol documents (every frame is checked, not only the bytes); tokens, TLS, and
+//! clients that go away or read slowly. Port-forward is in `pod_port_forward.rs`.
 
 use std::time::Duration;
 
@@ -8,120 +9,15 @@ use crimson_integration::{
     pods::{PodEnv, read_log},
     require_root,
     stack::StackOptions,
-    streams::{SpdyClient, SpdyEvent, stream_bytes, upgrade, websocket_bytes},
+    stream_sessions::{
+        assert_well_formed, exec_request, exec_url, fin_seen, next_message, running_container,
+        spdy, websocket,
+    },
+    streams::{SpdyEvent, stream_bytes, upgrade},
 };
-use futures::{SinkExt, StreamExt};
-use k8s_cri::v1::{
-    AttachRequest, ContainerState, ExecRequest, ExecSyncRequest, PortForwardRequest,
-};
-use tokio_tungstenite::tungstenite::{
-    Message, client::IntoClientRequest, protocol::frame::coding::CloseCode,
-};
-
-fn exec_request(
-    id: &str,
-    cmd: &[&str],
-    tty: bool,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-) -> ExecRequest {
-    ExecRequest {
-        container_id: id.into(),
-        cmd: cmd.iter().map(|s| s.to_string()).collect(),
-        tty,
-        stdin,
-        stdout,
-        stderr,
-    }
-}
-
-async fn exec_url(env: &PodEnv, request: ExecRequest) -> String {
-    env.stack
-        .runtime()
-        .exec(request)
-        .await
-        .expect("Exec")
-        .into_inner()
-        .url
-}
-
-async fn port_forward_url(env: &PodEnv, pod_id: &str) -> String {
-    env.stack
-        .runtime()
-        .port_forward(PortForwardRequest {
-            pod_sandbox_id: pod_id.to_string(),
-            port: vec![80],
-        })
-        .await
-        .expect("PortForward")
-        .into_inner()
-        .url
-}
-
-async fn spdy(url: &str, protocols: &[&str]) -> (SpdyClient, String) {
-    let mut headers = vec![("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")];
-    headers.extend(protocols.iter().map(|p| ("X-Stream-Protocol-Version", *p)));
-    let upgraded = upgrade(url, &headers).await;
-    assert_eq!(
-        upgraded.status,
-        101,
-        "{}",
-        String::from_utf8_lossy(&upgraded.body)
-    );
-    assert!(upgraded.headers["upgrade"].eq_ignore_ascii_case("SPDY/3.1"));
-    (
-        SpdyClient::new(upgraded.stream),
-        upgraded.headers["x-stream-protocol-version"].clone(),
-    )
-}
-
-/// Every opened stream got its SYN_REPLY before any data; GOAWAY came last; version 3 throughout.
-fn assert_well_formed(client: &SpdyClient, events: &[SpdyEvent], opened: &[u32]) {
-    assert!(
-        client.versions.iter().all(|v| *v == 3),
-        "control frames are SPDY/3: {:?}",
-        client.versions
-    );
-    for id in opened {
-        let reply = events
-            .iter()
-            .position(|e| *e == SpdyEvent::Reply(*id))
-            .unwrap_or_else(|| panic!("a SYN_REPLY for stream {id}: {events:?}"));
-        let first_data = events
-            .iter()
-            .position(|e| matches!(e, SpdyEvent::Data { stream, .. } if stream == id));
-        assert!(
-            first_data.is_none_or(|d| d > reply),
-            "stream {id} data came before its SYN_REPLY"
-        );
-    }
-    assert_eq!(
-        events.last(),
-        Some(&SpdyEvent::GoAway),
-        "GOAWAY ends the session: {events:?}"
-    );
-}
-
-fn fin_seen(events: &[SpdyEvent], id: u32) -> bool {
-    events
-        .iter()
-        .any(|e| matches!(e, SpdyEvent::Data { stream, fin: true, .. } if *stream == id))
-}
-
-async fn running_container(
-    env: &PodEnv,
-    name: &str,
-    command: &[&str],
-) -> (String, String, k8s_cri::v1::PodSandboxConfig) {
-    let pod = env.pod_config(name);
-    let pod_id = env.run_pod(&pod).await;
-    let id = env
-        .run_container(&pod_id, &pod, env.container_config(name, command))
-        .await;
-    env.wait_for(&id, ContainerState::ContainerRunning).await;
-    (pod_id, id, pod)
-}
+use futures::SinkExt;
+use k8s_cri::v1::{AttachRequest, ContainerState, ExecSyncRequest};
+use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spdy_exec_streams_stdio_and_reports_the_exit_code() {
@@ -232,39 +128,6 @@ async fn spdy_exec_on_a_terminal_follows_resizes() {
     let status: serde_json::Value = serde_json::from_slice(&stream_bytes(&events, error)).unwrap();
     assert_eq!(status["status"], "Success");
     env.remove_pod_and_check(pod_id).await;
-}
-
-async fn websocket(
-    url: &str,
-    protocol: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let ws_url = url.replace("http://", "ws://");
-    let mut request = ws_url.as_str().into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    let authority = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let tcp = tokio::net::TcpStream::connect(authority).await.unwrap();
-    let (socket, response) = tokio_tungstenite::client_async(request, tcp)
-        .await
-        .expect("WebSocket upgrade");
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-    socket
-}
-
-async fn next_message(
-    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-) -> Message {
-    tokio::time::timeout(Duration::from_secs(30), socket.next())
-        .await
-        .expect("a message in time")
-        .expect("open")
-        .expect("valid")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -416,157 +279,6 @@ async fn attach_under(options: StackOptions) {
         log.iter().any(|l| l.text == "echo: ping"),
         "attached output is logged too"
     );
-    env.remove_pod_and_check(pod_id).await;
-}
-
-const SERVE: &[&str] = &[
-    "sh",
-    "-c",
-    "mkdir -p /www /alt && echo forwarded > /www/index.html && echo second-port > /alt/index.html; \
-     httpd -p 8080 -h /alt; exec httpd -f -p 80 -h /www",
-];
-
-#[tokio::test(flavor = "multi_thread")]
-async fn spdy_port_forward_serves_parallel_connections_and_reports_refusals() {
-    require_root!();
-    let env = PodEnv::start(false).await;
-    let (pod_id, _, _) = running_container(&env, "pf", SERVE).await;
-    eventually(30, "both servers to listen", || async {
-        let ip = env.pod_ip(&pod_id).await;
-        crimson_integration::pods::http_get(&format!("{ip}:80"))?;
-        crimson_integration::pods::http_get(&format!("{ip}:8080"))
-    })
-    .await;
-    let url = port_forward_url(&env, &pod_id).await;
-
-    let (mut client, protocol) = spdy(&url, &["portforward.k8s.io"]).await;
-    assert_eq!(protocol, "portforward.k8s.io");
-    let mut pairs = Vec::new();
-    for (request, port) in [("0", "80"), ("1", "80"), ("2", "81"), ("3", "8080")] {
-        let error = client
-            .open(&[
-                ("streamtype", "error"),
-                ("port", port),
-                ("requestid", request),
-            ])
-            .await;
-        let data = client
-            .open(&[
-                ("streamtype", "data"),
-                ("port", port),
-                ("requestid", request),
-            ])
-            .await;
-        client.send(error, b"", true).await;
-        if port != "81" {
-            client.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
-        }
-        pairs.push((error, data, port));
-    }
-    let mut events = Vec::new();
-    let done = |events: &[SpdyEvent]| {
-        pairs
-            .iter()
-            .all(|(error, data, _)| fin_seen(events, *error) && fin_seen(events, *data))
-    };
-    while !done(&events) {
-        events.push(
-            tokio::time::timeout(Duration::from_secs(30), client.next())
-                .await
-                .unwrap()
-                .expect("frames until every pair ends"),
-        );
-    }
-    for (error, data, port) in &pairs {
-        assert!(
-            events.contains(&SpdyEvent::Reply(*error)) && events.contains(&SpdyEvent::Reply(*data))
-        );
-        let response = String::from_utf8_lossy(&stream_bytes(&events, *data)).to_string();
-        let failure = String::from_utf8_lossy(&stream_bytes(&events, *error)).to_string();
-        if *port == "80" {
-            assert!(response.contains("forwarded"), "{response:?}");
-            assert!(failure.is_empty(), "{failure:?}");
-        } else if *port == "8080" {
-            assert!(
-                response.contains("second-port"),
-                "a second port of the same pod: {response:?} {failure:?}"
-            );
-        } else {
-            assert!(
-                failure.contains("81"),
-                "a refusal is reported on the error stream: {failure:?}"
-            );
-        }
-    }
-    env.remove_pod_and_check(pod_id).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn websocket_port_forward_with_channels_and_with_spdy_tunnelled() {
-    require_root!();
-    let env = PodEnv::start(false).await;
-    let (pod_id, _, _) = running_container(&env, "wspf", SERVE).await;
-    eventually(30, "httpd to listen", || async {
-        let ip = env.pod_ip(&pod_id).await;
-        crimson_integration::pods::http_get(&format!("{ip}:80"))
-    })
-    .await;
-    let url = port_forward_url(&env, &pod_id).await;
-    let mut socket = websocket(&url, "v4.channel.k8s.io").await;
-    assert_eq!(
-        next_message(&mut socket).await,
-        Message::Binary(vec![0, 80, 0].into()),
-        "data channel announces port 80"
-    );
-    assert_eq!(
-        next_message(&mut socket).await,
-        Message::Binary(vec![1, 80, 0].into()),
-        "error channel too"
-    );
-    socket
-        .send(Message::Binary(
-            b"\x00GET / HTTP/1.0\r\n\r\n".to_vec().into(),
-        ))
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    while !String::from_utf8_lossy(&response).contains("forwarded") {
-        match next_message(&mut socket).await {
-            Message::Binary(data) if data[0] == 0 => response.extend_from_slice(&data[1..]),
-            Message::Close(_) => break,
-            _ => {}
-        }
-    }
-    assert!(String::from_utf8_lossy(&response).contains("forwarded"));
-
-    // client-go's tunneling dialer: a SPDY/3.1 session inside binary WebSocket messages.
-    let url = port_forward_url(&env, &pod_id).await;
-    let socket = websocket(&url, "SPDY/3.1+portforward.k8s.io").await;
-    let mut client = SpdyClient::new(websocket_bytes(socket));
-    let error = client
-        .open(&[("streamtype", "error"), ("port", "80"), ("requestid", "0")])
-        .await;
-    let data = client
-        .open(&[("streamtype", "data"), ("port", "80"), ("requestid", "0")])
-        .await;
-    client.send(error, b"", true).await;
-    client.send(data, b"GET / HTTP/1.0\r\n\r\n", false).await;
-    client.ping(1).await;
-    let mut events = Vec::new();
-    while !(fin_seen(&events, data) && events.contains(&SpdyEvent::Ping(1))) {
-        events.push(
-            tokio::time::timeout(Duration::from_secs(30), client.next())
-                .await
-                .unwrap()
-                .expect("frames until the data stream ends"),
-        );
-    }
-    assert!(events.contains(&SpdyEvent::Reply(error)) && events.contains(&SpdyEvent::Reply(data)));
-    let response = String::from_utf8_lossy(&stream_bytes(&events, data)).to_string();
-    assert!(response.contains("forwarded"), "{response:?}");
-    assert!(stream_bytes(&events, error).is_empty());
-    assert!(client.versions.iter().all(|v| *v == 3));
-    drop(client);
     env.remove_pod_and_check(pod_id).await;
 }
 
