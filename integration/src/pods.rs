@@ -122,6 +122,28 @@ impl PodEnv {
             .pod_sandbox_id
     }
 
+    /// Every pod the front door lists.
+    pub async fn pods(&self) -> Vec<k8s_cri::v1::PodSandbox> {
+        self.stack
+            .runtime()
+            .list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest::default())
+            .await
+            .expect("ListPodSandbox")
+            .into_inner()
+            .items
+    }
+
+    /// Every container the front door lists.
+    pub async fn containers(&self) -> Vec<k8s_cri::v1::Container> {
+        self.stack
+            .runtime()
+            .list_containers(k8s_cri::v1::ListContainersRequest::default())
+            .await
+            .expect("ListContainers")
+            .into_inner()
+            .containers
+    }
+
     /// PodSandboxStatus (not verbose).
     pub async fn pod_status(&self, pod_id: &str) -> k8s_cri::v1::PodSandboxStatus {
         self.stack

@@ -211,9 +211,7 @@ impl Stack {
 
     /// Where the holder hands the front door's socket out.
     pub fn socket_holder(&self) -> PathBuf {
-        let mut path = self.socket(Daemon::Cri).into_os_string();
-        path.push(".holder");
-        PathBuf::from(path)
+        crimson_config::socket_holder(&self.socket(Daemon::Cri))
     }
 
     /// The stack's root directory.

@@ -29,10 +29,9 @@ use crimson_integration::{
     require_root,
 };
 use k8s_cri::v1::{
-    ContainerState, ContainerStatusRequest, CreateContainerRequest, ListContainersRequest,
-    ListPodSandboxRequest, PodSandboxStatusRequest, RemoveContainerRequest,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
-    StopPodSandboxRequest,
+    ContainerState, ContainerStatusRequest, CreateContainerRequest, PodSandboxStatusRequest,
+    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest,
 };
 
 /// kubelet's deadline for runtime calls.
@@ -76,11 +75,12 @@ struct Kill {
 }
 
 impl Kill {
-    fn label(daemon: Option<Daemon>, graceful: bool) -> String {
-        match (daemon, graceful) {
-            (None, _) => "no kill yet".into(),
-            (Some(daemon), false) => format!("kill -9 of {daemon}"),
-            (Some(daemon), true) => format!("restart of {daemon}"),
+    /// "kill -9 of crimson-x", "restart of crimson-x", or "no kill yet".
+    fn label(blamed: Option<(Daemon, bool)>) -> String {
+        match blamed {
+            None => "no kill yet".into(),
+            Some((daemon, false)) => format!("kill -9 of {daemon}"),
+            Some((daemon, true)) => format!("restart of {daemon}"),
         }
     }
 }
@@ -485,7 +485,7 @@ fn report(journal: &Journal, cycles: usize) -> Report {
     let mut by_daemon: BTreeMap<String, Tally> = BTreeMap::new();
     for kill in kills.iter() {
         by_daemon
-            .entry(Kill::label(Some(kill.daemon), kill.graceful))
+            .entry(Kill::label(Some((kill.daemon, kill.graceful))))
             .or_default()
             .recoveries
             .push(kill.recovery);
@@ -501,7 +501,7 @@ fn report(journal: &Journal, cycles: usize) -> Report {
     drop(kills);
     for call in calls.iter() {
         let blamed = journal.blamed(call.ended);
-        let name = Kill::label(blamed.map(|b| b.0), blamed.is_some_and(|b| b.1));
+        let name = Kill::label(blamed);
         let tally = by_daemon.entry(name.clone()).or_default();
         tally.calls += 1;
         let Some(error) = &call.error else { continue };
@@ -542,13 +542,8 @@ fn report(journal: &Journal, cycles: usize) -> Report {
 /// Long-lived pods that are gone or whose container no longer runs.
 async fn lost_servers(env: &PodEnv, servers: &[(String, String)]) -> Vec<String> {
     let running: Vec<String> = env
-        .stack
-        .runtime()
-        .list_containers(ListContainersRequest::default())
+        .containers()
         .await
-        .expect("ListContainers")
-        .into_inner()
-        .containers
         .into_iter()
         .filter(|c| c.state == ContainerState::ContainerRunning as i32)
         .map(|c| c.pod_sandbox_id)
@@ -562,13 +557,8 @@ async fn lost_servers(env: &PodEnv, servers: &[(String, String)]) -> Vec<String>
 
 /// Pods the runtime still holds besides the long-lived ones (the churn removed all of its).
 async fn leaked_pods(env: &PodEnv, servers: &[(String, String)]) -> Vec<String> {
-    env.stack
-        .runtime()
-        .list_pod_sandbox(ListPodSandboxRequest::default())
+    env.pods()
         .await
-        .expect("ListPodSandbox")
-        .into_inner()
-        .items
         .into_iter()
         .filter(|pod| !servers.iter().any(|(id, _)| *id == pod.id))
         .map(|pod| format!("{} ({:?})", pod.id, pod.metadata.map(|m| m.name)))
@@ -577,13 +567,8 @@ async fn leaked_pods(env: &PodEnv, servers: &[(String, String)]) -> Vec<String> 
 
 async fn remove_pod(env: &PodEnv, pod_id: &str) {
     let container = env
-        .stack
-        .runtime()
-        .list_containers(ListContainersRequest::default())
+        .containers()
         .await
-        .expect("ListContainers")
-        .into_inner()
-        .containers
         .into_iter()
         .find(|c| c.pod_sandbox_id == pod_id)
         .expect("the long-lived pod's container");

@@ -351,16 +351,7 @@ fn hurried(pod: &PodSandboxConfig) -> tonic::Request<RunPodSandboxRequest> {
 
 /// Ids of the pods the front door lists.
 async fn pod_ids(env: &PodEnv) -> Vec<String> {
-    env.stack
-        .runtime()
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .expect("ListPodSandbox")
-        .into_inner()
-        .items
-        .into_iter()
-        .map(|pod| pod.id)
-        .collect()
+    env.pods().await.into_iter().map(|pod| pod.id).collect()
 }
 
 /// A CNI plugin whose ADD takes a second (and attaches nothing); DEL succeeds.

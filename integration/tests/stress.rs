@@ -13,7 +13,7 @@ use crimson_integration::{
     processes::{open_fds, rss_kib},
     require_root,
 };
-use k8s_cri::v1::{ContainerState, ListContainersRequest, ListPodSandboxRequest};
+use k8s_cri::v1::ContainerState;
 
 /// A burst that has not finished by then hung.
 const BURST_LIMIT: Duration = Duration::from_secs(600);
@@ -137,13 +137,8 @@ async fn remove_all(env: &PodEnv, started: Vec<(String, String)>) {
 }
 
 async fn running_containers(env: &PodEnv) -> usize {
-    env.stack
-        .runtime()
-        .list_containers(ListContainersRequest::default())
+    env.containers()
         .await
-        .expect("ListContainers")
-        .into_inner()
-        .containers
         .iter()
         .filter(|c| c.state == ContainerState::ContainerRunning as i32)
         .count()
@@ -151,13 +146,7 @@ async fn running_containers(env: &PodEnv) -> usize {
 
 /// No pod, container, mount, netns, veth, IP, rule, cgroup, conmon or zombie is left.
 async fn assert_settled(env: &PodEnv) {
-    let mut runtime = env.stack.runtime();
-    let pods = runtime
-        .list_pod_sandbox(ListPodSandboxRequest::default())
-        .await
-        .expect("ListPodSandbox")
-        .into_inner()
-        .items;
+    let pods = env.pods().await;
     assert!(pods.is_empty(), "{} pods left", pods.len());
     assert_eq!(running_containers(env).await, 0);
     assert_nothing_left(env);

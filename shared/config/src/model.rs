@@ -56,18 +56,22 @@ impl Config {
             .unwrap_or_else(|| self.run_root.join(daemon.socket_file_name()))
     }
 
-    /// Where the holder of the front door's socket hands it over (see `crimson_rpc::hold`):
-    /// the CRI socket's path plus `.holder`.
+    /// Where the holder of the front door's socket hands it over (see `crimson_rpc::hold`).
     pub fn cri_socket_holder(&self) -> PathBuf {
-        let mut path = self.socket(Daemon::Cri).into_os_string();
-        path.push(".holder");
-        PathBuf::from(path)
+        socket_holder(&self.socket(Daemon::Cri))
     }
 
     /// The directory holding `daemon`'s database and files.
     pub fn state_dir(&self, daemon: Daemon) -> PathBuf {
         self.state_root.join(daemon.short_name())
     }
+}
+
+/// Where the holder of the listening socket `socket` hands it over: its path plus `.holder`.
+pub fn socket_holder(socket: &std::path::Path) -> PathBuf {
+    let mut path = socket.as_os_str().to_owned();
+    path.push(".holder");
+    PathBuf::from(path)
 }
 
 /// Log line format.

@@ -207,15 +207,20 @@ pub fn read_mounts_conf(path: &Path) -> Vec<(PathBuf, PathBuf)> {
 mod tests {
     use super::*;
 
+    /// Pod files that all live in `dir`.
+    fn pod_files(dir: &Path) -> PodFiles<'_> {
+        PodFiles {
+            shm: dir,
+            resolv_conf: dir,
+            hosts: dir,
+            hostname: None,
+        }
+    }
+
     #[test]
     fn kubelet_mounts_replace_defaults_and_set_propagation() {
         let dir = tempfile::tempdir().unwrap();
-        let files = PodFiles {
-            shm: dir.path(),
-            resolv_conf: dir.path(),
-            hosts: dir.path(),
-            hostname: None,
-        };
+        let files = pod_files(dir.path());
         let cri = [
             CriMount {
                 container_path: "/etc/hosts".into(),
@@ -270,12 +275,7 @@ mod tests {
     #[test]
     fn recursive_read_only_mounts_are_checked_and_passed_on() {
         let dir = tempfile::tempdir().unwrap();
-        let files = PodFiles {
-            shm: dir.path(),
-            resolv_conf: dir.path(),
-            hosts: dir.path(),
-            hostname: None,
-        };
+        let files = pod_files(dir.path());
         let rro = |readonly, propagation: Propagation| {
             [CriMount {
                 container_path: "/data".into(),
