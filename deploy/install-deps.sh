@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Crimson needs on Debian 12 besides the Rust toolchain: the OCI runtime, conmon,
 # CNI plugins, protoc (for the gRPC code), and what the tests use (docker-registry,
-# busybox-static, htpasswd, iproute2, iptables), plus `just`. Safe to run again.
+# busybox-static, htpasswd, iproute2, iptables, a Python with grpcio for the gRPC C-core client
+# test), plus `just`. Safe to run again.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   protobuf-compiler                         # protoc, for the gRPC code generation
   iproute2 iptables                         # network namespaces, veths, port maps
   docker-registry busybox-static apache2-utils  # tests: loopback registry, image content, htpasswd
+  python3 python3-venv                      # tests: a gRPC C-core client (grpcio from PyPI)
   ca-certificates curl
 )
 missing=()
@@ -35,4 +37,12 @@ if ! command -v just >/dev/null; then
     echo "installing just (cargo install)"
     cargo install just --locked --quiet
   fi
+fi
+
+# grpcio (PyPI) in its own virtualenv: the integration tests' gRPC C-core client.
+test_python=/opt/crimson-tests/python
+if ! "$test_python/bin/python3" -c 'import grpc' 2>/dev/null; then
+  echo "installing grpcio (pip, in $test_python)"
+  python3 -m venv "$test_python"
+  "$test_python/bin/pip" install --quiet grpcio
 fi

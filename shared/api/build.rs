@@ -1,4 +1,7 @@
-//! Compiles every internal `.proto` under `proto/` into client and server code.
+//! Compiles every internal `.proto` under `proto/` into client and server code, and generates
+//! the `runtime.v1` RPCs cri-api v0.36 added to the CRI (see `src/cri.rs`).
+
+use tonic_prost_build::manual::{Builder, Method, Service};
 
 /// Messages crimson-sandbox keeps in its database (pod and container specs as they arrive).
 const SANDBOX_RECORDS: &[&str] = &[
@@ -42,4 +45,51 @@ fn main() {
         .bytes(".crimson.network.v1.PortForwardOutput")
         .compile_protos(&paths, &[root])
         .expect("compiling proto/ (is protoc installed? Debian: protobuf-compiler)");
+    Builder::new().compile(&[
+        cri_service("RuntimeService", CRI_RUNTIME_ADDITIONS),
+        cri_service("ImageService", CRI_IMAGE_ADDITIONS),
+    ]);
+}
+
+/// The `runtime.v1.RuntimeService` RPCs of cri-api v0.36 that k8s-cri 0.11 lacks:
+/// (name, server-streaming).
+const CRI_RUNTIME_ADDITIONS: &[(&str, bool)] = &[
+    ("StreamPodSandboxes", true),
+    ("StreamContainers", true),
+    ("StreamContainerStats", true),
+    ("StreamPodSandboxStats", true),
+    ("StreamPodSandboxMetrics", true),
+    ("UpdatePodSandboxResources", false),
+];
+
+/// The same for `runtime.v1.ImageService`.
+const CRI_IMAGE_ADDITIONS: &[(&str, bool)] = &[("StreamImages", true)];
+
+/// A `runtime.v1` service with `methods`, whose messages live in `crate::cri`.
+fn cri_service(name: &str, methods: &[(&str, bool)]) -> Service {
+    let mut service = Service::builder().name(name).package("runtime.v1");
+    for &(rpc, streaming) in methods {
+        let mut method = Method::builder()
+            .name(snake_case(rpc))
+            .route_name(rpc)
+            .input_type(format!("crate::cri::{rpc}Request"))
+            .output_type(format!("crate::cri::{rpc}Response"))
+            .codec_path("tonic_prost::ProstCodec");
+        if streaming {
+            method = method.server_streaming();
+        }
+        service = service.method(method.build());
+    }
+    service.build()
+}
+
+fn snake_case(name: &str) -> String {
+    let mut snake = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
 }

@@ -8,15 +8,19 @@
 mod backends;
 mod error;
 mod image;
+mod list_parts;
+mod merged;
 mod runtime;
 pub mod streaming;
 
 use std::sync::Arc;
 
+use crimson_api::cri as added;
 use crimson_config::Config;
 use k8s_cri::v1::{
     image_service_server::ImageServiceServer, runtime_service_server::RuntimeServiceServer,
 };
+use merged::Merged;
 use tonic::service::Routes;
 
 pub use backends::Backends;
@@ -41,9 +45,19 @@ impl FrontDoor {
         })
     }
 
-    /// Both CRI services as tonic routes.
+    /// Both CRI services as tonic routes, each with the RPCs of cri-api v0.36 that k8s-cri
+    /// lacks merged in.
     pub fn into_routes(self) -> Routes {
-        Routes::new(RuntimeServiceServer::new(self.clone()))
-            .add_service(ImageServiceServer::new(self).max_decoding_message_size(16 * 1024 * 1024))
+        let runtime = Merged::new(
+            RuntimeServiceServer::new(self.clone()),
+            added::runtime_service_server::RuntimeServiceServer::new(self.clone()),
+            &added::RUNTIME_SERVICE_PATHS,
+        );
+        let image = Merged::new(
+            ImageServiceServer::new(self.clone()).max_decoding_message_size(16 * 1024 * 1024),
+            added::image_service_server::ImageServiceServer::new(self),
+            &added::IMAGE_SERVICE_PATHS,
+        );
+        Routes::new(runtime).add_service(image)
     }
 }

@@ -47,3 +47,6 @@ pub mod network {
         tonic::include_proto!("crimson.network.v1");
     }
 }
+
+/// `runtime.v1`: the CRI RPCs of cri-api v0.36 that the k8s-cri crate does not have yet.
+pub mod cri;

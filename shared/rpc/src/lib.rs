@@ -2,7 +2,8 @@
 //!
 //! - [`serve`] / [`serve_on`] run a daemon's services on its socket (mode 0660) together with
 //!   the standard gRPC health service and `crimson.daemon.v1.Daemon`, with a trace span per
-//!   request, until SIGTERM or SIGINT, then drain the calls in flight.
+//!   request, until SIGTERM or SIGINT, then drain the calls in flight; clients whose
+//!   `:authority` h2 refuses (gRPC C-core, grpc-java) are served too ([`AuthorityRepair`]).
 //! - [`Listener`] is where that socket comes from: systemd, a holder keeping it open across
 //!   restarts ([`hold`]), or a fresh bind.
 //! - [`to_completion`] runs a change in its own task, so a caller that goes away never stops
@@ -11,6 +12,7 @@
 //!   propagates `traceparent` and turns a missing daemon into a wait bounded by the caller's
 //!   deadline ([`caller_deadline`]), then UNAVAILABLE naming it.
 
+mod authority;
 mod call_scope;
 mod client;
 mod completion;
@@ -21,6 +23,7 @@ mod listener;
 mod server;
 mod socket;
 
+pub use authority::AuthorityRepair;
 pub use call_scope::caller_deadline;
 pub use client::{Peer, PeerChannel, is_unreachable};
 pub use completion::to_completion;

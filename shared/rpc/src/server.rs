@@ -2,11 +2,11 @@ use std::{path::Path, time::Duration};
 
 use crimson_api::daemon::v1::daemon_server::DaemonServer;
 use crimson_config::Daemon;
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::{StreamExt, wrappers::UnixListenerStream};
 use tonic::service::Routes;
 
 use crate::{
-    RpcError,
+    AuthorityRepair, RpcError,
     call_scope::{CallScopeLayer, InFlight},
     info::{InfoService, StateCounts},
     listener::Listener,
@@ -53,7 +53,7 @@ pub async fn serve_on(
         .layer(CallScopeLayer(in_flight.clone()))
         .trace_fn(crimson_telemetry::server_span)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener.into_inner()), async move {
+        .serve_with_incoming_shutdown(repaired(listener), async move {
             shutdown_signal().await;
             let _ = stopping.send(());
         });
@@ -76,6 +76,14 @@ pub async fn serve_on(
     }
     tracing::info!("{daemon} stopped");
     result
+}
+
+/// The connections accepted on `listener`, each behind an [`AuthorityRepair`].
+fn repaired(
+    listener: Listener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<AuthorityRepair<tokio::net::UnixStream>>> {
+    UnixListenerStream::new(listener.into_inner())
+        .map(|accepted| accepted.map(AuthorityRepair::new))
 }
 
 /// Resolves at SIGTERM or SIGINT.

@@ -7,6 +7,7 @@ mod list;
 mod pull;
 mod remove;
 mod status;
+mod stream;
 
 use k8s_cri::v1::{
     ImageFsInfoRequest, ImageFsInfoResponse, ImageStatusRequest, ImageStatusResponse,

@@ -1,9 +1,11 @@
 //! `runtime.v1.RuntimeService`: each RPC is one call into a small module; the RPCs whose
-//! capability is not built yet answer UNIMPLEMENTED naming the RPC.
+//! capability is not built yet answer UNIMPLEMENTED naming the RPC. The RPCs cri-api v0.36
+//! added are in [`list_streams`].
 
 mod containers;
 mod events;
 mod exec_sync;
+mod list_streams;
 mod pods;
 mod runtime_config;
 mod stats;

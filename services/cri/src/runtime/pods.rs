@@ -75,6 +75,35 @@ pub async fn status(
     Ok(pod::to_status(&found, request.verbose))
 }
 
+/// UpdatePodSandboxResources: kubelet has already given the pod's cgroup its new pod-level
+/// resources; the runtime has nothing more to apply (no NRI plugins), so it checks the pod
+/// exists and records the change in its log, as CRI-O does without NRI.
+pub async fn update_resources(
+    backends: &Backends,
+    request: crimson_api::cri::UpdatePodSandboxResourcesRequest,
+) -> Result<crimson_api::cri::UpdatePodSandboxResourcesResponse, Status> {
+    let pod_request = pod_ref(request.pod_sandbox_id)?;
+    let pod_id = pod_request.pod_id.clone();
+    backends
+        .sandbox(|mut client| {
+            let request = pod_request.clone();
+            async move { client.get_pod(request).await }
+        })
+        .await?;
+    let limits = |resources: &Option<cri::LinuxContainerResources>| {
+        resources
+            .as_ref()
+            .map(|r| (r.cpu_quota, r.cpu_period, r.memory_limit_in_bytes))
+    };
+    tracing::info!(
+        pod = %pod_id,
+        resources = ?limits(&request.resources),
+        overhead = ?limits(&request.overhead),
+        "pod-level resources updated by kubelet (cpu quota, cpu period, memory limit)"
+    );
+    Ok(crimson_api::cri::UpdatePodSandboxResourcesResponse {})
+}
+
 /// ListPodSandbox.
 pub async fn list(
     backends: &Backends,
