@@ -34,7 +34,10 @@ fn main() {
     }
     let mut builder = tonic_prost_build::configure();
     for record in SANDBOX_RECORDS {
-        builder = builder.type_attribute(record, "#[derive(serde::Serialize, serde::Deserialize)]");
+        builder = builder
+            .type_attribute(record, "#[derive(serde::Serialize, serde::Deserialize)]")
+            // Fields added later default when an older record lacks them.
+            .message_attribute(record, "#[serde(default)]");
     }
     builder
         // Layer data passes through without copies.
@@ -51,9 +54,10 @@ fn main() {
     ]);
 }
 
-/// The `runtime.v1.RuntimeService` RPCs of cri-api v0.36 that k8s-cri 0.11 lacks:
-/// (name, server-streaming).
+/// The `runtime.v1.RuntimeService` RPCs of cri-api v0.36 that k8s-cri 0.11 lacks, or whose
+/// request it cannot read in full: (name, server-streaming).
 const CRI_RUNTIME_ADDITIONS: &[(&str, bool)] = &[
+    ("CreateContainer", false),
     ("StreamPodSandboxes", true),
     ("StreamContainers", true),
     ("StreamContainerStats", true),

@@ -16,15 +16,17 @@ fn container_ref(id: String) -> Result<ContainerRef, Status> {
     Ok(ContainerRef { container_id: id })
 }
 
-/// CreateContainer.
+/// CreateContainer; `image_sub_paths` are the mounts' (cri-api v0.36), in order.
 pub async fn create(
     backends: &Backends,
     request: cri::CreateContainerRequest,
+    image_sub_paths: &[String],
 ) -> Result<cri::CreateContainerResponse, Status> {
     if request.pod_sandbox_id.is_empty() {
         return Err(missing("pod_sandbox_id"));
     }
-    let spec = container::to_container_spec(request.config.ok_or_else(|| missing("config"))?)?;
+    let config = request.config.ok_or_else(|| missing("config"))?;
+    let spec = container::to_container_spec(config, image_sub_paths)?;
     let request = CreateContainerRequest {
         pod_id: request.pod_sandbox_id,
         spec: Some(spec),

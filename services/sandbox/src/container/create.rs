@@ -5,6 +5,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use crimson_api::sandbox::v1::{ContainerSpec, EventKind, NamespaceMode};
 
+use super::image_volumes;
 use crate::{
     Result, SandboxError,
     creation::{self, Existing},
@@ -150,6 +151,7 @@ async fn launch(
     top_chain_id: &str,
 ) -> Result<()> {
     let rootfs = PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id).await?);
+    let image_volumes = image_volumes::mount_all(state, record).await?;
     let security = record.spec.security.clone().unwrap_or_default();
     let pid = pid_namespace(state, pod, &security)?;
     let bundle = state.layout.bundle(&record.id);
@@ -161,9 +163,11 @@ async fn launch(
         record.spec.clone(),
         defaults.clone(),
     );
+    let mut container = container;
     let (config, cgroup_path) = (bundle.join("config.json"), record.cgroup_path.clone());
     // The image's passwd/group, mount sources, devices and profiles are read from disk.
     let identity = host("writing the OCI bundle", move || {
+        image_volumes::bind_sources(&mut container, &image_volumes)?;
         let identity = user::resolve(&rootfs, &security, &defaults.user)?;
         let files = PodFilePaths::new(&pod_dir);
         let pod = &pod_record;
@@ -249,6 +253,7 @@ fn pid_namespace(
 pub async fn discard(state: &State, record: &ContainerRecord) -> Result<()> {
     state.runtime_of(record).delete(&record.id).await?;
     peers::remove_rootfs(state, &record.id).await?;
+    image_volumes::remove_all(state, record).await?;
     let bundle = state.layout.bundle(&record.id);
     let exit_file = state.layout.exit_file(&record.id);
     let attach_socket = state.layout.attach_sockets().join(&record.id);

@@ -54,8 +54,12 @@ fn from_resources(r: &sandbox::Resources) -> cri::LinuxContainerResources {
     }
 }
 
-/// A CRI container configuration as crimson-sandbox's `ContainerSpec`.
-pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::ContainerSpec, Status> {
+/// A CRI container configuration as crimson-sandbox's `ContainerSpec`; `image_sub_paths` are
+/// its mounts' `image_sub_path`, in order (missing ones empty).
+pub fn to_container_spec(
+    config: cri::ContainerConfig,
+    image_sub_paths: &[String],
+) -> Result<sandbox::ContainerSpec, Status> {
     let metadata = config.metadata.ok_or_else(|| missing("config.metadata"))?;
     if metadata.name.is_empty() {
         return Err(missing("config.metadata.name"));
@@ -72,14 +76,15 @@ pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::Contai
     let mounts = config
         .mounts
         .into_iter()
-        .map(|m| {
-            if m.image
-                .as_ref()
-                .is_some_and(|image| !image.image.is_empty())
-            {
-                return Err(Status::unimplemented(
-                    "image volume mounts (mounts.image) are not implemented by this runtime",
-                ));
+        .enumerate()
+        .map(|(index, m)| {
+            let image = m.image.map(|spec| spec.image).unwrap_or_default();
+            let image_sub_path = image_sub_paths.get(index).cloned().unwrap_or_default();
+            if image.is_empty() && !image_sub_path.is_empty() {
+                return Err(Status::invalid_argument(format!(
+                    "mount at {}: image_sub_path needs an image",
+                    m.container_path
+                )));
             }
             Ok(sandbox::Mount {
                 container_path: m.container_path,
@@ -88,6 +93,8 @@ pub fn to_container_spec(config: cri::ContainerConfig) -> Result<sandbox::Contai
                 propagation: enum_in_range("mounts.propagation", m.propagation, 2)?,
                 selinux_relabel: m.selinux_relabel,
                 recursive_read_only: m.recursive_read_only,
+                image,
+                image_sub_path,
             })
         })
         .collect::<Result<Vec<_>, Status>>()?;
@@ -257,7 +264,7 @@ mod tests {
 
     #[test]
     fn missing_fields_are_invalid_arguments() {
-        assert!(to_container_spec(cri::ContainerConfig::default()).is_err());
+        assert!(to_container_spec(cri::ContainerConfig::default(), &[]).is_err());
         let config = cri::ContainerConfig {
             metadata: Some(cri::ContainerMetadata {
                 name: "c".into(),
@@ -266,8 +273,43 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            to_container_spec(config).unwrap_err().code(),
+            to_container_spec(config, &[]).unwrap_err().code(),
             tonic::Code::InvalidArgument
         );
+    }
+
+    #[test]
+    fn image_volumes_carry_their_image_and_sub_path() {
+        let mount = |image: &str| cri::Mount {
+            container_path: "/data".into(),
+            image: Some(cri::ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
+            readonly: true,
+            ..Default::default()
+        };
+        let config = |mounts| cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: "c".into(),
+                attempt: 0,
+            }),
+            image: Some(cri::ImageSpec {
+                image: "busybox".into(),
+                ..Default::default()
+            }),
+            mounts,
+            ..Default::default()
+        };
+        let spec = to_container_spec(config(vec![mount("data:1")]), &["dir".into()]).unwrap();
+        assert_eq!(
+            (
+                spec.mounts[0].image.as_str(),
+                spec.mounts[0].image_sub_path.as_str()
+            ),
+            ("data:1", "dir")
+        );
+        let refused = to_container_spec(config(vec![mount("")]), &["dir".into()]).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     }
 }

@@ -1,13 +1,16 @@
-//! The list streams of KEP-5825 (`Stream*`, kubelet's CRIListStreaming gate) and
-//! `UpdatePodSandboxResources`, the `runtime.v1.RuntimeService` RPCs k8s-cri lacks: each
-//! stream sends what its `List*` twin answers, in parts ([`in_parts`]).
+//! The `runtime.v1.RuntimeService` RPCs served through `crimson_api::cri` because k8s-cri
+//! lacks them or cannot read their request in full: the list streams of KEP-5825 (`Stream*`,
+//! kubelet's CRIListStreaming gate), each sending what its `List*` twin answers in parts
+//! ([`in_parts`]); `UpdatePodSandboxResources`; and `CreateContainer`, whose mounts carry
+//! `image_sub_path`.
 
 use crimson_api::cri::{
-    StreamContainerStatsRequest, StreamContainerStatsResponse, StreamContainersRequest,
-    StreamContainersResponse, StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse,
-    StreamPodSandboxStatsRequest, StreamPodSandboxStatsResponse, StreamPodSandboxesRequest,
-    StreamPodSandboxesResponse, UpdatePodSandboxResourcesRequest,
-    UpdatePodSandboxResourcesResponse, runtime_service_server::RuntimeService,
+    CreateContainerRequest, CreateContainerResponse, StreamContainerStatsRequest,
+    StreamContainerStatsResponse, StreamContainersRequest, StreamContainersResponse,
+    StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse, StreamPodSandboxStatsRequest,
+    StreamPodSandboxStatsResponse, StreamPodSandboxesRequest, StreamPodSandboxesResponse,
+    UpdatePodSandboxResourcesRequest, UpdatePodSandboxResourcesResponse,
+    runtime_service_server::RuntimeService,
 };
 use k8s_cri::v1 as cri;
 use tonic::{Request, Response};
@@ -26,6 +29,17 @@ impl RuntimeService for FrontDoor {
     type StreamContainerStatsStream = ListStream<StreamContainerStatsResponse>;
     type StreamPodSandboxStatsStream = ListStream<StreamPodSandboxStatsResponse>;
     type StreamPodSandboxMetricsStream = ListStream<StreamPodSandboxMetricsResponse>;
+
+    async fn create_container(
+        &self,
+        request: Request<CreateContainerRequest>,
+    ) -> RpcResult<CreateContainerResponse> {
+        let CreateContainerRequest {
+            request,
+            image_sub_paths,
+        } = request.into_inner();
+        reply(containers::create(&self.backends, request, &image_sub_paths).await)
+    }
 
     async fn stream_pod_sandboxes(
         &self,
