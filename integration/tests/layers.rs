@@ -57,6 +57,7 @@ async fn check_rootfs(driver: &'static str) {
         .create_rootfs(CreateRootfsRequest {
             id: "c1".into(),
             top_chain_id: top.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -114,6 +115,7 @@ async fn check_rootfs(driver: &'static str) {
         .create_rootfs(CreateRootfsRequest {
             id: "c1".into(),
             top_chain_id: top,
+            ..Default::default()
         })
         .await
         .expect("CreateRootfs is idempotent")

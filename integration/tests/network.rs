@@ -24,6 +24,7 @@ fn request(pod_id: &str) -> SetUpPodRequest {
         pod_namespace: "default".into(),
         pod_uid: format!("uid-{pod_id}"),
         port_mappings: vec![],
+        userns_path: String::new(),
     }
 }
 

@@ -17,6 +17,7 @@ const SANDBOX_RECORDS: &[&str] = &[
     ".crimson.sandbox.v1.SeccompProfile",
     ".crimson.sandbox.v1.AppArmorProfile",
     ".crimson.sandbox.v1.PathList",
+    ".crimson.sandbox.v1.IdMapping",
 ];
 
 fn main() {

@@ -319,6 +319,7 @@ async fn floor_bundle(env: &PodEnv, id: &str) -> (tempfile::TempDir, tempfile::T
         .create_rootfs(CreateRootfsRequest {
             id: id.into(),
             top_chain_id: top,
+            ..Default::default()
         })
         .await
         .unwrap()

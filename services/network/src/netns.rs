@@ -24,10 +24,11 @@ fn netns_error(path: &Path, message: impl std::fmt::Display) -> NetworkError {
 const NETNS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Creates a network namespace pinned at `path` (its directory is created), off the async
-/// workers. A namespace already pinned there is kept.
-pub async fn create(path: PathBuf) -> Result<()> {
+/// workers; owned by the user namespace pinned at `owner` when there is one (a pod in a user
+/// namespace of its own). A namespace already pinned there is kept.
+pub async fn create(path: PathBuf, owner: Option<PathBuf>) -> Result<()> {
     crimson_sys::blocking("pinning a network namespace", NETNS_TIMEOUT, move || {
-        create_now(&path)
+        create_now(&path, owner.as_deref())
     })
     .await
 }
@@ -41,12 +42,23 @@ pub async fn remove(path: PathBuf) -> Result<()> {
     .await
 }
 
-fn create_now(path: &Path) -> Result<()> {
+fn create_now(path: &Path, owner: Option<&Path>) -> Result<()> {
     if is_pinned(path) {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| netns_error(path, e))?;
+    }
+    if let Some(owner) = owner {
+        return crimson_sys::user_namespaces::pin_owned_by(
+            owner,
+            &[(CloneFlags::CLONE_NEWNET, path)],
+            "",
+        )
+        .map_err(|e| {
+            let _ = std::fs::remove_file(path);
+            netns_error(path, e)
+        });
     }
     std::fs::File::create(path).map_err(|e| netns_error(path, e))?;
     let target = path.to_path_buf();

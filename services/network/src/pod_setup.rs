@@ -32,6 +32,7 @@ pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNe
         pod_namespace: request.pod_namespace,
         pod_uid: request.pod_uid,
         netns_path: netns_path.display().to_string(),
+        userns_path: request.userns_path,
         network_name: network.name.clone(),
         conflist: network.conflist.clone(),
         // kubelet lists every declared container port; only those with a hostPort are
@@ -76,7 +77,8 @@ pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNe
 }
 
 async fn attach(state: &State, attachment: &PodAttachment) -> Result<Value> {
-    netns::create(attachment.netns_path.clone().into()).await?;
+    let owner = (!attachment.userns_path.is_empty()).then(|| attachment.userns_path.clone().into());
+    netns::create(attachment.netns_path.clone().into(), owner).await?;
     bring_up_loopback(state, attachment).await;
     state
         .cni

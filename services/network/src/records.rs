@@ -26,6 +26,10 @@ pub struct PodAttachment {
     pub pod_namespace: String,
     pub pod_uid: String,
     pub netns_path: String,
+    /// The pod's own user namespace (pinned), which owns the network namespace; empty: the
+    /// host's.
+    #[serde(default)]
+    pub userns_path: String,
     pub network_name: String,
     pub conflist: Value,
     pub port_mappings: Vec<Value>,

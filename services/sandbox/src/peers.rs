@@ -4,13 +4,14 @@ use crimson_api::{
     image::v1::{GetImageRequest, Image, PullImageRequest, images_client::ImagesClient},
     network::v1::{PodNetwork, SetUpPodRequest, TearDownPodRequest, network_client::NetworkClient},
     storage::v1::{
-        CreateRootfsRequest, RemoveRootfsRequest, RootfsUsageRequest, RootfsUsageResponse,
-        storage_client::StorageClient,
+        CreateRootfsRequest, IdMapping as StorageIdMapping, RemoveRootfsRequest,
+        RootfsUsageRequest, RootfsUsageResponse, storage_client::StorageClient,
     },
 };
+use crimson_sys::user_namespaces::IdMapping;
 use tonic::Code;
 
-use crate::{Result, SandboxError, state::State};
+use crate::{Result, SandboxError, pod::user_namespace::PodMappings, state::State};
 
 fn peer_error(daemon: &'static str) -> impl FnOnce(tonic::Status) -> SandboxError {
     move |status| SandboxError::Peer { daemon, status }
@@ -52,11 +53,24 @@ pub async fn pull_image(state: &State, reference: &str) -> Result<()> {
         .map_err(peer_error("crimson-image"))
 }
 
-/// Creates and mounts the container's root filesystem; answers its path.
-pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Result<String> {
+/// Creates and mounts the container's root filesystem (seen through the pod's ID `mappings`
+/// when it has a user namespace of its own); answers its path.
+pub async fn create_rootfs(
+    state: &State,
+    id: &str,
+    top_chain_id: &str,
+    mappings: Option<PodMappings>,
+) -> Result<String> {
+    let mapping = |m: IdMapping| StorageIdMapping {
+        container_id: m.container_id,
+        host_id: m.host_id,
+        length: m.length,
+    };
     let request = CreateRootfsRequest {
         id: id.to_string(),
         top_chain_id: top_chain_id.to_string(),
+        uid_mapping: mappings.map(|m| mapping(m.uid)),
+        gid_mapping: mappings.map(|m| mapping(m.gid)),
     };
     state
         .storage

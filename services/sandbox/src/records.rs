@@ -30,6 +30,10 @@ pub struct PodRecord {
     /// Pinned network namespace (none with host networking).
     pub netns_path: Option<String>,
     pub ips: Vec<String>,
+    /// The pod's own user namespace, pinned (none: the host's); its other namespaces are
+    /// owned by it.
+    #[serde(default)]
+    pub user_ns: Option<PathBuf>,
     /// Pinned UTS and IPC namespaces (none where the pod uses the host's).
     pub uts_ns: Option<PathBuf>,
     pub ipc_ns: Option<PathBuf>,

@@ -92,6 +92,7 @@ impl Sandbox for SandboxService {
             .map(|(name, runtime)| RuntimeHandler {
                 name: name.clone(),
                 recursive_read_only_mounts: runtime.features.recursive_read_only,
+                user_namespaces: runtime.features.user_namespaces,
             })
             .collect();
         Ok(Response::new(if missing.is_empty() {

@@ -78,8 +78,11 @@ impl State {
         let mut runtimes = BTreeMap::new();
         // conmon wants absolute paths; unresolvable ones stay as configured (Status says so).
         let resolve = |path: &PathBuf| crate::find_executable(path).unwrap_or_else(|| path.clone());
+        // Root filesystems of user-namespaced pods are overlays on idmapped layers.
+        let idmapped_layers = config.storage.driver == crimson_config::StorageDriver::Overlay
+            && crimson_sys::user_namespaces::idmapped_layers_work(&config.state_root);
         let runtime = |path: PathBuf, root: PathBuf| OciRuntime {
-            features: RuntimeFeatures::probe(&path),
+            features: RuntimeFeatures::probe(&path, idmapped_layers),
             path,
             root,
         };

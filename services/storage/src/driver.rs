@@ -8,7 +8,9 @@ use std::{
 use crimson_config::StorageDriver;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-use crate::{Result, StorageError, layout::Layout, unpack::WhiteoutMode};
+use crate::{
+    Result, StorageError, id_mapped, layout::Layout, records::IdMappings, unpack::WhiteoutMode,
+};
 
 /// How `driver` applies whiteouts.
 pub fn whiteout_mode(driver: StorageDriver) -> WhiteoutMode {
@@ -33,11 +35,14 @@ pub fn prepare_layer_dir(
 
 /// Makes the root filesystem of container `id` from the chain (top first) and answers where
 /// it is: an overlay mount with a private upper dir, or (vfs) a full copy of the top layer.
+/// With `id_mappings` (overlay only) the layers are seen through idmapped mounts and the
+/// upper dir belongs to the container's root.
 pub fn make_rootfs(
     driver: StorageDriver,
     layout: &Layout,
     id: &str,
     chain_top_first: &[String],
+    id_mappings: Option<&IdMappings>,
 ) -> Result<PathBuf> {
     let dir = layout.rootfs(id);
     let merged = dir.join("merged");
@@ -52,31 +57,19 @@ pub fn make_rootfs(
             if is_mounted(&merged) {
                 return Ok(merged);
             }
-            let mut lower: Vec<String> = chain_top_first
+            let mut lower: Vec<PathBuf> = chain_top_first
                 .iter()
-                .map(|chain_id| layout.layer_diff(chain_id).display().to_string())
+                .map(|chain_id| layout.layer_diff(chain_id))
                 .collect();
             if lower.is_empty() {
-                lower.push(empty.display().to_string());
+                lower.push(empty);
             }
-            let options = format!(
-                "lowerdir={},upperdir={},workdir={}",
-                lower.join(":"),
-                upper.display(),
-                work.display()
-            );
-            mount(
-                Some("overlay"),
-                &merged,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(options.as_str()),
-            )
-            .map_err(|source| StorageError::Mount {
-                action: "mounting overlay on",
-                path: merged.clone(),
-                source,
-            })?;
+            match id_mappings {
+                None => mount_overlay(&lower, &upper, &work, &merged)?,
+                Some(mappings) => {
+                    id_mapped::mount_overlay(&dir, mappings, &lower, &upper, &work, &merged)?
+                }
+            }
         }
         StorageDriver::Vfs => {
             if !merged.exists() {
@@ -93,6 +86,34 @@ pub fn make_rootfs(
         }
     }
     Ok(merged)
+}
+
+/// Mounts an overlay of `lower` (top first) with `upper` and `work` on `merged`.
+pub(crate) fn mount_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<()> {
+    let lower: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .map_err(|source| StorageError::Mount {
+        action: "mounting overlay on",
+        path: merged.to_path_buf(),
+        source,
+    })
 }
 
 /// Unmounts `merged` if it is a mount point (lazily, so a busy mount never blocks removal).

@@ -8,6 +8,7 @@
 mod digest;
 mod driver;
 mod error;
+mod id_mapped;
 mod layer_claim;
 mod layer_put;
 mod layout;

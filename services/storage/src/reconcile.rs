@@ -36,9 +36,13 @@ pub async fn reconcile(state: &State) -> Result<()> {
     let mut rootfs_dirs = HashSet::new();
     for (id, record) in state.rootfs.entries()? {
         rootfs_dirs.insert(state.layout.rootfs(&id));
-        if let Err(e) =
-            driver::make_rootfs(state.driver, &state.layout, &id, &record.chain_top_first)
-        {
+        if let Err(e) = driver::make_rootfs(
+            state.driver,
+            &state.layout,
+            &id,
+            &record.chain_top_first,
+            record.id_mappings.as_ref(),
+        ) {
             tracing::warn!(%id, error = %e, "could not restore rootfs");
         }
     }

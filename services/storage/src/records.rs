@@ -47,6 +47,16 @@ pub struct RootfsRecord {
     /// Layer chain, top first (as overlay wants its lower dirs).
     pub chain_top_first: Vec<String>,
     pub mount_path: PathBuf,
+    /// For a container in a user namespace of its own: the layers are seen through these.
+    #[serde(default)]
+    pub id_mappings: Option<IdMappings>,
+}
+
+/// The user and group ID mappings of a user-namespaced container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMappings {
+    pub uid: crimson_sys::user_namespaces::IdMapping,
+    pub gid: crimson_sys::user_namespaces::IdMapping,
 }
 
 impl RootfsRecord {

@@ -2,44 +2,61 @@
 
 use std::time::Duration;
 
+use crimson_config::StorageDriver;
+
 use crate::{
-    Result, StorageError, driver, layer_claim::validate_digest, layout::remove_dir_via_staging,
-    owner_release::release_owner, records::RootfsRecord, state::State,
+    Result, StorageError, driver,
+    layer_claim::validate_digest,
+    layout::remove_dir_via_staging,
+    owner_release::release_owner,
+    records::{IdMappings, RootfsRecord},
+    state::State,
 };
 
 /// How long mounting, copying (vfs), unmounting or measuring one root filesystem may take.
 const FS_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Mounts (or, vfs, copies) the root filesystem `id` off the async workers.
-async fn make(state: &State, id: &str, chain_top_first: &[String]) -> Result<()> {
-    let (driver, layout, id, chain) = (
-        state.driver,
-        state.layout.clone(),
-        id.to_string(),
-        chain_top_first.to_vec(),
-    );
+/// Mounts (or, vfs, copies) the root filesystem of `record` off the async workers.
+async fn make(state: &State, record: &RootfsRecord) -> Result<()> {
+    let (driver, layout, record) = (state.driver, state.layout.clone(), record.clone());
     crimson_sys::blocking("making the root filesystem", FS_TIMEOUT, move || {
-        driver::make_rootfs(driver, &layout, &id, &chain).map(drop)
+        driver::make_rootfs(
+            driver,
+            &layout,
+            &record.id,
+            &record.chain_top_first,
+            record.id_mappings.as_ref(),
+        )
+        .map(drop)
     })
     .await
 }
 
 /// Creates and mounts the root filesystem `id` on the chain ending at `top_chain_id` (empty:
-/// no layers). Idempotent: an existing one is (re)mounted and returned.
-pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Result<RootfsRecord> {
+/// no layers), seen through `id_mappings` for a container in a user namespace of its own.
+/// Idempotent: an existing one is (re)mounted and returned.
+pub async fn create_rootfs(
+    state: &State,
+    id: &str,
+    top_chain_id: &str,
+    id_mappings: Option<IdMappings>,
+) -> Result<RootfsRecord> {
     validate_id(id)?;
     if !top_chain_id.is_empty() {
         validate_digest("top chain id", top_chain_id)?;
     }
+    if let Some(mappings) = &id_mappings {
+        validate_mappings(state.driver, mappings)?;
+    }
     let _records = state.records_lock.lock().await;
     if let Some(record) = state.rootfs.get(id)? {
-        if record.top_chain_id != top_chain_id {
+        if record.top_chain_id != top_chain_id || record.id_mappings != id_mappings {
             return Err(StorageError::InvalidArgument(format!(
-                "rootfs {id} exists on layer {}, not {top_chain_id}",
-                record.top_chain_id
+                "rootfs {id} exists on layer {} with ID mappings {:?}, not {top_chain_id} with {id_mappings:?}",
+                record.top_chain_id, record.id_mappings
             )));
         }
-        make(state, id, &record.chain_top_first).await?;
+        make(state, &record).await?;
         return Ok(record);
     }
     let chain_top_first = chain_of(state, top_chain_id)?;
@@ -56,10 +73,11 @@ pub async fn create_rootfs(state: &State, id: &str, top_chain_id: &str) -> Resul
         top_chain_id: top_chain_id.to_string(),
         mount_path: state.layout.rootfs(id).join("merged"),
         chain_top_first,
+        id_mappings,
     };
     state.rootfs.put(id, &record)?;
     state.store.flush().await?;
-    make(state, id, &record.chain_top_first).await?;
+    make(state, &record).await?;
     tracing::info!(%id, top = %top_chain_id, "rootfs created");
     Ok(record)
 }
@@ -95,6 +113,29 @@ fn chain_of(state: &State, top_chain_id: &str) -> Result<Vec<String>> {
         next = layer.parent_chain_id;
     }
     Ok(chain)
+}
+
+/// ID mappings must map the container's root (ID 0) and need the overlay driver (vfs copies
+/// could only be chowned).
+fn validate_mappings(driver: StorageDriver, mappings: &IdMappings) -> Result<()> {
+    for (what, mapping) in [("uid", &mappings.uid), ("gid", &mappings.gid)] {
+        if mapping.container_id != 0 || mapping.length == 0 {
+            return Err(StorageError::InvalidArgument(format!(
+                "the {what} mapping must map container ID 0: {mapping:?}"
+            )));
+        }
+        if mapping.host_id.checked_add(mapping.length).is_none() {
+            return Err(StorageError::InvalidArgument(format!(
+                "the {what} mapping passes the last ID: {mapping:?}"
+            )));
+        }
+    }
+    if driver != StorageDriver::Overlay {
+        return Err(StorageError::InvalidArgument(
+            "root filesystems for user namespaces need the overlay driver".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Root filesystem ids name directories: letters, digits, `-`, `_`, `.`; no leading dot.

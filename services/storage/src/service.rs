@@ -13,11 +13,12 @@ use crimson_api::storage::v1::{
     storage_server::{Storage, StorageServer},
 };
 use crimson_config::{Config, Daemon};
+use crimson_sys::user_namespaces::IdMapping;
 use tonic::{Request, Response, Status, Streaming, service::Routes};
 
 use crate::{
-    Result, StorageError, layer_claim, layer_put, layout::Layout, owner_release, reconcile, rootfs,
-    state::State,
+    Result, StorageError, layer_claim, layer_put, layout::Layout, owner_release, reconcile,
+    records::IdMappings, rootfs, state::State,
 };
 
 /// crimson-storage's service; cheap to clone.
@@ -141,12 +142,17 @@ impl Storage for StorageService {
     async fn create_rootfs(&self, request: Request<CreateRootfsRequest>) -> RpcResult<Rootfs> {
         let request = request.into_inner();
         respond(
-            rootfs::create_rootfs(&self.state, &request.id, &request.top_chain_id)
-                .await
-                .map(|record| Rootfs {
-                    id: record.id,
-                    mount_path: record.mount_path.display().to_string(),
-                }),
+            rootfs::create_rootfs(
+                &self.state,
+                &request.id,
+                &request.top_chain_id,
+                id_mappings(&request),
+            )
+            .await
+            .map(|record| Rootfs {
+                id: record.id,
+                mount_path: record.mount_path.display().to_string(),
+            }),
         )
     }
 
@@ -175,4 +181,17 @@ impl Storage for StorageService {
             },
         ))
     }
+}
+
+/// The ID mappings of a CreateRootfs request: both or none.
+fn id_mappings(request: &CreateRootfsRequest) -> Option<IdMappings> {
+    let mapping = |m: &crimson_api::storage::v1::IdMapping| IdMapping {
+        container_id: m.container_id,
+        host_id: m.host_id,
+        length: m.length,
+    };
+    Some(IdMappings {
+        uid: mapping(request.uid_mapping.as_ref()?),
+        gid: mapping(request.gid_mapping.as_ref()?),
+    })
 }

@@ -4,5 +4,6 @@
 //! bounded time.
 
 mod blocking;
+pub mod user_namespaces;
 
 pub use blocking::{BlockingError, blocking};

@@ -44,7 +44,7 @@ pub async fn status(backends: &Backends, verbose: bool) -> StatusResponse {
                     name: handler.name.clone(),
                     features: Some(RuntimeHandlerFeatures {
                         recursive_read_only_mounts: handler.recursive_read_only_mounts,
-                        user_namespaces: false,
+                        user_namespaces: handler.user_namespaces,
                     }),
                 })
                 .collect()

@@ -14,7 +14,7 @@ use crate::{
     layout::remove_dir,
     oci::{self, PidNamespace, mounts::PodFiles, process::ImageDefaults, user},
     peers,
-    pod::files::PodFilePaths,
+    pod::{files::PodFilePaths, user_namespace},
     records::{ContainerPhase, ContainerRecord, PodPhase, PodRecord},
     runtime::{conmon, exit::now_nanos},
     state::{State, new_id},
@@ -150,8 +150,10 @@ async fn launch(
     defaults: &ImageDefaults,
     top_chain_id: &str,
 ) -> Result<()> {
-    let rootfs = PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id).await?);
-    let image_volumes = image_volumes::mount_all(state, record).await?;
+    let mappings = user_namespace::mappings(&pod.spec)?;
+    let rootfs =
+        PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id, mappings).await?);
+    let image_volumes = image_volumes::mount_all(state, record, mappings).await?;
     let security = record.spec.security.clone().unwrap_or_default();
     let pid = pid_namespace(state, pod, &security)?;
     let bundle = state.layout.bundle(&record.id);
@@ -187,6 +189,7 @@ async fn launch(
             uts_ns: pod.uts_ns.as_deref(),
             ipc_ns: pod.ipc_ns.as_deref(),
             pid,
+            user_ns: pod.user_ns.as_deref().zip(mappings),
             cgroup_path: &cgroup_path,
             held_capabilities: &settings.held_capabilities,
             apparmor: &settings.apparmor,

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crimson_api::sandbox::v1::{ContainerSpec, Mount};
 
 use crate::{
-    Result, SandboxError, oci::secure_path::resolve_in_root, peers, records::ContainerRecord,
-    state::State,
+    Result, SandboxError, oci::secure_path::resolve_in_root, peers,
+    pod::user_namespace::PodMappings, records::ContainerRecord, state::State,
 };
 
 /// An image volume's root filesystem: (index of its mount, where it is mounted).
@@ -28,8 +28,13 @@ fn image_mounts(spec: &ContainerSpec) -> impl Iterator<Item = (usize, &Mount)> {
         .filter(|(_, mount)| !mount.image.is_empty())
 }
 
-/// Makes the root filesystem of every image volume of `record` (the images must be pulled).
-pub async fn mount_all(state: &State, record: &ContainerRecord) -> Result<Vec<Mounted>> {
+/// Makes the root filesystem of every image volume of `record` (the images must be pulled),
+/// seen through the pod's ID `mappings` when it has a user namespace of its own.
+pub async fn mount_all(
+    state: &State,
+    record: &ContainerRecord,
+    mappings: Option<PodMappings>,
+) -> Result<Vec<Mounted>> {
     let mut mounted = Vec::new();
     for (index, mount) in image_mounts(&record.spec) {
         let image = peers::get_image(state, &mount.image)
@@ -41,8 +46,13 @@ pub async fn mount_all(state: &State, record: &ContainerRecord) -> Result<Vec<Mo
                 ))
             })?;
         let top_chain_id = image.chain_ids.last().cloned().unwrap_or_default();
-        let rootfs =
-            peers::create_rootfs(state, &rootfs_id(&record.id, index), &top_chain_id).await?;
+        let rootfs = peers::create_rootfs(
+            state,
+            &rootfs_id(&record.id, index),
+            &top_chain_id,
+            mappings,
+        )
+        .await?;
         mounted.push((index, PathBuf::from(rootfs)));
     }
     Ok(mounted)

@@ -18,11 +18,11 @@ use std::{
 use crimson_api::sandbox::v1::{ContainerSpec, PodSpec, seccomp_profile::Kind as SeccompKind};
 use oci_spec::runtime::{
     Capabilities, LinuxBuilder, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxNamespaceBuilder, LinuxNamespaceType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
-use crate::{Result, SandboxError};
+use crate::{Result, SandboxError, pod::user_namespace::PodMappings};
 
 /// Where the container's PID namespace comes from.
 #[derive(Debug, Clone)]
@@ -47,6 +47,8 @@ pub struct SpecInput<'a> {
     pub uts_ns: Option<&'a Path>,
     pub ipc_ns: Option<&'a Path>,
     pub pid: PidNamespace,
+    /// The pod's own user namespace (pinned) and its mappings, if it has one.
+    pub user_ns: Option<(&'a Path, PodMappings)>,
     pub cgroup_path: &'a str,
     pub held_capabilities: &'a Capabilities,
     pub apparmor: &'a apparmor::HostAppArmor,
@@ -54,6 +56,16 @@ pub struct SpecInput<'a> {
     pub oom_floor: i32,
     /// What the container's runtime handler supports.
     pub runtime_features: crate::runtime::features::RuntimeFeatures,
+}
+
+/// One OCI ID mapping.
+fn id_mapping(mapping: crimson_sys::user_namespaces::IdMapping) -> Result<LinuxIdMapping> {
+    LinuxIdMappingBuilder::default()
+        .container_id(mapping.container_id)
+        .host_id(mapping.host_id)
+        .size(mapping.length)
+        .build()
+        .map_err(invalid)
 }
 
 /// Paths hidden from unprivileged containers unless the request says otherwise.
@@ -136,6 +148,13 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     )?;
 
     let mut namespaces = vec![namespace(LinuxNamespaceType::Mount, None)?];
+    if let Some((user_ns, _)) = input.user_ns {
+        // The pod's other namespaces are owned by it: runc joins it first.
+        namespaces.push(namespace(
+            LinuxNamespaceType::User,
+            Some(&user_ns.display().to_string()),
+        )?);
+    }
     if let Some(netns) = input.netns {
         namespaces.push(namespace(LinuxNamespaceType::Network, Some(netns))?);
     }
@@ -182,6 +201,10 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .devices(devices)
         .build()
         .map_err(invalid)?;
+    if let Some((_, mappings)) = input.user_ns {
+        linux.set_uid_mappings(Some(vec![id_mapping(mappings.uid)?]));
+        linux.set_gid_mappings(Some(vec![id_mapping(mappings.gid)?]));
+    }
     if !privileged {
         let masked = security.masked_paths.as_ref().map_or_else(
             || DEFAULT_MASKED_PATHS.iter().map(|p| p.to_string()).collect(),

@@ -288,6 +288,7 @@ mod tests {
         };
         let able = RuntimeFeatures {
             recursive_read_only: true,
+            ..Default::default()
         };
         let plan = plan(
             &files,

@@ -8,3 +8,4 @@ pub mod namespaces;
 pub mod remove;
 pub mod run;
 pub mod stop;
+pub mod user_namespace;

@@ -25,7 +25,10 @@ pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
     host(
         "removing the pod's namespaces, cgroup and files",
         move || {
-            for ns in [&held.uts_ns, &held.ipc_ns].into_iter().flatten() {
+            for ns in [&held.uts_ns, &held.ipc_ns, &held.user_ns]
+                .into_iter()
+                .flatten()
+            {
                 namespaces::unmount_and_remove(ns)?;
             }
             cgroup::remove(&held.created_cgroups);

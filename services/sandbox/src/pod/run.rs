@@ -8,7 +8,7 @@ use crimson_api::{
     sandbox::v1::{NamespaceMode, PodSpec},
 };
 
-use super::{cgroup, files, infra, namespaces, remove};
+use super::{cgroup, files, infra, namespaces, remove, user_namespace};
 use crate::{
     Result, SandboxError,
     creation::{self, Existing},
@@ -21,7 +21,13 @@ use crate::{
 /// Creates the pod `spec` describes, once per kubelet name (namespace, name, uid, attempt).
 pub async fn run_pod(state: Arc<State>, spec: PodSpec) -> Result<String> {
     validate(&spec)?;
-    state.runtime(&spec.runtime_handler)?;
+    let runtime = state.runtime(&spec.runtime_handler)?;
+    if user_namespace::mappings(&spec)?.is_some() && !runtime.features.user_namespaces {
+        return Err(SandboxError::InvalidArgument(format!(
+            "runtime handler {:?} does not support user namespaces on this node",
+            spec.runtime_handler
+        )));
+    }
     let key = PodRecord::key(&spec);
     let existing_key = key.clone();
     creation::once(
@@ -77,6 +83,7 @@ async fn create(state: &State, spec: PodSpec) -> Result<String> {
         created_at_nanos: now_nanos(),
         netns_path: None,
         ips: Vec::new(),
+        user_ns: None,
         uts_ns: None,
         ipc_ns: None,
         shm_path: std::path::PathBuf::from("/dev/shm"),
@@ -120,14 +127,20 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
     })
     .await?;
 
+    let mappings = user_namespace::mappings(&record.spec)?;
+    let user = mappings.map(|_| pod_dir.join("user"));
     let uts = (!host_network).then(|| pod_dir.join("uts"));
     let ipc = (!host_ipc).then(|| pod_dir.join("ipc"));
+    record.user_ns = user.clone();
     record.uts_ns = uts.clone();
     record.ipc_ns = ipc.clone();
     state.save_pod(record).await?;
     let hostname = record.spec.hostname.clone();
-    host("pinning namespaces", move || {
-        namespaces::pin(uts.as_deref(), ipc.as_deref(), &hostname)
+    host("pinning namespaces", move || match (mappings, user) {
+        (Some(mappings), Some(user)) => {
+            user_namespace::pin(&mappings, &user, uts.as_deref(), ipc.as_deref(), &hostname)
+        }
+        _ => namespaces::pin(uts.as_deref(), ipc.as_deref(), &hostname),
     })
     .await?;
 
@@ -163,6 +176,11 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
                         host_ip: p.host_ip.clone(),
                     })
                     .collect(),
+                userns_path: record
+                    .user_ns
+                    .as_ref()
+                    .map(|path| path.display().to_string())
+                    .unwrap_or_default(),
             },
         )
         .await?;

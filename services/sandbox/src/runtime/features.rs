@@ -10,11 +10,15 @@ pub struct RuntimeFeatures {
     /// Recursive read-only bind mounts: the runtime knows the `rro` mount option (runc 1.1+)
     /// and the kernel has `mount_setattr` (5.12+).
     pub recursive_read_only: bool,
+    /// Pods in user namespaces of their own: the runtime knows user namespaces and the node
+    /// can mount root filesystems on idmapped layers (`idmapped_layers`, probed once).
+    pub user_namespaces: bool,
 }
 
 impl RuntimeFeatures {
-    /// Asks `<runtime> features` and the running kernel.
-    pub fn probe(runtime: &Path) -> Self {
+    /// Asks `<runtime> features` and the running kernel; `idmapped_layers` says whether
+    /// overlays on idmapped layers work on this node.
+    pub fn probe(runtime: &Path, idmapped_layers: bool) -> Self {
         let features = std::process::Command::new(runtime)
             .arg("features")
             .output()
@@ -26,6 +30,7 @@ impl RuntimeFeatures {
         Self {
             recursive_read_only: knows_mount_option(&features, "rro")
                 && release_at_least(&kernel, 5, 12),
+            user_namespaces: idmapped_layers && knows_namespace(&features, "user"),
         }
     }
 }
@@ -35,6 +40,13 @@ fn knows_mount_option(features: &Value, option: &str) -> bool {
     features["mountOptions"]
         .as_array()
         .is_some_and(|options| options.iter().any(|o| o == option))
+}
+
+/// Whether `runc features` output lists the `namespace` type.
+fn knows_namespace(features: &Value, namespace: &str) -> bool {
+    features["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|kinds| kinds.iter().any(|k| k == namespace))
 }
 
 /// Whether a kernel release ("6.1.0-18-amd64") is at least `major.minor`.
@@ -62,5 +74,16 @@ mod tests {
         assert!(release_at_least("5.12.0", 5, 12));
         assert!(!release_at_least("5.10.209-1", 5, 12));
         assert!(!release_at_least("", 5, 12));
+    }
+
+    #[test]
+    fn user_namespaces_need_the_runtime_to_know_them() {
+        let runc = serde_json::json!({"linux": {"namespaces": ["mount", "user", "uts"]}});
+        assert!(knows_namespace(&runc, "user"));
+        assert!(!knows_namespace(
+            &serde_json::json!({"linux": {"namespaces": ["mount"]}}),
+            "user"
+        ));
+        assert!(!knows_namespace(&Value::Null, "user"));
     }
 }

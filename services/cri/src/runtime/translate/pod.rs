@@ -33,6 +33,7 @@ pub fn to_pod_spec(
             })
         })
         .collect::<Result<Vec<_>, Status>>()?;
+    let (uid_mappings, gid_mappings) = user_namespace(namespaces.userns_options)?;
     Ok(sandbox::PodSpec {
         name: metadata.name,
         uid: metadata.uid,
@@ -55,7 +56,72 @@ pub fn to_pod_spec(
         sysctls: linux.sysctls,
         privileged: security.privileged,
         runtime_handler,
+        uid_mappings,
+        gid_mappings,
     })
+}
+
+/// The uid and gid mappings of a pod's own user namespace (KEP-127); none for the host's
+/// (no options, or NODE). Only POD and NODE modes exist for user namespaces.
+fn user_namespace(
+    options: Option<cri::UserNamespace>,
+) -> Result<(Vec<sandbox::IdMapping>, Vec<sandbox::IdMapping>), Status> {
+    let Some(options) = options else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mode = enum_in_range("namespace_options.userns_options.mode", options.mode, 3)?;
+    let has_mappings = !options.uids.is_empty() || !options.gids.is_empty();
+    match cri::NamespaceMode::try_from(mode) {
+        Ok(cri::NamespaceMode::Node) if has_mappings => Err(Status::invalid_argument(
+            "user namespace mode NODE takes no uid or gid mappings",
+        )),
+        Ok(cri::NamespaceMode::Node) => Ok((Vec::new(), Vec::new())),
+        Ok(cri::NamespaceMode::Pod) if options.uids.is_empty() || options.gids.is_empty() => Err(
+            Status::invalid_argument("user namespace mode POD needs uid and gid mappings"),
+        ),
+        Ok(cri::NamespaceMode::Pod) => {
+            let mappings = |mappings: Vec<cri::IdMapping>| {
+                mappings
+                    .into_iter()
+                    .map(|m| sandbox::IdMapping {
+                        container_id: m.container_id,
+                        host_id: m.host_id,
+                        length: m.length,
+                    })
+                    .collect()
+            };
+            Ok((mappings(options.uids), mappings(options.gids)))
+        }
+        _ => Err(Status::invalid_argument(format!(
+            "user namespace mode {} is not supported: only POD and NODE are",
+            cri::NamespaceMode::try_from(mode).map_or("?", |m| m.as_str_name())
+        ))),
+    }
+}
+
+/// The user namespace a pod has, as CRI says it.
+fn userns_status(spec: &sandbox::PodSpec) -> cri::UserNamespace {
+    if spec.uid_mappings.is_empty() {
+        return cri::UserNamespace {
+            mode: cri::NamespaceMode::Node as i32,
+            ..Default::default()
+        };
+    }
+    let mappings = |mappings: &[sandbox::IdMapping]| {
+        mappings
+            .iter()
+            .map(|m| cri::IdMapping {
+                host_id: m.host_id,
+                container_id: m.container_id,
+                length: m.length,
+            })
+            .collect()
+    };
+    cri::UserNamespace {
+        mode: cri::NamespaceMode::Pod as i32,
+        uids: mappings(&spec.uid_mappings),
+        gids: mappings(&spec.gid_mappings),
+    }
 }
 
 fn metadata(spec: &sandbox::PodSpec) -> cri::PodSandboxMetadata {
@@ -103,6 +169,7 @@ pub fn to_status(pod: &sandbox::Pod, verbose: bool) -> cri::PodSandboxStatusResp
                         network: spec.network,
                         pid: spec.pid,
                         ipc: spec.ipc,
+                        userns_options: Some(userns_status(&spec)),
                         ..Default::default()
                     }),
                 }),
