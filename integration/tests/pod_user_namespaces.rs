@@ -87,13 +87,21 @@ async fn a_pod_in_its_own_user_namespace_sees_its_mappings_and_owns_its_files() 
         .userns_options;
     assert_eq!(userns.unwrap().uids, [mapping(0, 200_000, 65_536)]);
 
+    let volume = tempfile::tempdir().unwrap();
+    std::fs::write(volume.path().join("from-host"), "kept\n").unwrap();
     let command = [
         "sh",
         "-c",
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /made-here && \
-         stat -c '%u %g' /made-here /bin/sh /etc; hostname;",
+         stat -c '%u %g' /made-here /bin/sh /etc; hostname; \
+         stat -c '%u %g' /volume/from-host; touch /volume/from-container",
     ];
-    let config = env.container_config("userns", &command);
+    let mut config = env.container_config("userns", &command);
+    config.mounts = vec![cri::Mount {
+        container_path: "/volume".into(),
+        host_path: volume.path().display().to_string(),
+        ..Default::default()
+    }];
     let (exit_code, log) = env.output_of(&pod_id, &pod, "userns", config).await;
     let lines = lines_of(&log, "stdout");
     assert_eq!(exit_code, 0, "{lines:?}");
@@ -108,6 +116,13 @@ async fn a_pod_in_its_own_user_namespace_sees_its_mappings_and_owns_its_files() 
     // runc joined the pod's UTS, IPC and network namespaces after its user namespace: they
     // are owned by it (joining others would have been refused).
     assert_eq!(lines[6], "userns");
+    // Volumes are idmapped too: the host's root is the container's, and what the container's
+    // root makes lands unshifted on disk, the host's root's (without the idmapped mount it
+    // would be refused: the directory belongs to an ID outside the container's range).
+    assert_eq!(lines[7], "0 0", "{lines:?}");
+    use std::os::unix::fs::MetadataExt;
+    let made = std::fs::metadata(volume.path().join("from-container")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (0, 0));
 
     // A container of a pod without one sees the host's mappings.
     let host_pod = env.pod_config("host-userns");
@@ -144,6 +159,11 @@ async fn a_pod_in_its_own_user_namespace_sees_its_mappings_and_owns_its_files() 
             .unwrap();
     }
     assert_nothing_left(&env);
+    // Unmapping the volume left its content alone.
+    assert_eq!(
+        std::fs::read_to_string(volume.path().join("from-host")).unwrap(),
+        "kept\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

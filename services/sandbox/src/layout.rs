@@ -38,6 +38,12 @@ impl Layout {
         self.run.join("containers").join(container_id)
     }
 
+    /// Where a user-namespaced container's volumes are mounted again through its pod's ID
+    /// mappings (idmapped mounts); never inside the bundle, which is removed recursively.
+    pub fn idmapped_volumes(&self, container_id: &str) -> PathBuf {
+        self.run.join("idmapped").join(container_id)
+    }
+
     /// Where conmon writes `<container id>` files holding exit codes.
     pub fn exits(&self) -> PathBuf {
         self.run.join("exits")

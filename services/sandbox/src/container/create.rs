@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use crimson_api::sandbox::v1::{ContainerSpec, EventKind, NamespaceMode};
 
-use super::image_volumes;
+use super::{idmapped_volumes, image_volumes};
 use crate::{
     Result, SandboxError,
     creation::{self, Existing},
@@ -166,9 +166,16 @@ async fn launch(
         defaults.clone(),
     );
     let mut container = container;
+    let idmapped = pod
+        .user_ns
+        .clone()
+        .map(|userns| (userns, state.layout.idmapped_volumes(&record.id)));
     let (config, cgroup_path) = (bundle.join("config.json"), record.cgroup_path.clone());
     // The image's passwd/group, mount sources, devices and profiles are read from disk.
     let identity = host("writing the OCI bundle", move || {
+        if let Some((userns, dir)) = &idmapped {
+            idmapped_volumes::map_all(&mut container, userns, dir)?;
+        }
         image_volumes::bind_sources(&mut container, &image_volumes)?;
         let identity = user::resolve(&rootfs, &security, &defaults.user)?;
         let files = PodFilePaths::new(&pod_dir);
@@ -260,7 +267,9 @@ pub async fn discard(state: &State, record: &ContainerRecord) -> Result<()> {
     let bundle = state.layout.bundle(&record.id);
     let exit_file = state.layout.exit_file(&record.id);
     let attach_socket = state.layout.attach_sockets().join(&record.id);
+    let idmapped = state.layout.idmapped_volumes(&record.id);
     host("removing the bundle", move || {
+        idmapped_volumes::unmap_all(&idmapped).map_err(SandboxError::io("removing", &idmapped))?;
         remove_dir(&bundle).map_err(SandboxError::io("removing", &bundle))?;
         let _ = std::fs::remove_file(exit_file);
         let _ = std::fs::remove_file(attach_socket);

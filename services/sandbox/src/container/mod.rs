@@ -6,6 +6,7 @@ pub mod attach_socket;
 pub mod create;
 pub mod exec_stream;
 pub mod exec_sync;
+pub mod idmapped_volumes;
 pub mod image_volumes;
 pub mod list;
 pub mod refresh;

@@ -176,7 +176,7 @@ fn check_recursive_read_only(cri: &CriMount, features: RuntimeFeatures) -> Resul
 
 /// A kubelet host path: symlinks resolved; created as a directory when missing (as Docker's
 /// `-v` does).
-fn host_source(path: &str) -> Result<PathBuf> {
+pub fn host_source(path: &str) -> Result<PathBuf> {
     if path.is_empty() || !path.starts_with('/') {
         return Err(SandboxError::InvalidArgument(format!(
             "mount source {path:?} must be an absolute path"
