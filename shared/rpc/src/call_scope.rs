@@ -1,6 +1,7 @@
 //! A tower layer around every served call: it makes the caller's gRPC deadline known to the
-//! handler (so retries towards a peer stop in time) and counts the calls in flight (so a
-//! shutting-down daemon knows when it has drained).
+//! handler (so retries towards a peer stop in time), answers DEADLINE_EXCEEDED when it passes
+//! (tonic's own timeout answers CANCELLED, which gRPC reserves for a caller that gave up), and
+//! counts the calls in flight (so a shutting-down daemon knows when it has drained).
 
 use std::{
     future::Future,
@@ -41,6 +42,9 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         _ => return None,
     })
 }
+
+/// How much earlier than tonic's own timeout this layer answers, so its answer is the one sent.
+const BEFORE_TONIC: Duration = Duration::from_millis(1);
 
 /// How many calls are being answered; a daemon that stops waits for zero.
 #[derive(Clone)]
@@ -95,10 +99,11 @@ pub(crate) struct CallScope<S> {
     in_flight: InFlight,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for CallScope<S>
+impl<S, B, ResBody> tower::Service<http::Request<B>> for CallScope<S>
 where
-    S: tower::Service<http::Request<B>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -118,7 +123,20 @@ where
         let guard = self.in_flight.enter();
         let answer = self.inner.call(request);
         Box::pin(CALLER_DEADLINE.scope(deadline, async move {
-            let response = answer.await;
+            let response = match deadline {
+                None => answer.await,
+                Some(deadline) => {
+                    let answer_by = deadline.checked_sub(BEFORE_TONIC).unwrap_or(deadline);
+                    tokio::time::timeout_at(answer_by.into(), answer)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Ok(
+                                tonic::Status::deadline_exceeded("the caller's deadline passed")
+                                    .into_http(),
+                            )
+                        })
+                }
+            };
             drop(guard);
             response
         }))
@@ -147,9 +165,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_past_its_deadline_answers_deadline_exceeded() {
+        let inner = tower::service_fn(|_: http::Request<()>| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        });
+        let mut service = CallScopeLayer(InFlight::new()).layer(inner);
+        let request = http::Request::builder()
+            .header("grpc-timeout", "20m")
+            .body(())
+            .unwrap();
+        let response = tower::Service::call(&mut service, request).await.unwrap();
+        let status = tonic::Status::from_header_map(response.headers()).unwrap();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+    }
+
+    #[tokio::test]
     async fn the_deadline_is_seen_inside_the_call_only() {
         let inner = tower::service_fn(|_: http::Request<()>| async {
-            Ok::<_, std::convert::Infallible>(caller_deadline())
+            Ok::<_, std::convert::Infallible>(http::Response::new(caller_deadline()))
         });
         let mut service = CallScopeLayer(InFlight::new()).layer(inner);
         let request = http::Request::builder()
@@ -158,13 +192,13 @@ mod tests {
             .unwrap();
         let before = Instant::now();
         let seen = tower::Service::call(&mut service, request).await.unwrap();
-        let deadline = seen.expect("the deadline inside the call");
+        let deadline = seen.into_body().expect("the deadline inside the call");
         assert!(deadline >= before + Duration::from_secs(5));
         assert!(deadline <= Instant::now() + Duration::from_secs(5));
         let without = tower::Service::call(&mut service, http::Request::new(()))
             .await
             .unwrap();
-        assert_eq!(without, None);
+        assert_eq!(without.into_body(), None);
         assert_eq!(caller_deadline(), None);
     }
 
@@ -178,7 +212,7 @@ mod tests {
                 if let Some(released) = released {
                     let _ = released.await;
                 }
-                Ok::<_, std::convert::Infallible>(())
+                Ok::<_, std::convert::Infallible>(http::Response::new(()))
             }
         });
         let in_flight = InFlight::new();
