@@ -210,8 +210,16 @@ async fn user_namespace_options_kubelet_must_not_send_are_refused() {
             },
         ),
     ];
-    for (what, userns) in refused {
-        let pod = with_userns(env.pod_config("refused"), userns);
+    // Host networking with a user namespace of the pod's own is refused too.
+    let mut host_network = with_userns(env.pod_config("host-net"), pod_mode(good(), good()));
+    let linux = host_network.linux.get_or_insert_default();
+    let security = linux.security_context.get_or_insert_default();
+    security.namespace_options.get_or_insert_default().network = cri::NamespaceMode::Node as i32;
+    let refused = refused
+        .into_iter()
+        .map(|(what, userns)| (what, with_userns(env.pod_config("refused"), userns)))
+        .chain([("host network", host_network)]);
+    for (what, pod) in refused {
         let answer = env
             .stack
             .runtime()
@@ -223,28 +231,6 @@ async fn user_namespace_options_kubelet_must_not_send_are_refused() {
             .unwrap_err();
         assert_eq!(answer.code(), Code::InvalidArgument, "{what}: {answer:?}");
     }
-    // Host networking with a user namespace of the pod's own is refused too.
-    let mut pod = with_userns(env.pod_config("host-net"), pod_mode(good(), good()));
-    pod.linux
-        .as_mut()
-        .unwrap()
-        .security_context
-        .as_mut()
-        .unwrap()
-        .namespace_options
-        .as_mut()
-        .unwrap()
-        .network = cri::NamespaceMode::Node as i32;
-    let answer = env
-        .stack
-        .runtime()
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pod),
-            runtime_handler: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(answer.code(), Code::InvalidArgument, "{answer:?}");
     assert!(env.pods().await.is_empty());
     assert_nothing_left(&env);
 
