@@ -51,6 +51,8 @@ pub struct StackOptions {
     pub cni_bin_dir: Option<PathBuf>,
     /// Name of the run root inside the stack's directory (`run`).
     pub run_dir_name: String,
+    /// `[metrics] address`: where the front door serves the node's metrics.
+    pub metrics_address: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -68,6 +70,7 @@ impl Default for StackOptions {
             network_toml: String::new(),
             cni_bin_dir: None,
             run_dir_name: "run".into(),
+            metrics_address: None,
         }
     }
 }
@@ -171,6 +174,9 @@ impl Stack {
         config.push('\n');
         if let Some(endpoint) = &options.otlp_endpoint {
             config.push_str(&format!("[telemetry]\notlp_endpoint = {endpoint:?}\n"));
+        }
+        if let Some(address) = &options.metrics_address {
+            config.push_str(&format!("[metrics]\naddress = {address:?}\n"));
         }
         std::fs::write(path("crimson.toml"), config).unwrap();
         std::fs::create_dir_all(path("logs")).unwrap();

@@ -13,6 +13,9 @@ pub enum CriError {
     /// The streaming server could not start.
     #[error("streaming server: {0}")]
     Streaming(String),
+    /// The metrics endpoint could not start.
+    #[error("metrics endpoint: {0}")]
+    Metrics(String),
 }
 
 /// Result with [`CriError`].

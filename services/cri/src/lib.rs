@@ -10,6 +10,7 @@ mod error;
 mod image;
 mod list_parts;
 mod merged;
+pub mod metrics_endpoint;
 mod runtime;
 pub mod streaming;
 
@@ -34,11 +35,15 @@ pub struct FrontDoor {
 }
 
 impl FrontDoor {
-    /// A front door over the daemons `config` names, with its streaming server started.
+    /// A front door over the daemons `config` names, with its streaming server (and metrics
+    /// endpoint, when configured) started.
     /// Nothing connects to the daemons until the first call.
     pub async fn start(config: &Config) -> Result<Self> {
         let backends = Arc::new(Backends::new(config));
         let streaming = streaming::StreamingServer::start(&config.cri, backends.clone()).await?;
+        if let Some(address) = &config.metrics.address {
+            metrics_endpoint::start(address, backends.clone()).await?;
+        }
         Ok(Self {
             backends,
             streaming,

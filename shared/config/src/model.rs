@@ -28,6 +28,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// crimson-sandbox.
     pub sandbox: SandboxConfig,
+    /// The node's Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             network: NetworkConfig::default(),
             sandbox: SandboxConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -112,6 +115,15 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
     /// Fraction of new root traces sampled (a parent's decision is always kept).
     pub sampling_ratio: Option<f64>,
+}
+
+/// `[metrics]`: Prometheus metrics of the five daemons, served by the front door.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served: `host:port`, or a unix socket path (`/…` or
+    /// `unix:/…`). Off when unset.
+    pub address: Option<String>,
 }
 
 /// `[sockets]`: per-daemon socket paths.

@@ -1,7 +1,8 @@
 //! A tower layer around every served call: it makes the caller's gRPC deadline known to the
 //! handler (so retries towards a peer stop in time), answers DEADLINE_EXCEEDED when it passes
-//! (tonic's own timeout answers CANCELLED, which gRPC reserves for a caller that gave up), and
-//! counts the calls in flight (so a shutting-down daemon knows when it has drained).
+//! (tonic's own timeout answers CANCELLED, which gRPC reserves for a caller that gave up),
+//! counts the calls in flight (so a shutting-down daemon knows when it has drained) and
+//! records each call's code and latency in the daemon's metrics.
 
 use std::{
     future::Future,
@@ -10,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crimson_metrics::RpcOutcome;
 use tokio::sync::watch;
 
 tokio::task_local! {
@@ -41,6 +43,36 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(amount),
         _ => return None,
     })
+}
+
+/// The gRPC code of a response, by its Go name (as other gRPC servers' metrics call it): a
+/// failure is answered in the headers (trailers-only); a handler that answered has OK there
+/// (a stream that fails later still counts as OK).
+fn code_name(headers: &http::HeaderMap) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or("OK", |code| NAMES.get(code).copied().unwrap_or("Unknown"))
 }
 
 /// How much earlier than tonic's own timeout this layer answers, so its answer is the one sent.
@@ -121,6 +153,7 @@ where
             .and_then(parse_grpc_timeout)
             .map(|timeout| Instant::now() + timeout);
         let guard = self.in_flight.enter();
+        let (path, started) = (request.uri().path().to_string(), Instant::now());
         let answer = self.inner.call(request);
         Box::pin(CALLER_DEADLINE.scope(deadline, async move {
             let response = match deadline {
@@ -138,6 +171,13 @@ where
                 }
             };
             drop(guard);
+            if let (Some(metrics), Ok(answered)) = (crimson_metrics::get(), &response) {
+                metrics.record_rpc(RpcOutcome {
+                    path: &path,
+                    code: code_name(answered.headers()),
+                    elapsed: started.elapsed(),
+                });
+            }
             response
         }))
     }
@@ -178,6 +218,8 @@ mod tests {
         let response = tower::Service::call(&mut service, request).await.unwrap();
         let status = tonic::Status::from_header_map(response.headers()).unwrap();
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(code_name(response.headers()), "DeadlineExceeded");
+        assert_eq!(code_name(&http::HeaderMap::new()), "OK");
     }
 
     #[tokio::test]

@@ -65,9 +65,12 @@ impl Peer {
             match call(self.channel()).await {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) if is_unreachable(&status) => {
+                    let metrics = crimson_metrics::get();
                     if Instant::now() + delay > deadline {
+                        metrics.inspect(|m| m.record_peer_unavailable(self.daemon));
                         return Err(self.unavailable(&status));
                     }
+                    metrics.inspect(|m| m.record_peer_retry(self.daemon));
                     tracing::debug!(peer = %self.daemon, %status, "peer unreachable, retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_millis(400));

@@ -1,12 +1,15 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crimson_api::daemon::v1::{DaemonInfo, GetInfoRequest, daemon_server::Daemon as DaemonApi};
+use crimson_api::daemon::v1::{
+    DaemonInfo, GetInfoRequest, GetMetricsRequest, Metrics, daemon_server::Daemon as DaemonApi,
+};
 use crimson_config::Daemon;
 
 /// Counts of what a daemon's database holds, by kind ("pods", "layers"), read on each ask.
 pub type StateCounts = std::sync::Arc<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
 
-/// `crimson.daemon.v1.Daemon` for the process it runs in.
+/// `crimson.daemon.v1.Daemon` for the process it runs in: its identity, what it holds, its
+/// metrics.
 pub(crate) struct InfoService {
     info: DaemonInfo,
     counts: StateCounts,
@@ -41,5 +44,18 @@ impl DaemonApi for InfoService {
             .map(|(kind, count)| (kind.to_string(), count))
             .collect();
         Ok(tonic::Response::new(info))
+    }
+
+    async fn get_metrics(
+        &self,
+        _: tonic::Request<GetMetricsRequest>,
+    ) -> Result<tonic::Response<Metrics>, tonic::Status> {
+        let text = crimson_metrics::get()
+            .map(|metrics| {
+                metrics.set_objects(&(self.counts)());
+                metrics.render()
+            })
+            .unwrap_or_default();
+        Ok(tonic::Response::new(Metrics { text }))
     }
 }

@@ -28,7 +28,8 @@ pub async fn serve(
     serve_on(daemon, Listener::bind(socket).await?, counts, routes).await
 }
 
-/// Serves `routes` plus health and daemon info (with `counts` of its state) on `listener`
+/// Serves `routes` plus health and daemon info (with `counts` of its state, and the metrics
+/// of every call) on `listener`
 /// until SIGTERM or SIGINT. Then it
 /// stops accepting (connections made from then on wait in the socket's backlog for the next
 /// process when the socket is inherited), lets the calls in flight finish for at most
@@ -40,6 +41,7 @@ pub async fn serve_on(
     counts: StateCounts,
     routes: Routes,
 ) -> Result<(), RpcError> {
+    crimson_metrics::init(daemon);
     let path = listener.path().to_path_buf();
     let inherited = listener.is_inherited();
     let (_health, health_service) = tonic_health::server::health_reporter();

@@ -1,0 +1,159 @@
+//! The node's Prometheus endpoint: one scrape of the front door covers the five daemons (each
+//! sample labelled with its daemon), every CRI and internal RPC is counted by code with its
+//! latency, the exposition is valid (each family described once), and a daemon that is down
+//! shows as `crimson_daemon_up 0` without failing the scrape.
+
+use std::collections::HashMap;
+
+use crimson_config::Daemon;
+use crimson_integration::{
+    pods::{PodEnv, tear_down},
+    require_root,
+    stack::StackOptions,
+};
+use k8s_cri::v1 as cri;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `GET /metrics` over the endpoint's unix socket: (status line, body).
+async fn scrape(socket: &std::path::Path) -> (String, String) {
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// Sample values by their full name with labels, after checking each family is described
+/// once and every sample belongs to a described family.
+fn samples(exposition: &str) -> HashMap<String, f64> {
+    let mut typed = HashMap::new();
+    let mut samples = HashMap::new();
+    for line in exposition.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(
+                typed.insert(name.to_string(), kind.to_string()).is_none(),
+                "second TYPE for {name}"
+            );
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let name = series.split('{').next().unwrap();
+            let family = ["_bucket", "_sum", "_count", "_total"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix).filter(|f| typed.contains_key(*f)))
+                .unwrap_or(name);
+            assert!(typed.contains_key(family), "{name} has no TYPE before it");
+            assert!(
+                samples
+                    .insert(series.to_string(), value.parse::<f64>().unwrap())
+                    .is_none(),
+                "{series} twice"
+            );
+        }
+    }
+    samples
+}
+
+fn up(samples: &HashMap<String, f64>, daemon: &str) -> f64 {
+    samples[&format!("crimson_daemon_up{{daemon=\"{daemon}\"}}")]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("metrics.sock");
+    let env = PodEnv::start_with(
+        false,
+        StackOptions {
+            metrics_address: Some(socket.display().to_string()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (pod_id, container_id) = env
+        .start_sleeper(env.stack.runtime(), "metrics")
+        .await
+        .unwrap();
+    let missing = env
+        .stack
+        .runtime()
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: "no-such-pod".into(),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let (status, body) = scrape(&socket).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let found = samples(&body);
+    for daemon in ["cri", "image", "storage", "sandbox", "network"] {
+        assert_eq!(up(&found, daemon), 1.0, "{daemon} is up");
+        assert!(
+            found.contains_key(&format!(
+                "crimson_daemon_start_time_seconds{{daemon=\"{daemon}\"}}"
+            )),
+            "{daemon} reports its start"
+        );
+    }
+    let calls = |daemon: &str, service: &str, method: &str, code: &str| {
+        found
+            .get(&format!(
+                "crimson_rpc_requests_total{{daemon=\"{daemon}\",service=\"{service}\",method=\"{method}\",code=\"{code}\"}}"
+            ))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let runtime = "runtime.v1.RuntimeService";
+    assert!(
+        calls("cri", runtime, "RunPodSandbox", "OK") >= 1.0,
+        "{body}"
+    );
+    assert!(
+        calls("cri", runtime, "PodSandboxStatus", "NotFound") >= 1.0,
+        "{body}"
+    );
+    assert!(calls("sandbox", "crimson.sandbox.v1.Sandbox", "RunPod", "OK") >= 1.0);
+    assert!(calls("network", "crimson.network.v1.Network", "SetUpPod", "OK") >= 1.0);
+    assert!(
+        calls(
+            "storage",
+            "crimson.storage.v1.Storage",
+            "CreateRootfs",
+            "OK"
+        ) >= 1.0
+    );
+    let latency = format!(
+        "crimson_rpc_request_duration_seconds_count{{daemon=\"cri\",service=\"{runtime}\",method=\"RunPodSandbox\"}}"
+    );
+    assert!(found[&latency] >= 1.0);
+    assert_eq!(
+        found["crimson_objects{daemon=\"network\",kind=\"attachments\"}"],
+        1.0
+    );
+    assert!(found["crimson_objects{daemon=\"image\",kind=\"images\"}"] >= 1.0);
+
+    // A daemon down: the scrape still answers, saying so.
+    env.stack.kill(Daemon::Network);
+    let (status, body) = scrape(&socket).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let found = samples(&body);
+    assert_eq!(up(&found, "network"), 0.0);
+    assert_eq!(up(&found, "sandbox"), 1.0);
+    assert!(
+        !body.contains("daemon=\"network\",kind"),
+        "nothing stale of the dead daemon"
+    );
+    env.stack.start_daemon(Daemon::Network).await;
+    assert_eq!(up(&samples(&scrape(&socket).await.1), "network"), 1.0);
+
+    tear_down(env.stack.runtime(), pod_id, container_id)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,29 @@
+//! Prometheus metrics of a Crimson daemon.
+//!
+//! Each process calls [`init`] once with the daemon it is; instrumented code reaches the
+//! families through [`get`] (nothing is recorded before `init`, as in unit tests). Every
+//! sample carries `daemon="<short name>"`, so the front door can serve one scrape for the node
+//! by [`merge`]-ing its own [`Metrics::render`] with each backend's.
+
+mod families;
+mod merge;
+
+use std::sync::OnceLock;
+
+use crimson_config::Daemon;
+
+pub use families::{Metrics, RpcOutcome};
+pub use merge::merge;
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// The metrics of this process, made on the first call (later calls get the same ones).
+pub fn init(daemon: Daemon) -> &'static Metrics {
+    METRICS.get_or_init(|| Metrics::new(daemon))
+}
+
+/// The metrics of this process, once [`init`] ran.
+pub fn get() -> Option<&'static Metrics> {
+    METRICS.get()
+}
