@@ -27,6 +27,42 @@ async fn scrape(socket: &std::path::Path) -> (String, String) {
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
+/// The families an exposition describes (`# TYPE`).
+fn families(exposition: &str) -> Vec<String> {
+    exposition
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every `crimson_*` metric the Grafana dashboard's queries use.
+fn dashboard_metrics() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/crimson-dashboard.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("crimson_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
 /// Sample values by their full name with labels, after checking each family is described
 /// once and every sample belongs to a described family.
 fn samples(exposition: &str) -> HashMap<String, f64> {
@@ -139,8 +175,19 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
     );
     assert!(found["crimson_objects{daemon=\"image\",kind=\"images\"}"] >= 1.0);
 
-    // A daemon down: the scrape still answers, saying so.
+    // A daemon down: the scrape still answers, saying so. A pod started meanwhile waits for
+    // it and gives up, which the waits show.
     env.stack.kill(Daemon::Network);
+    let refused = env
+        .stack
+        .runtime()
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(env.pod_config("waits")),
+            runtime_handler: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     let (status, body) = scrape(&socket).await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     let found = samples(&body);
@@ -150,6 +197,22 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
         !body.contains("daemon=\"network\",kind"),
         "nothing stale of the dead daemon"
     );
+    assert!(found["crimson_peer_unavailable_total{daemon=\"sandbox\",peer=\"network\"}"] >= 1.0);
+
+    // Every metric the Grafana dashboard queries is in the exposition.
+    let described = families(&body);
+    let queried = dashboard_metrics();
+    assert!(queried.len() >= 8, "{queried:?}");
+    for name in queried {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        assert!(
+            described.iter().any(|f| f == family),
+            "the dashboard queries {name}, which is not exposed"
+        );
+    }
     env.stack.start_daemon(Daemon::Network).await;
     assert_eq!(up(&samples(&scrape(&socket).await.1), "network"), 1.0);
 

@@ -15,10 +15,9 @@ use crimson_api::cri::{
 use k8s_cri::v1 as cri;
 use tonic::{Request, Response};
 
-use super::{RpcResult, containers, pods, reply, stats};
+use super::{RpcResult, containers, cri_metrics, pods, reply, stats};
 use crate::{
     FrontDoor,
-    error::not_implemented,
     list_parts::{ListStream, in_parts},
 };
 
@@ -93,8 +92,13 @@ impl RuntimeService for FrontDoor {
         &self,
         _: Request<StreamPodSandboxMetricsRequest>,
     ) -> RpcResult<Self::StreamPodSandboxMetricsStream> {
-        // The same answer as ListPodSandboxMetrics until pod metrics exist.
-        Err(not_implemented("StreamPodSandboxMetrics"))
+        let pods = stats::list_pods(&self.backends, Default::default()).await?;
+        Ok(Response::new(in_parts(
+            cri_metrics::pod_metrics(pods.stats),
+            |pod_sandbox_metrics| StreamPodSandboxMetricsResponse {
+                pod_sandbox_metrics,
+            },
+        )))
     }
 
     async fn update_pod_sandbox_resources(

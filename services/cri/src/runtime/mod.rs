@@ -4,6 +4,7 @@
 
 mod added_rpcs;
 mod containers;
+mod cri_metrics;
 mod events;
 mod exec_sync;
 mod pods;
@@ -235,13 +236,16 @@ impl RuntimeService for FrontDoor {
         &self,
         _: Request<ListMetricDescriptorsRequest>,
     ) -> RpcResult<ListMetricDescriptorsResponse> {
-        Err(not_implemented("ListMetricDescriptors"))
+        Ok(Response::new(cri_metrics::descriptors()))
     }
 
     async fn list_pod_sandbox_metrics(
         &self,
         _: Request<ListPodSandboxMetricsRequest>,
     ) -> RpcResult<ListPodSandboxMetricsResponse> {
-        Err(not_implemented("ListPodSandboxMetrics"))
+        let pods = stats::list_pods(&self.backends, Default::default()).await?;
+        Ok(Response::new(ListPodSandboxMetricsResponse {
+            pod_metrics: cri_metrics::pod_metrics(pods.stats),
+        }))
     }
 }
