@@ -125,6 +125,15 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
+    let exiting = env.pod_config("exits");
+    let exiting_id = env.run_pod(&exiting).await;
+    let exit_3 = env.container_config("exit-3", &["sh", "-c", "exit 3"]);
+    assert_eq!(
+        env.output_of(&exiting_id, &exiting, "exit-3", exit_3)
+            .await
+            .0,
+        3
+    );
 
     let (status, body) = scrape(&socket).await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -171,8 +180,20 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
     assert!(found[&latency] >= 1.0);
     assert_eq!(
         found["crimson_objects{daemon=\"network\",kind=\"attachments\"}"],
-        1.0
+        2.0
     );
+    let operations = |daemon: &str, operation: &str| {
+        found
+            .get(&format!(
+                "crimson_operations_total{{daemon=\"{daemon}\",operation=\"{operation}\",outcome=\"ok\"}}"
+            ))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert!(operations("network", "cni_add") >= 2.0, "{body}");
+    assert!(operations("sandbox", "oci_runtime_start") >= 2.0, "{body}");
+    assert!(operations("sandbox", "conmon_create") >= 2.0, "{body}");
+    assert!(found["crimson_container_exits_total{daemon=\"sandbox\",code=\"3\"}"] >= 1.0);
     assert!(found["crimson_objects{daemon=\"image\",kind=\"images\"}"] >= 1.0);
 
     // A daemon down: the scrape still answers, saying so. A pod started meanwhile waits for

@@ -69,8 +69,24 @@ impl CniRuntime {
         }
     }
 
-    /// Runs `command` over the whole list; answers the final result (ADD) or `Null`.
+    /// Runs `command` over the whole list; answers the final result (ADD) or `Null`. Timed in
+    /// the metrics as `cni_add`, `cni_del` or `cni_check`.
     pub async fn run_list(
+        &self,
+        command: CniCommand,
+        conflist: &Value,
+        attachment: &Attachment,
+        cached_result: Option<&Value>,
+    ) -> Result<Value> {
+        let operation = format!("cni_{}", command.as_str().to_ascii_lowercase());
+        crimson_metrics::timed(
+            &operation,
+            self.run_list_untimed(command, conflist, attachment, cached_result),
+        )
+        .await
+    }
+
+    async fn run_list_untimed(
         &self,
         command: CniCommand,
         conflist: &Value,

@@ -46,6 +46,36 @@ struct ObjectLabels {
     kind: &'static str,
 }
 
+/// Labels of one kind of host operation (a CNI command, an OCI runtime command, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    daemon: &'static str,
+    operation: String,
+}
+
+/// Labels of how host operations of one kind ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationOutcomeLabels {
+    daemon: &'static str,
+    operation: String,
+    outcome: &'static str,
+}
+
+/// Labels of container exits.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExitLabels {
+    daemon: &'static str,
+    code: String,
+}
+
+/// Labels naming one container of one pod.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ContainerLabels {
+    daemon: &'static str,
+    pod: String,
+    container: String,
+}
+
 /// Labels naming the daemon only.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DaemonLabels {
@@ -78,6 +108,10 @@ pub struct Metrics {
     peer_retries: Family<PeerLabels, Counter>,
     peer_unavailable: Family<PeerLabels, Counter>,
     objects: Family<ObjectLabels, Gauge>,
+    operations: Family<OperationOutcomeLabels, Counter>,
+    operation_seconds: Latencies<OperationLabels>,
+    exits: Family<ExitLabels, Counter>,
+    oom_kills: Family<ContainerLabels, Counter>,
 }
 
 impl Metrics {
@@ -114,6 +148,31 @@ impl Metrics {
             "Objects this daemon's database holds, by kind",
             objects.clone(),
         );
+        let operations = Family::default();
+        registry.register(
+            "operations",
+            "Host operations (cni_add, cni_del, oci_runtime_start, conmon_create, …) by outcome",
+            operations.clone(),
+        );
+        let operation_seconds: Latencies<OperationLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "operation_duration_seconds",
+            "How long host operations took, by operation",
+            operation_seconds.clone(),
+        );
+        let exits = Family::default();
+        registry.register(
+            "container_exits",
+            "Containers seen exiting, by exit code",
+            exits.clone(),
+        );
+        let oom_kills = Family::default();
+        registry.register(
+            "oom_kills",
+            "Containers killed for running out of memory, by pod and container name",
+            oom_kills.clone(),
+        );
         let started = Family::<DaemonLabels, Gauge>::default();
         registry.register(
             "daemon_start_time_seconds",
@@ -132,6 +191,47 @@ impl Metrics {
             peer_retries,
             peer_unavailable,
             objects,
+            operations,
+            operation_seconds,
+            exits,
+            oom_kills,
+        }
+    }
+
+    /// Records one host operation (`cni_add`, `oci_runtime_start`, …) that took `elapsed`.
+    pub fn record_operation(&self, operation: &str, succeeded: bool, elapsed: Duration) {
+        let labels = OperationLabels {
+            daemon: self.daemon,
+            operation: operation.to_string(),
+        };
+        self.operation_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        self.operations
+            .get_or_create(&OperationOutcomeLabels {
+                daemon: self.daemon,
+                operation: labels.operation,
+                outcome: if succeeded { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
+    /// Records a container's exit with `code`; `oom` when the kernel killed it for memory.
+    pub fn record_container_exit(&self, pod: &str, container: &str, code: i32, oom: bool) {
+        self.exits
+            .get_or_create(&ExitLabels {
+                daemon: self.daemon,
+                code: code.to_string(),
+            })
+            .inc();
+        if oom {
+            self.oom_kills
+                .get_or_create(&ContainerLabels {
+                    daemon: self.daemon,
+                    pod: pod.to_string(),
+                    container: container.to_string(),
+                })
+                .inc();
         }
     }
 
@@ -216,12 +316,18 @@ mod tests {
         });
         metrics.record_peer_retry(Daemon::Network);
         metrics.set_objects(&[("pods", 2)]);
+        metrics.record_operation("cni_add", false, Duration::from_millis(40));
+        metrics.record_container_exit("default/web", "app", 137, true);
         let text = metrics.render();
         for line in [
             r#"crimson_rpc_requests_total{daemon="sandbox",service="crimson.sandbox.v1.Sandbox",method="RunPod",code="OK"} 1"#,
             r#"crimson_rpc_request_duration_seconds_count{daemon="sandbox",service="crimson.sandbox.v1.Sandbox",method="RunPod"} 1"#,
             r#"crimson_peer_retries_total{daemon="sandbox",peer="network"} 1"#,
             r#"crimson_objects{daemon="sandbox",kind="pods"} 2"#,
+            r#"crimson_operations_total{daemon="sandbox",operation="cni_add",outcome="error"} 1"#,
+            r#"crimson_operation_duration_seconds_count{daemon="sandbox",operation="cni_add"} 1"#,
+            r#"crimson_container_exits_total{daemon="sandbox",code="137"} 1"#,
+            r#"crimson_oom_kills_total{daemon="sandbox",pod="default/web",container="app"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }

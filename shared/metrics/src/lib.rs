@@ -27,3 +27,17 @@ pub fn init(daemon: Daemon) -> &'static Metrics {
 pub fn get() -> Option<&'static Metrics> {
     METRICS.get()
 }
+
+/// Runs `work`, recording it as one host `operation` (its latency, and whether it succeeded)
+/// when metrics are on.
+pub async fn timed<T, E>(
+    operation: &str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    if let Some(metrics) = get() {
+        metrics.record_operation(operation, result.is_ok(), started.elapsed());
+    }
+    result
+}

@@ -217,20 +217,23 @@ async fn launch(
         .map(|g| i64::from(*g))
         .collect();
     let runtime = state.runtime(&pod.runtime_handler)?;
-    let created = conmon::create(conmon::ConmonCreate {
-        conmon: &state.settings.conmon,
-        runtime,
-        container_id: &record.id,
-        name: &record.spec.name,
-        bundle: &bundle,
-        log_path: std::path::Path::new(&record.log_path),
-        exit_dir: &state.layout.exits(),
-        attach_dir: &state.layout.attach_sockets(),
-        stdin: record.spec.stdin,
-        stdin_once: record.spec.stdin_once,
-        tty: record.spec.tty,
-        log_size_max: state.settings.log_size_max,
-    })
+    let created = crimson_metrics::timed(
+        "conmon_create",
+        conmon::create(conmon::ConmonCreate {
+            conmon: &state.settings.conmon,
+            runtime,
+            container_id: &record.id,
+            name: &record.spec.name,
+            bundle: &bundle,
+            log_path: std::path::Path::new(&record.log_path),
+            exit_dir: &state.layout.exits(),
+            attach_dir: &state.layout.attach_sockets(),
+            stdin: record.spec.stdin,
+            stdin_once: record.spec.stdin_once,
+            tty: record.spec.tty,
+            log_size_max: state.settings.log_size_max,
+        }),
+    )
     .await?;
     record.pid = created.pid;
     record.conmon_pid = created.conmon_pid;

@@ -37,6 +37,18 @@ pub async fn refresh(state: &State, record: ContainerRecord) -> Result<Container
     }
     state.save_container(&record).await?;
     events::emit(state, &record, EventKind::ContainerStopped);
+    if let Some(metrics) = crimson_metrics::get() {
+        let pod = state
+            .pods
+            .get(&record.pod_id)?
+            .map(|p| format!("{}/{}", p.spec.namespace, p.spec.name));
+        metrics.record_container_exit(
+            &pod.unwrap_or_else(|| record.pod_id.clone()),
+            &record.spec.name,
+            exit.code,
+            record.reason == "OOMKilled",
+        );
+    }
     tracing::info!(container = %record.id, exit_code = exit.code, reason = %record.reason, "container exited");
     Ok(record)
 }

@@ -43,7 +43,18 @@ const GONE: &[&str] = &[
 ];
 
 impl OciRuntime {
+    /// Runs the runtime with `args`, timed in the metrics as `oci_runtime_<subcommand>`.
     async fn run(
+        &self,
+        action: &'static str,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        let operation = format!("oci_runtime_{}", args.first().copied().unwrap_or("run"));
+        crimson_metrics::timed(&operation, self.run_untimed(action, args, stdin)).await
+    }
+
+    async fn run_untimed(
         &self,
         action: &'static str,
         args: &[&str],
