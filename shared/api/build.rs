@@ -53,6 +53,30 @@ fn main() {
         cri_service("RuntimeService", CRI_RUNTIME_ADDITIONS),
         cri_service("ImageService", CRI_IMAGE_ADDITIONS),
     ]);
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let paths = format!(
+        "{}{}",
+        cri_paths(
+            "RUNTIME_SERVICE_PATHS",
+            "RuntimeService",
+            CRI_RUNTIME_ADDITIONS
+        ),
+        cri_paths("IMAGE_SERVICE_PATHS", "ImageService", CRI_IMAGE_ADDITIONS),
+    );
+    std::fs::write(out_dir.join("cri_paths.rs"), paths).expect("writing cri_paths.rs");
+}
+
+/// `pub const NAME: [&str; N]` holding the request path of each of `methods`.
+fn cri_paths(name: &str, service: &str, methods: &[(&str, bool)]) -> String {
+    let paths: String = methods
+        .iter()
+        .map(|(rpc, _)| format!("    \"/runtime.v1.{service}/{rpc}\",\n"))
+        .collect();
+    format!(
+        "/// Every path of the generated `runtime.v1.{service}` server.\n\
+         pub const {name}: [&str; {}] = [\n{paths}];\n",
+        methods.len()
+    )
 }
 
 /// The `runtime.v1.RuntimeService` RPCs of cri-api v0.36 that k8s-cri 0.11 lacks, or whose

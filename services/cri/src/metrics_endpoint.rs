@@ -14,6 +14,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_stream::{
+    Stream, StreamExt,
+    wrappers::{TcpListenerStream, UnixListenerStream},
+};
 
 use crate::{Backends, CriError};
 
@@ -40,24 +44,28 @@ pub async fn start(address: &str, backends: Arc<Backends>) -> Result<(), CriErro
                 .await
                 .map_err(failed)?;
             tracing::info!(%address, "serving metrics");
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(serve_connection(stream, backends.clone()));
-                }
-            });
+            tokio::spawn(serve_all(TcpListenerStream::new(listener), backends));
         }
         Address::Unix(path) => {
             let _ = std::fs::remove_file(&path);
             let listener = tokio::net::UnixListener::bind(&path).map_err(failed)?;
             tracing::info!(socket = %path.display(), "serving metrics");
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(serve_connection(stream, backends.clone()));
-                }
-            });
+            tokio::spawn(serve_all(UnixListenerStream::new(listener), backends));
         }
     }
     Ok(())
+}
+
+/// Serves each connection `incoming` accepts, until accepting fails.
+async fn serve_all<IO>(
+    mut incoming: impl Stream<Item = std::io::Result<IO>> + Unpin,
+    backends: Arc<Backends>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    while let Some(Ok(stream)) = incoming.next().await {
+        tokio::spawn(serve_connection(stream, backends.clone()));
+    }
 }
 
 async fn serve_connection<IO>(io: IO, backends: Arc<Backends>)

@@ -15,20 +15,9 @@ use prost::{
 
 pub use k8s_cri::v1::CreateContainerResponse;
 
-/// Every path of [`runtime_service_server`]; the rest of `runtime.v1.RuntimeService` is
-/// k8s-cri's.
-pub const RUNTIME_SERVICE_PATHS: [&str; 7] = [
-    "/runtime.v1.RuntimeService/CreateContainer",
-    "/runtime.v1.RuntimeService/StreamPodSandboxes",
-    "/runtime.v1.RuntimeService/StreamContainers",
-    "/runtime.v1.RuntimeService/StreamContainerStats",
-    "/runtime.v1.RuntimeService/StreamPodSandboxStats",
-    "/runtime.v1.RuntimeService/StreamPodSandboxMetrics",
-    "/runtime.v1.RuntimeService/UpdatePodSandboxResources",
-];
-
-/// Every path of [`image_service_server`].
-pub const IMAGE_SERVICE_PATHS: [&str; 1] = ["/runtime.v1.ImageService/StreamImages"];
+// RUNTIME_SERVICE_PATHS and IMAGE_SERVICE_PATHS: the paths the generated servers answer (the
+// rest of each service is k8s-cri's), from the same lists as the servers (`build.rs`).
+include!(concat!(env!("OUT_DIR"), "/cri_paths.rs"));
 
 /// `StreamPodSandboxes`: what `ListPodSandbox` takes.
 #[derive(Clone, PartialEq, prost::Message)]
