@@ -423,8 +423,30 @@ async fn a_grpc_core_client_calls_every_cri_rpc() {
         .iter()
         .find(|c| c.container_id == id)
         .unwrap();
-    let names: Vec<String> = container.metrics.iter().map(|m| m.name.clone()).collect();
-    assert_eq!(names, described);
+    // The container's and its pod's metrics together are every described one.
+    let mut answered: Vec<&String> = container
+        .metrics
+        .iter()
+        .chain(&pod_metrics.metrics)
+        .map(|m| &m.name)
+        .collect();
+    answered.sort();
+    answered.dedup();
+    let mut described_sorted: Vec<&String> = described.iter().collect();
+    described_sorted.sort();
+    assert_eq!(answered, described_sorted);
+    let received = pod_metrics
+        .metrics
+        .iter()
+        .find(|m| m.name == "container_network_receive_bytes_total")
+        .unwrap();
+    assert_eq!(received.label_values.last().unwrap(), "eth0");
+    let processes = pod_metrics
+        .metrics
+        .iter()
+        .find(|m| m.name == "container_processes")
+        .unwrap();
+    assert!(processes.value.as_ref().unwrap().value >= 1);
     let streamed: Vec<crimson_api::cri::StreamPodSandboxMetricsResponse> = caller.parts(
         RT,
         "StreamPodSandboxMetrics",

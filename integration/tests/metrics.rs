@@ -1,7 +1,8 @@
 //! The node's Prometheus endpoint: one scrape of the front door covers the five daemons (each
 //! sample labelled with its daemon), every CRI and internal RPC is counted by code with its
 //! latency, the exposition is valid (each family described once), and a daemon that is down
-//! shows as `crimson_daemon_up 0` without failing the scrape.
+//! shows as `crimson_daemon_up 0` without failing the scrape; pulls, objects by state, starts
+//! and start-up reconciliation are counted.
 
 use std::collections::HashMap;
 
@@ -135,6 +136,12 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
         3
     );
 
+    let absent = format!("{}/no-such-image:1", env.registry.address);
+    assert_eq!(
+        env.stack.pull(&absent).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+
     let (status, body) = scrape(&socket).await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     let found = samples(&body);
@@ -179,8 +186,30 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
     );
     assert!(found[&latency] >= 1.0);
     assert_eq!(
-        found["crimson_objects{daemon=\"network\",kind=\"attachments\"}"],
+        found["crimson_objects{daemon=\"network\",kind=\"attachments\",state=\"\"}"],
         2.0
+    );
+    let objects = |kind: &str, state: &str| {
+        found[&format!(
+            "crimson_objects{{daemon=\"sandbox\",kind=\"{kind}\",state=\"{state}\"}}"
+        )]
+    };
+    assert_eq!(objects("pods", "ready"), 2.0);
+    assert_eq!(objects("pods", "notready"), 0.0);
+    assert_eq!(objects("containers", "running"), 1.0, "{body}");
+    assert_eq!(objects("containers", "exited"), 1.0);
+    assert!(found["crimson_object_bytes{daemon=\"storage\",kind=\"layers\"}"] > 0.0);
+    assert!(found["crimson_object_bytes{daemon=\"image\",kind=\"images\"}"] > 0.0);
+    assert_eq!(found["crimson_daemon_starts{daemon=\"sandbox\"}"], 1.0);
+    assert!(found["crimson_image_pulls_total{daemon=\"image\",outcome=\"ok\"}"] >= 1.0);
+    assert_eq!(
+        found["crimson_image_pulls_total{daemon=\"image\",outcome=\"not_found\"}"],
+        1.0
+    );
+    assert!(found["crimson_image_pull_bytes_total{daemon=\"image\"}"] > 0.0);
+    assert!(
+        found["crimson_operations_total{daemon=\"storage\",operation=\"layer_unpack\",outcome=\"ok\"}"]
+            >= 1.0
     );
     let operations = |daemon: &str, operation: &str| {
         found
@@ -194,7 +223,7 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
     assert!(operations("sandbox", "oci_runtime_start") >= 2.0, "{body}");
     assert!(operations("sandbox", "conmon_create") >= 2.0, "{body}");
     assert!(found["crimson_container_exits_total{daemon=\"sandbox\",code=\"3\"}"] >= 1.0);
-    assert!(found["crimson_objects{daemon=\"image\",kind=\"images\"}"] >= 1.0);
+    assert!(found["crimson_objects{daemon=\"image\",kind=\"images\",state=\"\"}"] >= 1.0);
 
     // A daemon down: the scrape still answers, saying so. A pod started meanwhile waits for
     // it and gives up, which the waits show.
@@ -220,6 +249,22 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
     );
     assert!(found["crimson_peer_unavailable_total{daemon=\"sandbox\",peer=\"network\"}"] >= 1.0);
 
+    env.stack.start_daemon(Daemon::Network).await;
+    let found = samples(&scrape(&socket).await.1);
+    assert_eq!(up(&found, "network"), 1.0);
+    assert_eq!(found["crimson_daemon_starts{daemon=\"network\"}"], 2.0);
+
+    // A restarted storage mounts the root filesystems again, which reconciliation reports.
+    env.stack.kill(Daemon::Storage);
+    env.stack.start_daemon(Daemon::Storage).await;
+    let (_, body) = scrape(&socket).await;
+    let found = samples(&body);
+    assert!(
+        found["crimson_reconciled_objects_total{daemon=\"storage\",kind=\"rootfs\",action=\"remounted\"}"]
+            >= 1.0,
+        "{body}"
+    );
+
     // Every metric the Grafana dashboard queries is in the exposition.
     let described = families(&body);
     let queried = dashboard_metrics();
@@ -234,9 +279,6 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
             "the dashboard queries {name}, which is not exposed"
         );
     }
-    env.stack.start_daemon(Daemon::Network).await;
-    assert_eq!(up(&samples(&scrape(&socket).await.1), "network"), 1.0);
-
     tear_down(env.stack.runtime(), pod_id, container_id)
         .await
         .unwrap();

@@ -39,6 +39,13 @@ async fn run(args: Args) -> Result<(), CriError> {
             .await?;
     // The front door holds no state of its own.
     let counts: crimson_rpc::StateCounts = std::sync::Arc::new(Vec::new);
-    crimson_rpc::serve_on(Daemon::Cri, listener, counts, front_door.into_routes()).await?;
+    crimson_rpc::serve_on(
+        Daemon::Cri,
+        &config,
+        listener,
+        counts,
+        front_door.into_routes(),
+    )
+    .await?;
     Ok(())
 }

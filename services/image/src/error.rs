@@ -70,6 +70,23 @@ fn describe(failures: &[(String, RegistryFailure)]) -> String {
 pub type Result<T> = std::result::Result<T, ImageError>;
 
 impl ImageError {
+    /// Why a pull failed, as the pull metrics' `outcome` label names it.
+    pub fn pull_failure_reason(&self) -> &'static str {
+        match self {
+            ImageError::Reference(_) => "invalid_reference",
+            ImageError::RegistriesConf(RegistriesConfError::Blocked { .. }) => "blocked",
+            ImageError::RegistriesConf(_) => "registries_conf",
+            ImageError::Auth(_) => "credentials",
+            ImageError::Manifest { .. } => "bad_manifest",
+            ImageError::PullFailed { failures, .. } => failures
+                .last()
+                .map_or("no_source", |(_, failure)| failure.metric_reason()),
+            ImageError::Storage(_) => "storage",
+            ImageError::Shared(inner) => inner.pull_failure_reason(),
+            _ => "internal",
+        }
+    }
+
     fn code(&self) -> Code {
         match self {
             ImageError::Reference(_) => Code::InvalidArgument,

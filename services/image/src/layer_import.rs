@@ -134,6 +134,11 @@ async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImpor
     {
         return Err(pull_failed(failure));
     }
+    if stored.is_ok()
+        && let Some(metrics) = crimson_metrics::get()
+    {
+        metrics.record_pulled_bytes(layer.blob.size.max(0) as u64);
+    }
     stored.map(|_| ()).map_err(|status| {
         if crimson_rpc::is_unreachable(&status) {
             ImageError::Storage(storage.unavailable(&status))

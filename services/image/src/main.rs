@@ -43,10 +43,12 @@ async fn run(args: Args) -> Result<(), ImageError> {
     let _telemetry = crimson_telemetry::init("crimson-image", &config.log, &config.telemetry)?;
     // TLS for registries uses rustls with the ring provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Before reconciliation, which reports what it did.
+    crimson_metrics::init(Daemon::Image);
     let service = ImageService::open(&config)?;
     crimson_rpc::serve(
         Daemon::Image,
-        &config.socket(Daemon::Image),
+        &config,
         service.state_counts(),
         service.into_routes(),
     )

@@ -32,6 +32,7 @@ pub async fn reconcile_owners(state: &State) -> Result<usize> {
             tracing::info!(%owner, "releasing layers of an image that is not recorded");
             release_layers(state, &owner).await?;
             released += 1;
+            crimson_metrics::reconciled("image_owners", "released", 1);
         }
     }
     Ok(released)

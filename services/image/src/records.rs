@@ -1,5 +1,6 @@
 //! Image records and the name index, in crimson-image's database.
 
+use crimson_rpc::ObjectCount;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crimson_api::image::v1::Image;
@@ -66,9 +67,11 @@ pub struct ImageRecords {
 }
 
 impl ImageRecords {
-    /// How many images are recorded.
-    pub fn image_count(&self) -> usize {
-        self.images.len()
+    /// How many images are recorded, and their pulled size.
+    pub fn object_count(&self) -> ObjectCount {
+        let images = self.images.values().unwrap_or_default();
+        ObjectCount::of("images", images.len() as u64)
+            .with_bytes(images.iter().map(|image| image.size).sum())
     }
 
     /// Opens the trees in `store`.

@@ -44,6 +44,17 @@ pub enum RegistryFailure {
 }
 
 impl RegistryFailure {
+    /// The failure's name in the pull metrics' `outcome` label.
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            RegistryFailure::NotFound(_) => "not_found",
+            RegistryFailure::Unauthorized(_) => "unauthorized",
+            RegistryFailure::Unreachable(_) => "unreachable",
+            RegistryFailure::BadContent(_) => "bad_content",
+            RegistryFailure::Other(_) => "registry_error",
+        }
+    }
+
     /// gRPC code for a pull that ended with this failure.
     pub fn code(&self) -> Code {
         match self {

@@ -34,7 +34,7 @@ impl ImageService {
     /// What its database holds, for `crimsonctl status`.
     pub fn state_counts(&self) -> crimson_rpc::StateCounts {
         let state = self.state.clone();
-        Arc::new(move || vec![("images", state.records.image_count() as u64)])
+        Arc::new(move || vec![state.records.object_count()])
     }
 
     /// The service as tonic routes.
@@ -56,18 +56,23 @@ fn respond<T>(result: Result<T>) -> RpcResult<T> {
 impl Images for ImageService {
     async fn pull_image(&self, request: Request<PullImageRequest>) -> RpcResult<PullImageResponse> {
         let request = request.into_inner();
-        respond(
-            image_pull::pull_image(
-                &self.state,
-                &request.reference,
-                request.credentials.as_ref(),
-            )
-            .await
-            .map(|pulled| PullImageResponse {
-                image_id: pulled.record.id,
-                image_ref: pulled.name,
-            }),
+        let started = std::time::Instant::now();
+        let pulled = image_pull::pull_image(
+            &self.state,
+            &request.reference,
+            request.credentials.as_ref(),
         )
+        .await;
+        if let Some(metrics) = crimson_metrics::get() {
+            let outcome = pulled
+                .as_ref()
+                .map_or_else(ImageError::pull_failure_reason, |_| "ok");
+            metrics.record_pull(outcome, started.elapsed());
+        }
+        respond(pulled.map(|pulled| PullImageResponse {
+            image_id: pulled.record.id,
+            image_ref: pulled.name,
+        }))
     }
 
     async fn get_image(&self, request: Request<GetImageRequest>) -> RpcResult<Image> {

@@ -51,10 +51,12 @@ async fn run(args: Args) -> Result<(), NetworkError> {
         config.network.cni_bin_dirs = args.cni_bin_dirs;
     }
     let _telemetry = crimson_telemetry::init("crimson-network", &config.log, &config.telemetry)?;
+    // Before reconciliation, which reports what it did.
+    crimson_metrics::init(Daemon::Network);
     let service = NetworkService::open(&config).await?;
     crimson_rpc::serve(
         Daemon::Network,
-        &config.socket(Daemon::Network),
+        &config,
         service.state_counts(),
         service.into_routes(),
     )

@@ -8,6 +8,7 @@ use crimson_api::network::v1::{
     network_server::{Network, NetworkServer},
 };
 use crimson_config::Config;
+use crimson_rpc::ObjectCount;
 use tonic::{Request, Response, Status, service::Routes};
 
 use crate::{
@@ -38,7 +39,7 @@ impl NetworkService {
     /// What its database holds, for `crimsonctl status`.
     pub fn state_counts(&self) -> crimson_rpc::StateCounts {
         let state = self.state.clone();
-        Arc::new(move || vec![("attachments", state.pods.len() as u64)])
+        Arc::new(move || vec![ObjectCount::of("attachments", state.pods.len() as u64)])
     }
 
     /// The service as tonic routes.

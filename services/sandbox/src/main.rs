@@ -36,10 +36,12 @@ async fn run(args: Args) -> Result<(), SandboxError> {
     }
     let _telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
     reaper::become_subreaper();
+    // Before reconciliation, which reports what it did.
+    crimson_metrics::init(Daemon::Sandbox);
     let service = SandboxService::open(&config).await?;
     crimson_rpc::serve(
         Daemon::Sandbox,
-        &config.socket(Daemon::Sandbox),
+        &config,
         service.state_counts(),
         service.into_routes(),
     )

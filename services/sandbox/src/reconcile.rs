@@ -15,23 +15,34 @@ pub async fn reconcile(state: &State) -> Result<()> {
     if expired > 0 {
         tracing::info!(expired, "dropped parked creation results nobody claimed");
     }
+    crimson_metrics::reconciled("parked_results", "expired", expired as u64);
+    let (mut rolled_back, mut exited) = (0, 0);
     for record in state.containers.values()? {
         if record.phase == ContainerPhase::Creating {
             tracing::info!(container = %record.id, "removing a container whose creation was interrupted");
+            rolled_back += 1;
             if let Err(e) = discard(state, &record).await {
                 tracing::warn!(container = %record.id, error = %e, "could not remove it");
             }
         } else {
-            refresh(state, record).await?;
+            let was = record.phase;
+            if was != refresh(state, record).await?.phase {
+                exited += 1;
+            }
         }
     }
+    crimson_metrics::reconciled("containers", "rolled_back", rolled_back);
+    crimson_metrics::reconciled("containers", "exited_while_down", exited);
+    let mut rolled_back = 0;
     for record in state.pods.values()? {
         if record.phase == PodPhase::Creating {
             tracing::info!(pod = %record.id, "removing a pod whose creation was interrupted");
+            rolled_back += 1;
             if let Err(e) = remove_record(state, &record).await {
                 tracing::warn!(pod = %record.id, error = %e, "could not remove it");
             }
         }
     }
+    crimson_metrics::reconciled("pods", "rolled_back", rolled_back);
     Ok(())
 }

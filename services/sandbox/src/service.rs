@@ -41,12 +41,7 @@ impl SandboxService {
     /// What its database holds, for `crimsonctl status`.
     pub fn state_counts(&self) -> crimson_rpc::StateCounts {
         let state = self.state.clone();
-        Arc::new(move || {
-            vec![
-                ("pods", state.pods.len() as u64),
-                ("containers", state.containers.len() as u64),
-            ]
-        })
+        Arc::new(move || state.object_counts())
     }
 
     /// The service as tonic routes.

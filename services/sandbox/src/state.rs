@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use crimson_api::sandbox::v1::ContainerEvent;
 use crimson_config::{Config, Daemon};
-use crimson_rpc::{KeyedLocks, Peer};
+use crimson_rpc::{KeyedLocks, ObjectCount, Peer};
 use crimson_store::{Store, Tree};
 use oci_spec::runtime::Capabilities;
 use tokio::sync::broadcast;
@@ -17,7 +17,10 @@ use crate::{
         resources::oom_score_floor,
     },
     parked::Parked,
-    records::{CONTAINERS_TREE, ContainerRecord, PODS_TREE, PodRecord, SCHEMA_VERSION},
+    records::{
+        CONTAINERS_TREE, ContainerPhase, ContainerRecord, PODS_TREE, PodPhase, PodRecord,
+        SCHEMA_VERSION,
+    },
     runtime::{features::RuntimeFeatures, oci_runtime::OciRuntime},
 };
 
@@ -59,6 +62,36 @@ pub struct State {
 }
 
 impl State {
+    /// Pods and (non-infra) containers by phase, for status and metrics; zero counts
+    /// included, so a gauge drops back when its last object leaves a phase.
+    pub fn object_counts(&self) -> Vec<ObjectCount> {
+        let pods = self.pods.values().unwrap_or_default();
+        let containers = self.containers.values().unwrap_or_default();
+        let pod_phases = [
+            (PodPhase::Creating, "creating"),
+            (PodPhase::Ready, "ready"),
+            (PodPhase::NotReady, "notready"),
+        ];
+        let container_phases = [
+            (ContainerPhase::Creating, "creating"),
+            (ContainerPhase::Created, "created"),
+            (ContainerPhase::Running, "running"),
+            (ContainerPhase::Exited, "exited"),
+        ];
+        let pods = pod_phases.into_iter().map(|(phase, name)| {
+            let count = pods.iter().filter(|pod| pod.phase == phase).count();
+            ObjectCount::in_state("pods", name, count as u64)
+        });
+        let containers = container_phases.into_iter().map(|(phase, name)| {
+            let count = containers
+                .iter()
+                .filter(|container| !container.infra && container.phase == phase)
+                .count();
+            ObjectCount::in_state("containers", name, count as u64)
+        });
+        pods.chain(containers).collect()
+    }
+
     /// Opens the database and reads the settings.
     pub fn open(config: &Config) -> Result<Self> {
         let layout = Layout::new(

@@ -38,11 +38,12 @@ async fn run(args: Args) -> Result<(), StorageError> {
         Some(other) => return Err(StorageError::UnknownDriver(other.to_string())),
     }
     let _telemetry = crimson_telemetry::init("crimson-storage", &config.log, &config.telemetry)?;
+    // Before reconciliation, which reports what it did.
+    crimson_metrics::init(Daemon::Storage);
     let service = StorageService::open(&config).await?;
-    let socket = config.socket(Daemon::Storage);
     crimson_rpc::serve(
         Daemon::Storage,
-        &socket,
+        &config,
         service.state_counts(),
         service.into_routes(),
     )

@@ -20,6 +20,7 @@ pub async fn reconcile(state: &State) -> Result<()> {
         } else {
             tracing::warn!(%chain_id, "layer directory missing, dropping its record");
             state.layers.remove(&chain_id)?;
+            crimson_metrics::reconciled("layers", "record_dropped", 1);
         }
     }
     for entry in std::fs::read_dir(state.layout.layers())
@@ -30,6 +31,7 @@ pub async fn reconcile(state: &State) -> Result<()> {
         if !known.contains(&entry.path()) {
             tracing::info!(dir = %entry.path().display(), "deleting layer directory without a record");
             let _ = remove_dir_via_staging(&entry.path(), &staging);
+            crimson_metrics::reconciled("layers", "directory_deleted", 1);
         }
     }
 
@@ -44,6 +46,9 @@ pub async fn reconcile(state: &State) -> Result<()> {
             record.id_mappings.as_ref(),
         ) {
             tracing::warn!(%id, error = %e, "could not restore rootfs");
+            crimson_metrics::reconciled("rootfs", "restore_failed", 1);
+        } else {
+            crimson_metrics::reconciled("rootfs", "remounted", 1);
         }
     }
     for entry in std::fs::read_dir(state.layout.rootfs_root())
@@ -54,6 +59,7 @@ pub async fn reconcile(state: &State) -> Result<()> {
         if !rootfs_dirs.contains(&entry.path()) {
             let _ = driver::unmount(&entry.path().join("merged"));
             let _ = remove_dir_via_staging(&entry.path(), &staging);
+            crimson_metrics::reconciled("rootfs", "directory_deleted", 1);
         }
     }
     state.store.flush().await?;

@@ -1,5 +1,6 @@
 //! The gRPC face of crimson-storage: decodes requests, calls one operation each, maps errors.
 
+use crimson_rpc::ObjectCount;
 use std::{
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
@@ -42,9 +43,11 @@ impl StorageService {
     pub fn state_counts(&self) -> crimson_rpc::StateCounts {
         let state = self.state.clone();
         Arc::new(move || {
+            let layers = state.layers.values().unwrap_or_default();
+            let layer_bytes = layers.iter().map(|layer| layer.size_bytes).sum();
             vec![
-                ("layers", state.layers.len() as u64),
-                ("rootfs", state.rootfs.len() as u64),
+                ObjectCount::of("layers", layers.len() as u64).with_bytes(layer_bytes),
+                ObjectCount::of("rootfs", state.rootfs.len() as u64),
             ]
         })
     }
@@ -79,7 +82,8 @@ impl Storage for StorageService {
     }
 
     async fn put_layer(&self, request: Request<Streaming<PutLayerChunk>>) -> RpcResult<Layer> {
-        respond(layer_put::put_layer(&self.state, request.into_inner()).await)
+        let unpacking = layer_put::put_layer(&self.state, request.into_inner());
+        respond(crimson_metrics::timed("layer_unpack", unpacking).await)
     }
 
     async fn get_layer(&self, request: Request<GetLayerRequest>) -> RpcResult<Layer> {

@@ -39,11 +39,34 @@ struct PeerLabels {
     peer: &'static str,
 }
 
-/// Labels of one kind of object a daemon holds.
+/// Labels of one kind of object a daemon holds, in one state where the kind has states.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectLabels {
     daemon: &'static str,
     kind: &'static str,
+    state: Option<&'static str>,
+}
+
+/// Labels of one kind of object a daemon holds.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    daemon: &'static str,
+    kind: &'static str,
+}
+
+/// Labels of how image pulls ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PullLabels {
+    daemon: &'static str,
+    outcome: &'static str,
+}
+
+/// Labels of what start-up reconciliation did to one kind of object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    daemon: &'static str,
+    kind: &'static str,
+    action: &'static str,
 }
 
 /// Labels of one kind of host operation (a CNI command, an OCI runtime command, …).
@@ -99,6 +122,48 @@ pub struct RpcOutcome<'a> {
     pub elapsed: Duration,
 }
 
+/// How many objects of one kind a daemon holds (in one state, for kinds with states), and
+/// the bytes they take where the daemon knows it cheaply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectCount {
+    /// "pods", "layers", …
+    pub kind: &'static str,
+    /// "ready", "running", …; `None` for kinds without states.
+    pub state: Option<&'static str>,
+    /// How many there are.
+    pub count: u64,
+    /// Their size in bytes, when known.
+    pub bytes: Option<u64>,
+}
+
+impl ObjectCount {
+    /// `count` objects of `kind`, which has no states.
+    pub fn of(kind: &'static str, count: u64) -> Self {
+        Self {
+            kind,
+            state: None,
+            count,
+            bytes: None,
+        }
+    }
+
+    /// `count` objects of `kind` in `state`.
+    pub fn in_state(kind: &'static str, state: &'static str, count: u64) -> Self {
+        Self {
+            state: Some(state),
+            ..Self::of(kind, count)
+        }
+    }
+
+    /// The same count, taking `bytes`.
+    pub fn with_bytes(self, bytes: u64) -> Self {
+        Self {
+            bytes: Some(bytes),
+            ..self
+        }
+    }
+}
+
 /// The registry and families of one daemon.
 pub struct Metrics {
     daemon: &'static str,
@@ -108,6 +173,12 @@ pub struct Metrics {
     peer_retries: Family<PeerLabels, Counter>,
     peer_unavailable: Family<PeerLabels, Counter>,
     objects: Family<ObjectLabels, Gauge>,
+    object_bytes: Family<KindLabels, Gauge>,
+    starts: Family<DaemonLabels, Gauge>,
+    pulls: Family<PullLabels, Counter>,
+    pull_seconds: Latencies<DaemonLabels>,
+    pull_bytes: Family<DaemonLabels, Counter>,
+    reconciled: Family<ReconcileLabels, Counter>,
     operations: Family<OperationOutcomeLabels, Counter>,
     operation_seconds: Latencies<OperationLabels>,
     exits: Family<ExitLabels, Counter>,
@@ -145,8 +216,44 @@ impl Metrics {
         let objects = Family::default();
         registry.register(
             "objects",
-            "Objects this daemon's database holds, by kind",
+            "Objects this daemon's database holds, by kind (and state, for pods and containers)",
             objects.clone(),
+        );
+        let object_bytes = Family::default();
+        registry.register(
+            "object_bytes",
+            "Bytes the objects of a kind take (image layers as stored, images as pulled)",
+            object_bytes.clone(),
+        );
+        let starts = Family::<DaemonLabels, Gauge>::default();
+        registry.register(
+            "daemon_starts",
+            "How many times this daemon has started on this state (1 + restarts)",
+            starts.clone(),
+        );
+        let pulls = Family::default();
+        registry.register(
+            "image_pulls",
+            "Image pulls, by outcome: ok, or why they failed",
+            pulls.clone(),
+        );
+        let pull_seconds: Latencies<DaemonLabels> = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "image_pull_duration_seconds",
+            "How long image pulls took",
+            pull_seconds.clone(),
+        );
+        let pull_bytes = Family::<DaemonLabels, Counter>::default();
+        registry.register(
+            "image_pull_bytes",
+            "Compressed layer bytes fetched from registries",
+            pull_bytes.clone(),
+        );
+        let reconciled = Family::default();
+        registry.register(
+            "reconciled_objects",
+            "Objects start-up reconciliation finished, rolled back or found gone, by kind and action",
+            reconciled.clone(),
         );
         let operations = Family::default();
         registry.register(
@@ -183,6 +290,7 @@ impl Metrics {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         started.get_or_create(&DaemonLabels { daemon }).set(now);
+        starts.get_or_create(&DaemonLabels { daemon }).set(1);
         Self {
             daemon,
             registry,
@@ -191,6 +299,12 @@ impl Metrics {
             peer_retries,
             peer_unavailable,
             objects,
+            object_bytes,
+            starts,
+            pulls,
+            pull_seconds,
+            pull_bytes,
+            reconciled,
             operations,
             operation_seconds,
             exits,
@@ -266,16 +380,58 @@ impl Metrics {
         self.peer_unavailable.get_or_create(&self.peer(peer)).inc();
     }
 
-    /// Sets how many objects of each kind the daemon holds.
-    pub fn set_objects(&self, counts: &[(&'static str, u64)]) {
-        for &(kind, count) in counts {
+    /// Sets how many objects of each kind (and state) the daemon holds, and their bytes.
+    pub fn set_objects(&self, counts: &[ObjectCount]) {
+        for count in counts {
             let labels = ObjectLabels {
                 daemon: self.daemon,
-                kind,
+                kind: count.kind,
+                state: count.state,
             };
-            self.objects
-                .get_or_create(&labels)
-                .set(i64::try_from(count).unwrap_or(i64::MAX));
+            self.objects.get_or_create(&labels).set(gauge(count.count));
+            if let Some(bytes) = count.bytes {
+                let labels = KindLabels {
+                    daemon: self.daemon,
+                    kind: count.kind,
+                };
+                self.object_bytes.get_or_create(&labels).set(gauge(bytes));
+            }
+        }
+    }
+
+    /// Sets how many times the daemon has started on its state.
+    pub fn set_starts(&self, starts: u64) {
+        self.starts.get_or_create(&self.labels()).set(gauge(starts));
+    }
+
+    /// Records one image pull: `outcome` is `ok` or why it failed.
+    pub fn record_pull(&self, outcome: &'static str, elapsed: Duration) {
+        self.pulls
+            .get_or_create(&PullLabels {
+                daemon: self.daemon,
+                outcome,
+            })
+            .inc();
+        self.pull_seconds
+            .get_or_create(&self.labels())
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records `bytes` of layer blobs fetched from a registry.
+    pub fn record_pulled_bytes(&self, bytes: u64) {
+        self.pull_bytes.get_or_create(&self.labels()).inc_by(bytes);
+    }
+
+    /// Records that start-up reconciliation applied `action` ("rolled_back", "exited", …) to
+    /// `count` objects of `kind`.
+    pub fn record_reconciled(&self, kind: &'static str, action: &'static str, count: u64) {
+        if count > 0 {
+            let labels = ReconcileLabels {
+                daemon: self.daemon,
+                kind,
+                action,
+            };
+            self.reconciled.get_or_create(&labels).inc_by(count);
         }
     }
 
@@ -287,12 +443,22 @@ impl Metrics {
         text
     }
 
+    fn labels(&self) -> DaemonLabels {
+        DaemonLabels {
+            daemon: self.daemon,
+        }
+    }
+
     fn peer(&self, peer: Daemon) -> PeerLabels {
         PeerLabels {
             daemon: self.daemon,
             peer: peer.short_name(),
         }
     }
+}
+
+fn gauge(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// (`package.Service`, `Method`) of a gRPC path; anything else is (path, "").
@@ -315,7 +481,14 @@ mod tests {
             elapsed: Duration::from_millis(3),
         });
         metrics.record_peer_retry(Daemon::Network);
-        metrics.set_objects(&[("pods", 2)]);
+        metrics.set_objects(&[
+            ObjectCount::in_state("pods", "ready", 2),
+            ObjectCount::of("layers", 3).with_bytes(4096),
+        ]);
+        metrics.set_starts(2);
+        metrics.record_pull("not_found", Duration::from_millis(5));
+        metrics.record_pulled_bytes(100);
+        metrics.record_reconciled("containers", "rolled_back", 1);
         metrics.record_operation("cni_add", false, Duration::from_millis(40));
         metrics.record_container_exit("default/web", "app", 137, true);
         let text = metrics.render();
@@ -323,7 +496,14 @@ mod tests {
             r#"crimson_rpc_requests_total{daemon="sandbox",service="crimson.sandbox.v1.Sandbox",method="RunPod",code="OK"} 1"#,
             r#"crimson_rpc_request_duration_seconds_count{daemon="sandbox",service="crimson.sandbox.v1.Sandbox",method="RunPod"} 1"#,
             r#"crimson_peer_retries_total{daemon="sandbox",peer="network"} 1"#,
-            r#"crimson_objects{daemon="sandbox",kind="pods"} 2"#,
+            r#"crimson_objects{daemon="sandbox",kind="pods",state="ready"} 2"#,
+            r#"crimson_objects{daemon="sandbox",kind="layers",state=""} 3"#,
+            r#"crimson_object_bytes{daemon="sandbox",kind="layers"} 4096"#,
+            r#"crimson_daemon_starts{daemon="sandbox"} 2"#,
+            r#"crimson_image_pulls_total{daemon="sandbox",outcome="not_found"} 1"#,
+            r#"crimson_image_pull_duration_seconds_count{daemon="sandbox"} 1"#,
+            r#"crimson_image_pull_bytes_total{daemon="sandbox"} 100"#,
+            r#"crimson_reconciled_objects_total{daemon="sandbox",kind="containers",action="rolled_back"} 1"#,
             r#"crimson_operations_total{daemon="sandbox",operation="cni_add",outcome="error"} 1"#,
             r#"crimson_operation_duration_seconds_count{daemon="sandbox",operation="cni_add"} 1"#,
             r#"crimson_container_exits_total{daemon="sandbox",code="137"} 1"#,

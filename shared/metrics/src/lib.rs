@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use crimson_config::Daemon;
 
-pub use families::{Metrics, RpcOutcome};
+pub use families::{Metrics, ObjectCount, RpcOutcome};
 pub use merge::merge;
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -26,6 +26,14 @@ pub fn init(daemon: Daemon) -> &'static Metrics {
 /// The metrics of this process, once [`init`] ran.
 pub fn get() -> Option<&'static Metrics> {
     METRICS.get()
+}
+
+/// Records that start-up reconciliation applied `action` to `count` objects of `kind`
+/// (see [`Metrics::record_reconciled`]), when metrics are on.
+pub fn reconciled(kind: &'static str, action: &'static str, count: u64) {
+    if let Some(metrics) = get() {
+        metrics.record_reconciled(kind, action, count);
+    }
 }
 
 /// Runs `work`, recording it as one host `operation` (its latency, and whether it succeeded)

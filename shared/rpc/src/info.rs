@@ -1,12 +1,37 @@
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    path::Path,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use crimson_api::daemon::v1::{
-    DaemonInfo, GetInfoRequest, GetMetricsRequest, Metrics, daemon_server::Daemon as DaemonApi,
+    DaemonInfo, GetInfoRequest, GetMetricsRequest, Metrics, ObjectCount as ObjectCountInfo,
+    daemon_server::Daemon as DaemonApi,
 };
 use crimson_config::Daemon;
+use crimson_metrics::ObjectCount;
 
-/// Counts of what a daemon's database holds, by kind ("pods", "layers"), read on each ask.
-pub type StateCounts = std::sync::Arc<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>;
+/// Counts of what a daemon's database holds, by kind ("pods", "layers") and state, read on
+/// each ask.
+pub type StateCounts = std::sync::Arc<dyn Fn() -> Vec<ObjectCount> + Send + Sync>;
+
+/// Adds this start to the count kept in `state_dir/starts` and returns it (1 on a fresh
+/// state directory); a count that cannot be kept is logged and taken as 1.
+pub(crate) fn count_start(state_dir: &Path) -> u64 {
+    let path = state_dir.join("starts");
+    let before: u64 = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    let starts = before + 1;
+    let temporary = state_dir.join("starts.tmp");
+    let written = std::fs::create_dir_all(state_dir)
+        .and_then(|()| std::fs::write(&temporary, format!("{starts}\n")))
+        .and_then(|()| std::fs::rename(&temporary, &path));
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "could not keep the start count");
+    }
+    starts
+}
 
 /// `crimson.daemon.v1.Daemon` for the process it runs in: its identity, what it holds, its
 /// metrics.
@@ -16,7 +41,7 @@ pub(crate) struct InfoService {
 }
 
 impl InfoService {
-    pub(crate) fn new(daemon: Daemon, counts: StateCounts) -> Self {
+    pub(crate) fn new(daemon: Daemon, starts: u64, counts: StateCounts) -> Self {
         Self {
             counts,
             info: DaemonInfo {
@@ -27,6 +52,8 @@ impl InfoService {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64),
                 state_counts: Default::default(),
+                starts,
+                objects: Vec::new(),
             },
         }
     }
@@ -39,10 +66,15 @@ impl DaemonApi for InfoService {
         _: tonic::Request<GetInfoRequest>,
     ) -> Result<tonic::Response<DaemonInfo>, tonic::Status> {
         let mut info = self.info.clone();
-        info.state_counts = (self.counts)()
-            .into_iter()
-            .map(|(kind, count)| (kind.to_string(), count))
-            .collect();
+        for count in (self.counts)() {
+            *info.state_counts.entry(count.kind.to_string()).or_default() += count.count;
+            info.objects.push(ObjectCountInfo {
+                kind: count.kind.to_string(),
+                state: count.state.unwrap_or_default().to_string(),
+                count: count.count,
+                bytes: count.bytes,
+            });
+        }
         Ok(tonic::Response::new(info))
     }
 
@@ -57,5 +89,20 @@ impl DaemonApi for InfoService {
             })
             .unwrap_or_default();
         Ok(tonic::Response::new(Metrics { text }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_are_counted_across_processes_in_the_state_directory() {
+        let dir = std::env::temp_dir().join(format!("crimson-starts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(count_start(&dir), 1);
+        assert_eq!(count_start(&dir), 2);
+        assert_eq!(std::fs::read_to_string(dir.join("starts")).unwrap(), "2\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

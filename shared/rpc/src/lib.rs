@@ -27,6 +27,7 @@ pub use authority::AuthorityRepair;
 pub use call_scope::caller_deadline;
 pub use client::{Peer, PeerChannel, is_unreachable};
 pub use completion::to_completion;
+pub use crimson_metrics::ObjectCount;
 pub use error::RpcError;
 pub use info::StateCounts;
 pub use keyed_locks::KeyedLocks;

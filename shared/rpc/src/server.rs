@@ -1,14 +1,14 @@
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use crimson_api::daemon::v1::daemon_server::DaemonServer;
-use crimson_config::Daemon;
+use crimson_config::{Config, Daemon};
 use tokio_stream::{StreamExt, wrappers::UnixListenerStream};
 use tonic::service::Routes;
 
 use crate::{
     AuthorityRepair, RpcError,
     call_scope::{CallScopeLayer, InFlight},
-    info::{InfoService, StateCounts},
+    info::{InfoService, StateCounts, count_start},
     listener::Listener,
 };
 
@@ -18,36 +18,39 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// How long the last answers get to reach their callers once no call is in flight.
 const LAST_ANSWERS: Duration = Duration::from_millis(200);
 
-/// Serves `routes` on a fresh bind of `socket`; see [`serve_on`].
+/// Serves `routes` on a fresh bind of `daemon`'s socket; see [`serve_on`].
 pub async fn serve(
     daemon: Daemon,
-    socket: &Path,
+    config: &Config,
     counts: StateCounts,
     routes: Routes,
 ) -> Result<(), RpcError> {
-    serve_on(daemon, Listener::bind(socket).await?, counts, routes).await
+    let listener = Listener::bind(&config.socket(daemon)).await?;
+    serve_on(daemon, config, listener, counts, routes).await
 }
 
-/// Serves `routes` plus health and daemon info (with `counts` of its state, and the metrics
-/// of every call) on `listener`
-/// until SIGTERM or SIGINT. Then it
+/// Serves `routes` plus health and daemon info (with `counts` of its state, how many times it
+/// started on its state directory, and the metrics of every call) on `listener` until SIGTERM
+/// or SIGINT. Then it
 /// stops accepting (connections made from then on wait in the socket's backlog for the next
 /// process when the socket is inherited), lets the calls in flight finish for at most
 /// [`DRAIN_LIMIT`] (long-lived streams end with the process), and removes the socket unless it
 /// is inherited.
 pub async fn serve_on(
     daemon: Daemon,
+    config: &Config,
     listener: Listener,
     counts: StateCounts,
     routes: Routes,
 ) -> Result<(), RpcError> {
-    crimson_metrics::init(daemon);
+    let starts = count_start(&config.state_dir(daemon));
+    crimson_metrics::init(daemon).set_starts(starts);
     let path = listener.path().to_path_buf();
     let inherited = listener.is_inherited();
     let (_health, health_service) = tonic_health::server::health_reporter();
     let routes = routes
         .add_service(health_service)
-        .add_service(DaemonServer::new(InfoService::new(daemon, counts)));
+        .add_service(DaemonServer::new(InfoService::new(daemon, starts, counts)));
     let in_flight = InFlight::new();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(socket = %path.display(), inherited, "{daemon} serving");

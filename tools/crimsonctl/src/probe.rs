@@ -46,8 +46,8 @@ pub async fn probe(config: &Config, daemon: Daemon) -> Probe {
 /// `crimsonctl status`.
 pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
     println!(
-        "{:<16} {:<12} {:<8} {:<8} {:<9} {:<28} SOCKET",
-        "DAEMON", "HEALTH", "PID", "VERSION", "UPTIME", "STATE"
+        "{:<16} {:<12} {:<8} {:<8} {:<9} {:<8} {:<28} SOCKET",
+        "DAEMON", "HEALTH", "PID", "VERSION", "UPTIME", "RESTARTS", "STATE"
     );
     let mut all_serving = true;
     for daemon in Daemon::ALL {
@@ -58,22 +58,24 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
             Err(_) => "DOWN".to_string(),
         };
         all_serving &= matches!(probe.serving, Ok(true));
-        let (pid, version, uptime, state) = match probe.info {
+        let (pid, version, uptime, restarts, state) = match probe.info {
             Some(info) => (
                 info.pid.to_string(),
                 info.version,
                 uptime(info.started_at_unix),
+                info.starts.saturating_sub(1).to_string(),
                 state_counts(&info.state_counts),
             ),
-            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+            None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
         };
         println!(
-            "{:<16} {:<12} {:<8} {:<8} {:<9} {:<28} {}",
+            "{:<16} {:<12} {:<8} {:<8} {:<9} {:<8} {:<28} {}",
             daemon.binary_name(),
             health,
             pid,
             version,
             uptime,
+            restarts,
             state,
             config.socket(daemon).display()
         );

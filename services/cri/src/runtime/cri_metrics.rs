@@ -1,13 +1,52 @@
 //! ListMetricDescriptors and ListPodSandboxMetrics (what kubelet reads with
-//! PodAndContainerStatsFromCRI): cAdvisor-named container metrics, from the same cgroup and
-//! writable-layer readings as the stats RPCs. Crimson reads CPU, memory and the writable
-//! layer; network and process counts are not read yet, so nothing describes them either (each
-//! descriptor has its metric for every container).
+//! PodAndContainerStatsFromCRI): cAdvisor-named metrics, from the same cgroup, network and
+//! writable-layer readings as the stats RPCs. Each container has CPU, memory and writable
+//! layer metrics; each pod (as cAdvisor names a pod cgroup: `container=""`, `id` the pod's)
+//! its process count and, per interface of its network namespace, network counters.
 
 use k8s_cri::v1 as cri;
 
-/// Label keys of every container metric, in the order of their values.
+/// Label keys of every container and pod metric, in the order of their values.
 const LABEL_KEYS: [&str; 4] = ["container", "pod", "namespace", "id"];
+
+/// The label key network metrics add after [`LABEL_KEYS`].
+const INTERFACE_KEY: &str = "interface";
+
+/// One counter of a pod network interface.
+struct InterfaceMetric {
+    name: &'static str,
+    help: &'static str,
+    reading: fn(&cri::NetworkInterfaceUsage) -> Option<u64>,
+}
+
+const INTERFACE_METRICS: [InterfaceMetric; 4] = [
+    InterfaceMetric {
+        name: "container_network_receive_bytes_total",
+        help: "Cumulative count of bytes received",
+        reading: |i| Some(i.rx_bytes.as_ref()?.value),
+    },
+    InterfaceMetric {
+        name: "container_network_receive_errors_total",
+        help: "Cumulative count of errors encountered while receiving",
+        reading: |i| Some(i.rx_errors.as_ref()?.value),
+    },
+    InterfaceMetric {
+        name: "container_network_transmit_bytes_total",
+        help: "Cumulative count of bytes transmitted",
+        reading: |i| Some(i.tx_bytes.as_ref()?.value),
+    },
+    InterfaceMetric {
+        name: "container_network_transmit_errors_total",
+        help: "Cumulative count of errors encountered while transmitting",
+        reading: |i| Some(i.tx_errors.as_ref()?.value),
+    },
+];
+
+/// The pod-level process count.
+const PROCESSES: (&str, &str) = (
+    "container_processes",
+    "Number of processes running inside the container.",
+);
 
 /// One metric of a container: how it is described and where its reading is.
 struct ContainerMetric {
@@ -60,16 +99,30 @@ const CONTAINER_METRICS: [ContainerMetric; 4] = [
     },
 ];
 
+fn descriptor(name: &str, help: &str, extra_key: Option<&str>) -> cri::MetricDescriptor {
+    cri::MetricDescriptor {
+        name: name.into(),
+        help: help.into(),
+        label_keys: LABEL_KEYS
+            .into_iter()
+            .chain(extra_key)
+            .map(String::from)
+            .collect(),
+    }
+}
+
 /// Every metric ListPodSandboxMetrics answers.
 pub fn descriptors() -> cri::ListMetricDescriptorsResponse {
+    let container = CONTAINER_METRICS
+        .iter()
+        .map(|metric| descriptor(metric.name, metric.help, None));
+    let network = INTERFACE_METRICS
+        .iter()
+        .map(|metric| descriptor(metric.name, metric.help, Some(INTERFACE_KEY)));
     cri::ListMetricDescriptorsResponse {
-        descriptors: CONTAINER_METRICS
-            .iter()
-            .map(|metric| cri::MetricDescriptor {
-                name: metric.name.into(),
-                help: metric.help.into(),
-                label_keys: LABEL_KEYS.map(String::from).to_vec(),
-            })
+        descriptors: container
+            .chain(network)
+            .chain([descriptor(PROCESSES.0, PROCESSES.1, None)])
             .collect(),
     }
 }
@@ -80,19 +133,70 @@ pub fn pod_metrics(pods: Vec<cri::PodSandboxStats>) -> Vec<cri::PodSandboxMetric
         .filter_map(|pod| {
             let attributes = pod.attributes?;
             let metadata = attributes.metadata.unwrap_or_default();
-            let container_metrics = pod
-                .linux?
+            let linux = pod.linux?;
+            let container_metrics = linux
                 .containers
                 .iter()
                 .map(|stats| container_metrics(stats, &metadata))
                 .collect();
             Some(cri::PodSandboxMetrics {
+                metrics: pod_level_metrics(&linux, &metadata, &attributes.id),
                 pod_sandbox_id: attributes.id,
-                metrics: Vec::new(),
                 container_metrics,
             })
         })
         .collect()
+}
+
+/// The pod's process count and its interfaces' counters.
+fn pod_level_metrics(
+    linux: &cri::LinuxPodSandboxStats,
+    pod: &cri::PodSandboxMetadata,
+    pod_id: &str,
+) -> Vec<cri::Metric> {
+    let labels = vec![
+        String::new(),
+        pod.name.clone(),
+        pod.namespace.clone(),
+        pod_id.to_string(),
+    ];
+    let metric = |name: &str, kind: cri::MetricType, timestamp, labels, value| cri::Metric {
+        name: name.into(),
+        timestamp,
+        metric_type: kind as i32,
+        label_values: labels,
+        value: Some(cri::UInt64Value { value }),
+    };
+    let mut metrics = Vec::new();
+    if let Some(process) = &linux.process
+        && let Some(count) = &process.process_count
+    {
+        metrics.push(metric(
+            PROCESSES.0,
+            cri::MetricType::Gauge,
+            process.timestamp,
+            labels.clone(),
+            count.value,
+        ));
+    }
+    if let Some(network) = &linux.network {
+        for interface in &network.interfaces {
+            let mut labels = labels.clone();
+            labels.push(interface.name.clone());
+            for counter in &INTERFACE_METRICS {
+                if let Some(value) = (counter.reading)(interface) {
+                    metrics.push(metric(
+                        counter.name,
+                        cri::MetricType::Counter,
+                        network.timestamp,
+                        labels.clone(),
+                        value,
+                    ));
+                }
+            }
+        }
+    }
+    metrics
 }
 
 fn container_metrics(
@@ -175,6 +279,21 @@ mod tests {
             }),
             linux: Some(cri::LinuxPodSandboxStats {
                 containers: vec![stats("c1", "app"), stats("c2", "sidecar")],
+                process: Some(cri::ProcessUsage {
+                    timestamp: 7,
+                    process_count: Some(cri::UInt64Value { value: 3 }),
+                }),
+                network: Some(cri::NetworkUsage {
+                    timestamp: 7,
+                    default_interface: None,
+                    interfaces: vec![cri::NetworkInterfaceUsage {
+                        name: "eth0".into(),
+                        rx_bytes: Some(cri::UInt64Value { value: 10 }),
+                        rx_errors: Some(cri::UInt64Value { value: 0 }),
+                        tx_bytes: Some(cri::UInt64Value { value: 20 }),
+                        tx_errors: Some(cri::UInt64Value { value: 1 }),
+                    }],
+                }),
                 ..Default::default()
             }),
             windows: None,
@@ -183,6 +302,7 @@ mod tests {
             .descriptors
             .into_iter()
             .map(|d| d.name)
+            .take(CONTAINER_METRICS.len())
             .collect();
         let answered = pod_metrics(vec![pod]);
         assert_eq!(answered[0].pod_sandbox_id, "pod-1");
@@ -209,5 +329,58 @@ mod tests {
         assert_eq!(value("container_cpu_usage_seconds_total"), 3);
         assert_eq!(value("container_memory_working_set_bytes"), 100);
         assert_eq!(value("container_fs_usage_bytes"), 4096);
+    }
+
+    #[test]
+    fn pods_have_their_process_count_and_a_counter_set_per_interface() {
+        let pod = cri::PodSandboxStats {
+            attributes: Some(cri::PodSandboxAttributes {
+                id: "pod-1".into(),
+                metadata: Some(cri::PodSandboxMetadata {
+                    name: "web".into(),
+                    namespace: "default".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            linux: Some(cri::LinuxPodSandboxStats {
+                process: Some(cri::ProcessUsage {
+                    timestamp: 7,
+                    process_count: Some(cri::UInt64Value { value: 3 }),
+                }),
+                network: Some(cri::NetworkUsage {
+                    timestamp: 7,
+                    default_interface: None,
+                    interfaces: ["eth0", "net1"]
+                        .map(|name| cri::NetworkInterfaceUsage {
+                            name: name.into(),
+                            rx_bytes: Some(cri::UInt64Value { value: 10 }),
+                            rx_errors: Some(cri::UInt64Value { value: 0 }),
+                            tx_bytes: Some(cri::UInt64Value { value: 20 }),
+                            tx_errors: Some(cri::UInt64Value { value: 1 }),
+                        })
+                        .to_vec(),
+                }),
+                ..Default::default()
+            }),
+            windows: None,
+        };
+        let descriptors = descriptors().descriptors;
+        let metrics = &pod_metrics(vec![pod])[0].metrics;
+        assert_eq!(metrics.len(), 1 + 2 * INTERFACE_METRICS.len());
+        for metric in metrics {
+            let described = descriptors.iter().find(|d| d.name == metric.name).unwrap();
+            assert_eq!(metric.label_values.len(), described.label_keys.len());
+            assert_eq!(metric.label_values[..4], ["", "web", "default", "pod-1"]);
+        }
+        let sent = metrics
+            .iter()
+            .find(|m| {
+                m.name == "container_network_transmit_bytes_total" && m.label_values[4] == "net1"
+            })
+            .unwrap();
+        assert_eq!(sent.value.as_ref().unwrap().value, 20);
+        let processes = metrics.iter().find(|m| m.name == PROCESSES.0).unwrap();
+        assert_eq!(processes.value.as_ref().unwrap().value, 3);
     }
 }

@@ -24,6 +24,26 @@ fn memory(timestamp: i64, working_set: u64, usage: u64) -> Option<cri::MemoryUsa
     })
 }
 
+/// The pod network's counters; the default interface is `eth0` when there is one.
+fn network(timestamp: i64, interfaces: &[sandbox::InterfaceStats]) -> Option<cri::NetworkUsage> {
+    let usage = |stats: &sandbox::InterfaceStats| cri::NetworkInterfaceUsage {
+        name: stats.name.clone(),
+        rx_bytes: value(stats.rx_bytes),
+        rx_errors: value(stats.rx_errors),
+        tx_bytes: value(stats.tx_bytes),
+        tx_errors: value(stats.tx_errors),
+    };
+    let default = interfaces
+        .iter()
+        .find(|i| i.name == "eth0")
+        .or(interfaces.first())?;
+    Some(cri::NetworkUsage {
+        timestamp,
+        default_interface: Some(usage(default)),
+        interfaces: interfaces.iter().map(usage).collect(),
+    })
+}
+
 /// CRI stats of one container; `container` supplies its metadata.
 pub fn container_stats(
     stats: &sandbox::ContainerStats,
@@ -84,8 +104,11 @@ pub fn pod_stats(
                 stats.memory_working_set_bytes,
                 stats.memory_usage_bytes,
             ),
-            network: None,
-            process: None,
+            network: network(stats.timestamp_nanos, &stats.interfaces),
+            process: Some(cri::ProcessUsage {
+                timestamp: stats.timestamp_nanos,
+                process_count: value(stats.process_count),
+            }),
             containers: stats
                 .containers
                 .iter()
