@@ -220,6 +220,16 @@ impl Stack {
         crimson_config::socket_holder(&self.socket(Daemon::Cri))
     }
 
+    /// Runs `crimsonctl` on this stack's config with `args`.
+    pub fn crimsonctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin_dir().join("crimsonctl"))
+            .arg("--config")
+            .arg(self.root.path().join("crimson.toml"))
+            .args(args)
+            .output()
+            .expect("running crimsonctl")
+    }
+
     /// The stack's root directory.
     pub fn root(&self) -> &Path {
         self.root.path()

@@ -87,6 +87,30 @@ async fn up_status_pull_images_down() {
     for counts in ["images=1", "layers=1", "pods=0 ", "attachments=0"] {
         assert!(table.contains(counts), "status shows {counts}: {table}");
     }
+    let restarts = |daemon: &str| {
+        let row = table.lines().find(|l| l.starts_with(daemon)).unwrap();
+        row.split_whitespace().nth(5).unwrap().to_string()
+    };
+    assert_eq!(restarts("crimson-sandbox"), "1", "{table}");
+    assert_eq!(restarts("crimson-cri"), "1", "{table}");
+    assert_eq!(restarts("crimson-image"), "0", "{table}");
+
+    // reload: SIGHUP to each daemon, which reads its configuration again and keeps serving.
+    let reload = ctl(root.path(), &["reload"]);
+    assert!(reload.status.success(), "{reload:?}");
+    let log = root.path().join("state/logs/crimson-storage.log");
+    let mut reread = false;
+    for _ in 0..100 {
+        reread = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("SIGHUP: configuration read again, nothing changed");
+        if reread {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(reread, "crimson-storage logs the reload");
+    assert!(ctl(root.path(), &["reload", "image"]).status.success());
     let images = String::from_utf8_lossy(&ctl(root.path(), &["images"]).stdout).to_string();
     assert!(images.contains(&image), "after restarts: {images}");
     assert!(!ctl(root.path(), &["restart", "nosuch"]).status.success());

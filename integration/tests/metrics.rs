@@ -190,9 +190,7 @@ async fn one_scrape_covers_the_node_and_survives_a_daemon_down() {
         2.0
     );
     let objects = |kind: &str, state: &str| {
-        found[&format!(
-            "crimson_objects{{daemon=\"sandbox\",kind=\"{kind}\",state=\"{state}\"}}"
-        )]
+        found[&format!("crimson_objects{{daemon=\"sandbox\",kind=\"{kind}\",state=\"{state}\"}}")]
     };
     assert_eq!(objects("pods", "ready"), 2.0);
     assert_eq!(objects("pods", "notready"), 0.0);

@@ -105,7 +105,15 @@ async fn spdy_exec_on_a_terminal_follows_resizes() {
         .await;
     client.send(stdin, b"a\r", false).await;
     while !String::from_utf8_lossy(&stream_bytes(&events, stdout)).contains("40 100") {
-        let event = client.next().await;
+        // A size the command did not see shows as output that never comes: fail, not hang.
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), client.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no \"40 100\" in {:?}",
+                    String::from_utf8_lossy(&stream_bytes(&events, stdout))
+                )
+            });
         assert!(
             event.is_some(),
             "output before the end: {}",

@@ -20,6 +20,14 @@ const SANDBOX_RECORDS: &[&str] = &[
     ".crimson.sandbox.v1.IdMapping",
 ];
 
+/// Messages `crimsonctl inspect` prints as JSON (besides the records above).
+const INSPECTED: &[&str] = &[
+    ".crimson.sandbox.v1.Pod",
+    ".crimson.sandbox.v1.Container",
+    ".crimson.network.v1.PodNetwork",
+    ".crimson.storage.v1.RootfsInfo",
+];
+
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = [
@@ -39,6 +47,9 @@ fn main() {
             .type_attribute(record, "#[derive(serde::Serialize, serde::Deserialize)]")
             // Fields added later default when an older record lacks them.
             .message_attribute(record, "#[serde(default)]");
+    }
+    for shown in INSPECTED {
+        builder = builder.type_attribute(shown, "#[derive(serde::Serialize)]");
     }
     builder
         // Layer data passes through without copies.

@@ -32,6 +32,7 @@ pub use error::{CriError, Result};
 pub struct FrontDoor {
     backends: Arc<Backends>,
     streaming: Arc<streaming::StreamingServer>,
+    metrics: Arc<metrics_endpoint::MetricsEndpoint>,
 }
 
 impl FrontDoor {
@@ -41,13 +42,31 @@ impl FrontDoor {
     pub async fn start(config: &Config) -> Result<Self> {
         let backends = Arc::new(Backends::new(config));
         let streaming = streaming::StreamingServer::start(&config.cri, backends.clone()).await?;
-        if let Some(address) = &config.metrics.address {
-            metrics_endpoint::start(address, backends.clone()).await?;
-        }
+        let metrics = Arc::new(metrics_endpoint::MetricsEndpoint::new(backends.clone()));
+        metrics.serve_at(config.metrics.address.as_deref()).await?;
         Ok(Self {
             backends,
             streaming,
+            metrics,
         })
+    }
+
+    /// What the front door takes on SIGHUP: `[metrics]` (the endpoint switched on, off or
+    /// moved).
+    pub fn reload(&self) -> crimson_rpc::Reload {
+        let metrics = self.metrics.clone();
+        crimson_rpc::Reload {
+            applies: |key| key.starts_with("metrics."),
+            apply: Box::new(move |config| {
+                let metrics = metrics.clone();
+                Box::pin(async move {
+                    metrics
+                        .serve_at(config.metrics.address.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        }
     }
 
     /// Both CRI services as tonic routes, each with the RPCs of cri-api v0.36 that k8s-cri

@@ -29,10 +29,16 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), CriError> {
     let config = args.common.load(Daemon::Cri)?;
-    let _telemetry = crimson_telemetry::init("crimson-cri", &config.log, &config.telemetry)?;
+    let telemetry = crimson_telemetry::init("crimson-cri", &config.log, &config.telemetry)?;
     // The streaming server's optional TLS uses rustls with the ring provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let front_door = FrontDoor::start(&config).await?;
+    crimson_rpc::reload_on_hangup(
+        Daemon::Cri,
+        args.common.clone(),
+        telemetry.log_filter(),
+        front_door.reload(),
+    );
     // From systemd or the holder `crimsonctl up` starts, the socket outlives this process.
     let listener =
         crimson_rpc::Listener::acquire(&config.socket(Daemon::Cri), &config.cri_socket_holder())

@@ -35,25 +35,75 @@ fn parse(address: &str) -> Address {
     }
 }
 
-/// Binds `address` and serves scrapes in the background.
-pub async fn start(address: &str, backends: Arc<Backends>) -> Result<(), CriError> {
-    let failed = |e: std::io::Error| CriError::Metrics(format!("binding {address}: {e}"));
-    match parse(address) {
-        Address::Tcp(address) => {
-            let listener = tokio::net::TcpListener::bind(&address)
-                .await
-                .map_err(failed)?;
-            tracing::info!(%address, "serving metrics");
-            tokio::spawn(serve_all(TcpListenerStream::new(listener), backends));
+/// The endpoint: off, or serving at one address; moved or switched on SIGHUP.
+pub struct MetricsEndpoint {
+    backends: Arc<Backends>,
+    serving: tokio::sync::Mutex<Option<Serving>>,
+}
+
+/// The accept loop at one address; stopped (its unix socket removed) when dropped.
+struct Serving {
+    address: String,
+    accepting: tokio::task::JoinHandle<()>,
+    socket: Option<PathBuf>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        if let Some(path) = &self.socket {
+            let _ = std::fs::remove_file(path);
         }
-        Address::Unix(path) => {
-            let _ = std::fs::remove_file(&path);
-            let listener = tokio::net::UnixListener::bind(&path).map_err(failed)?;
-            tracing::info!(socket = %path.display(), "serving metrics");
-            tokio::spawn(serve_all(UnixListenerStream::new(listener), backends));
+        tracing::info!(address = %self.address, "metrics endpoint stopped");
+    }
+}
+
+impl MetricsEndpoint {
+    /// An endpoint that is off, answering scrapes from `backends` once started.
+    pub fn new(backends: Arc<Backends>) -> Self {
+        Self {
+            backends,
+            serving: tokio::sync::Mutex::new(None),
         }
     }
-    Ok(())
+
+    /// Serves scrapes in the background at `address` (stopping the endpoint at another
+    /// address first), or stops serving for `None`.
+    pub async fn serve_at(&self, address: Option<&str>) -> Result<(), CriError> {
+        let mut serving = self.serving.lock().await;
+        if serving.as_ref().map(|s| s.address.as_str()) == address {
+            return Ok(());
+        }
+        *serving = None;
+        if let Some(address) = address {
+            *serving = Some(self.bind(address).await?);
+        }
+        Ok(())
+    }
+
+    async fn bind(&self, address: &str) -> Result<Serving, CriError> {
+        let failed = |e: std::io::Error| CriError::Metrics(format!("binding {address}: {e}"));
+        let backends = self.backends.clone();
+        let (accepting, socket) = match parse(address) {
+            Address::Tcp(tcp) => {
+                let listener = tokio::net::TcpListener::bind(&tcp).await.map_err(failed)?;
+                let incoming = TcpListenerStream::new(listener);
+                (tokio::spawn(serve_all(incoming, backends)), None)
+            }
+            Address::Unix(path) => {
+                let _ = std::fs::remove_file(&path);
+                let listener = tokio::net::UnixListener::bind(&path).map_err(failed)?;
+                let incoming = UnixListenerStream::new(listener);
+                (tokio::spawn(serve_all(incoming, backends)), Some(path))
+            }
+        };
+        tracing::info!(%address, "serving metrics");
+        Ok(Serving {
+            address: address.to_string(),
+            accepting,
+            socket,
+        })
+    }
 }
 
 /// Serves each connection `incoming` accepts, until accepting fails.

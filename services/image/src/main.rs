@@ -40,9 +40,15 @@ async fn run(args: Args) -> Result<(), ImageError> {
     if let Some(path) = args.global_auth_file {
         config.image.global_auth_file = Some(path);
     }
-    let _telemetry = crimson_telemetry::init("crimson-image", &config.log, &config.telemetry)?;
+    let telemetry = crimson_telemetry::init("crimson-image", &config.log, &config.telemetry)?;
     // TLS for registries uses rustls with the ring provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    crimson_rpc::reload_on_hangup(
+        Daemon::Image,
+        args.common.clone(),
+        telemetry.log_filter(),
+        crimson_rpc::Reload::log_filter_only(),
+    );
     // Before reconciliation, which reports what it did.
     crimson_metrics::init(Daemon::Image);
     let service = ImageService::open(&config)?;

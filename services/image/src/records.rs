@@ -1,9 +1,9 @@
 //! Image records and the name index, in crimson-image's database.
 
-use crimson_rpc::ObjectCount;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crimson_api::image::v1::Image;
+use crimson_rpc::ObjectCount;
 use crimson_store::{Store, Tree};
 use serde::{Deserialize, Serialize};
 

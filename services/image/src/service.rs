@@ -4,7 +4,8 @@ use std::{sync::Arc, time::Duration};
 
 use crimson_api::image::v1::{
     GetImageRequest, Image, ListImagesRequest, ListImagesResponse, PullImageRequest,
-    PullImageResponse, RemoveImageRequest, RemoveImageResponse,
+    PullImageResponse, ReleaseUnrecordedOwnersRequest, ReleaseUnrecordedOwnersResponse,
+    RemoveImageRequest, RemoveImageResponse,
     images_server::{Images, ImagesServer},
 };
 use crimson_config::Config;
@@ -97,6 +98,19 @@ impl Images for ImageService {
         respond(records.map(|records| ListImagesResponse {
             images: records.iter().map(|r| r.to_proto()).collect(),
         }))
+    }
+
+    async fn release_unrecorded_owners(
+        &self,
+        _: Request<ReleaseUnrecordedOwnersRequest>,
+    ) -> RpcResult<ReleaseUnrecordedOwnersResponse> {
+        respond(
+            reconcile::reconcile_owners(&self.state)
+                .await
+                .map(|released| ReleaseUnrecordedOwnersResponse {
+                    released: released as u32,
+                }),
+        )
     }
 
     async fn remove_image(

@@ -50,7 +50,13 @@ async fn run(args: Args) -> Result<(), NetworkError> {
     if !args.cni_bin_dirs.is_empty() {
         config.network.cni_bin_dirs = args.cni_bin_dirs;
     }
-    let _telemetry = crimson_telemetry::init("crimson-network", &config.log, &config.telemetry)?;
+    let telemetry = crimson_telemetry::init("crimson-network", &config.log, &config.telemetry)?;
+    crimson_rpc::reload_on_hangup(
+        Daemon::Network,
+        args.common.clone(),
+        telemetry.log_filter(),
+        crimson_rpc::Reload::log_filter_only(),
+    );
     // Before reconciliation, which reports what it did.
     crimson_metrics::init(Daemon::Network);
     let service = NetworkService::open(&config).await?;

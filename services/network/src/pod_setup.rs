@@ -120,6 +120,13 @@ pub fn to_proto(attachment: &PodAttachment) -> PodNetwork {
         netns_path: attachment.netns_path.clone(),
         ips: attachment.result.as_ref().map(pod_ips).unwrap_or_default(),
         network_name: attachment.network_name.clone(),
+        cni_result_json: attachment
+            .result
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_default(),
+        port_mappings_json: Value::from(attachment.port_mappings.clone()).to_string(),
+        attached: attachment.state == AttachmentState::Attached,
     }
 }
 

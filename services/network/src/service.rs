@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use crimson_api::network::v1::{
-    CheckPodRequest, CheckPodResponse, GetPodRequest, GetStatusRequest, NetworkStatus, PodNetwork,
-    SetUpPodRequest, TearDownPodRequest, TearDownPodResponse,
+    CheckPodRequest, CheckPodResponse, GetPodRequest, GetStatusRequest, ListPodsRequest,
+    ListPodsResponse, NetworkStatus, PodNetwork, SetUpPodRequest, TearDownPodRequest,
+    TearDownPodResponse,
     network_server::{Network, NetworkServer},
 };
 use crimson_config::Config;
@@ -130,6 +131,18 @@ impl Network for NetworkService {
         }
         .await;
         respond(result)
+    }
+
+    async fn list_pods(&self, _: Request<ListPodsRequest>) -> RpcResult<ListPodsResponse> {
+        respond(
+            self.state
+                .pods
+                .values()
+                .map_err(NetworkError::from)
+                .map(|attachments| ListPodsResponse {
+                    pods: attachments.iter().map(to_proto).collect(),
+                }),
+        )
     }
 
     async fn get_pod(&self, request: Request<GetPodRequest>) -> RpcResult<PodNetwork> {

@@ -31,14 +31,20 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), SandboxError> {
     let mut config = args.common.load(Daemon::Sandbox)?;
-    if let Some(image) = args.pause_image {
-        config.sandbox.pause_image = image;
+    if let Some(image) = &args.pause_image {
+        config.sandbox.pause_image = image.clone();
     }
-    let _telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
+    let telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
     reaper::become_subreaper();
     // Before reconciliation, which reports what it did.
     crimson_metrics::init(Daemon::Sandbox);
     let service = SandboxService::open(&config).await?;
+    crimson_rpc::reload_on_hangup(
+        Daemon::Sandbox,
+        args.common.clone(),
+        telemetry.log_filter(),
+        service.reload(args.pause_image),
+    );
     crimson_rpc::serve(
         Daemon::Sandbox,
         &config,

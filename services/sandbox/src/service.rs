@@ -44,6 +44,27 @@ impl SandboxService {
         Arc::new(move || state.object_counts())
     }
 
+    /// What the daemon takes on SIGHUP: `[sandbox]` but the runtimes' state root, for the
+    /// pods and containers created from then on (`pause_image`, the flag, stays over the file).
+    pub fn reload(&self, pause_image_flag: Option<String>) -> crimson_rpc::Reload {
+        let state = self.state.clone();
+        crimson_rpc::Reload {
+            applies: |key| key.starts_with("sandbox.") && key != "sandbox.runtime_root",
+            apply: Box::new(move |mut config| {
+                if let Some(image) = &pause_image_flag {
+                    config.sandbox.pause_image = image.clone();
+                }
+                let state = state.clone();
+                // Probing the runtimes' features runs them: off the async threads.
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || state.reload_settings(&config.sandbox))
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        }
+    }
+
     /// The service as tonic routes.
     pub fn into_routes(self) -> Routes {
         Routes::new(SandboxServer::new(self))
@@ -71,7 +92,7 @@ impl Sandbox for SandboxService {
         Pin<Box<dyn Stream<Item = std::result::Result<ContainerEvent, Status>> + Send>>;
 
     async fn get_status(&self, _: Request<GetStatusRequest>) -> RpcResult<RuntimeStatus> {
-        let settings = &self.state.settings;
+        let settings = self.state.settings();
         let binaries = settings
             .runtimes
             .values()

@@ -24,7 +24,7 @@ use crate::{
     runtime::{features::RuntimeFeatures, oci_runtime::OciRuntime},
 };
 
-/// Settings read once at start.
+/// Settings from `[sandbox]`: read at start and again on SIGHUP.
 pub struct Settings {
     pub conmon: PathBuf,
     /// Runtime handlers by name; "" is the default.
@@ -39,9 +39,54 @@ pub struct Settings {
     pub oom_floor: i32,
 }
 
+/// What the settings are made from besides `[sandbox]`, fixed for the process's life: the
+/// OCI runtimes' state roots (a container's runtime state stays where it was created) and
+/// whether idmapped layers work on this host.
+struct FixedSettings {
+    runtime_root: PathBuf,
+    run_root: PathBuf,
+    idmapped_layers: bool,
+}
+
+impl Settings {
+    /// The settings of `config`'s `[sandbox]`, with the state roots of `fixed`.
+    fn read(sandbox: &crimson_config::SandboxConfig, fixed: &FixedSettings) -> Self {
+        // conmon wants absolute paths; unresolvable ones stay as configured (Status says so).
+        let resolve = |path: &PathBuf| crate::find_executable(path).unwrap_or_else(|| path.clone());
+        let runtime = |path: PathBuf, root: PathBuf| OciRuntime {
+            features: RuntimeFeatures::probe(&path, fixed.idmapped_layers),
+            path,
+            root,
+        };
+        let mut runtimes = BTreeMap::new();
+        let default = runtime(resolve(&sandbox.runtime_path), fixed.runtime_root.clone());
+        runtimes.insert(String::new(), default.clone());
+        runtimes.insert("runc".to_string(), default);
+        for (name, handler) in &sandbox.runtimes {
+            runtimes.insert(
+                name.clone(),
+                runtime(resolve(&handler.runtime_path), fixed.run_root.join(name)),
+            );
+        }
+        Settings {
+            conmon: resolve(&sandbox.conmon_path),
+            runtimes,
+            pause_image: sandbox.pause_image.clone(),
+            pause_command: sandbox.pause_command.clone(),
+            shm_size_bytes: sandbox.shm_size_bytes,
+            global_mounts: read_mounts_conf(&sandbox.mounts_conf),
+            log_size_max: sandbox.log_size_max,
+            held_capabilities: held_by_runtime(),
+            apparmor: HostAppArmor::detect(),
+            oom_floor: oom_score_floor(),
+        }
+    }
+}
+
 /// Shared state of the daemon.
 pub struct State {
-    pub settings: Arc<Settings>,
+    settings: std::sync::RwLock<Arc<Settings>>,
+    fixed: FixedSettings,
     pub layout: Layout,
     pub store: Store,
     pub pods: Tree<PodRecord>,
@@ -103,45 +148,21 @@ impl State {
             config.run_root.join("sandbox"),
         ))?;
         let store = Store::open(&layout.db(), SCHEMA_VERSION, &[])?;
-        let sandbox = &config.sandbox;
-        let root = sandbox
-            .runtime_root
-            .clone()
-            .unwrap_or_else(|| config.run_root.join("runc"));
-        let mut runtimes = BTreeMap::new();
-        // conmon wants absolute paths; unresolvable ones stay as configured (Status says so).
-        let resolve = |path: &PathBuf| crate::find_executable(path).unwrap_or_else(|| path.clone());
-        // Root filesystems of user-namespaced pods are overlays on idmapped layers.
-        let idmapped_layers = config.storage.driver == crimson_config::StorageDriver::Overlay
-            && crimson_sys::user_namespaces::idmapped_layers_work(&config.state_root);
-        let runtime = |path: PathBuf, root: PathBuf| OciRuntime {
-            features: RuntimeFeatures::probe(&path, idmapped_layers),
-            path,
-            root,
+        let fixed = FixedSettings {
+            runtime_root: config
+                .sandbox
+                .runtime_root
+                .clone()
+                .unwrap_or_else(|| config.run_root.join("runc")),
+            run_root: config.run_root.clone(),
+            // Root filesystems of user-namespaced pods are overlays on idmapped layers.
+            idmapped_layers: config.storage.driver == crimson_config::StorageDriver::Overlay
+                && crimson_sys::user_namespaces::idmapped_layers_work(&config.state_root),
         };
-        let default = runtime(resolve(&sandbox.runtime_path), root.clone());
-        runtimes.insert(String::new(), default.clone());
-        runtimes.insert("runc".to_string(), default);
-        for (name, handler) in &sandbox.runtimes {
-            runtimes.insert(
-                name.clone(),
-                runtime(resolve(&handler.runtime_path), config.run_root.join(name)),
-            );
-        }
         let wait = Duration::from_millis(config.cri.backend_wait_ms);
         Ok(Self {
-            settings: Arc::new(Settings {
-                conmon: resolve(&sandbox.conmon_path),
-                runtimes,
-                pause_image: sandbox.pause_image.clone(),
-                pause_command: sandbox.pause_command.clone(),
-                shm_size_bytes: sandbox.shm_size_bytes,
-                global_mounts: read_mounts_conf(&sandbox.mounts_conf),
-                log_size_max: sandbox.log_size_max,
-                held_capabilities: held_by_runtime(),
-                apparmor: HostAppArmor::detect(),
-                oom_floor: oom_score_floor(),
-            }),
+            settings: std::sync::RwLock::new(Arc::new(Settings::read(&config.sandbox, &fixed))),
+            fixed,
             pods: store.tree(PODS_TREE)?,
             containers: store.tree(CONTAINERS_TREE)?,
             parked: Parked::open(&store)?,
@@ -158,21 +179,42 @@ impl State {
         })
     }
 
+    /// The settings in force now.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes `[sandbox]` of `config` (read again on SIGHUP): runtime handlers, the pause
+    /// image, conmon, mounts.conf, … apply to the pods and containers created from now on.
+    pub fn reload_settings(&self, sandbox: &crimson_config::SandboxConfig) {
+        let settings = Arc::new(Settings::read(sandbox, &self.fixed));
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+
     /// The OCI runtime of a runtime handler.
-    pub fn runtime(&self, handler: &str) -> Result<&OciRuntime> {
-        self.settings.runtimes.get(handler).ok_or_else(|| {
-            SandboxError::InvalidArgument(format!("unknown runtime handler {handler:?}"))
-        })
+    pub fn runtime(&self, handler: &str) -> Result<OciRuntime> {
+        self.settings()
+            .runtimes
+            .get(handler)
+            .cloned()
+            .ok_or_else(|| {
+                SandboxError::InvalidArgument(format!("unknown runtime handler {handler:?}"))
+            })
     }
 
     /// The OCI runtime driving `container` (the default one if its handler is gone from the
     /// configuration since).
-    pub fn runtime_of(&self, container: &ContainerRecord) -> &OciRuntime {
-        self.settings
+    pub fn runtime_of(&self, container: &ContainerRecord) -> OciRuntime {
+        let settings = self.settings();
+        settings
             .runtimes
             .get(&container.runtime_handler)
-            .or_else(|| self.settings.runtimes.get(""))
+            .or_else(|| settings.runtimes.get(""))
             .expect("the default runtime is always configured")
+            .clone()
     }
 
     /// The pod `id`.

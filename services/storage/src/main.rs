@@ -37,7 +37,13 @@ async fn run(args: Args) -> Result<(), StorageError> {
         Some("vfs") => config.storage.driver = StorageDriver::Vfs,
         Some(other) => return Err(StorageError::UnknownDriver(other.to_string())),
     }
-    let _telemetry = crimson_telemetry::init("crimson-storage", &config.log, &config.telemetry)?;
+    let telemetry = crimson_telemetry::init("crimson-storage", &config.log, &config.telemetry)?;
+    crimson_rpc::reload_on_hangup(
+        Daemon::Storage,
+        args.common.clone(),
+        telemetry.log_filter(),
+        crimson_rpc::Reload::log_filter_only(),
+    );
     // Before reconciliation, which reports what it did.
     crimson_metrics::init(Daemon::Storage);
     let service = StorageService::open(&config).await?;

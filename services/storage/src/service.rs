@@ -1,6 +1,5 @@
 //! The gRPC face of crimson-storage: decodes requests, calls one operation each, maps errors.
 
-use crimson_rpc::ObjectCount;
 use std::{
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
@@ -8,12 +7,14 @@ use std::{
 
 use crimson_api::storage::v1::{
     ClaimLayersRequest, ClaimLayersResponse, CreateRootfsRequest, FsInfoRequest, FsInfoResponse,
-    GetLayerRequest, Layer, ListOwnersRequest, ListOwnersResponse, PutLayerChunk,
-    ReleaseOwnerRequest, ReleaseOwnerResponse, RemoveRootfsRequest, RemoveRootfsResponse, Rootfs,
-    RootfsUsageRequest, RootfsUsageResponse,
+    GetLayerRequest, Layer, ListOwnersRequest, ListOwnersResponse, ListRootfsRequest,
+    ListRootfsResponse, PutLayerChunk, ReleaseOwnerRequest, ReleaseOwnerResponse,
+    RemoveRootfsRequest, RemoveRootfsResponse, Rootfs, RootfsInfo, RootfsUsageRequest,
+    RootfsUsageResponse,
     storage_server::{Storage, StorageServer},
 };
 use crimson_config::{Config, Daemon};
+use crimson_rpc::ObjectCount;
 use crimson_sys::user_namespaces::IdMapping;
 use tonic::{Request, Response, Status, Streaming, service::Routes};
 
@@ -169,6 +170,26 @@ impl Storage for StorageService {
             rootfs::remove_rootfs(&self.state, &id)
                 .await
                 .map(|()| RemoveRootfsResponse {}),
+        )
+    }
+
+    async fn list_rootfs(&self, _: Request<ListRootfsRequest>) -> RpcResult<ListRootfsResponse> {
+        respond(
+            self.state
+                .rootfs
+                .values()
+                .map_err(StorageError::from)
+                .map(|records| ListRootfsResponse {
+                    rootfs: records
+                        .into_iter()
+                        .map(|record| RootfsInfo {
+                            id: record.id,
+                            mount_path: record.mount_path.display().to_string(),
+                            layers_top_first: record.chain_top_first,
+                            id_mapped: record.id_mappings.is_some(),
+                        })
+                        .collect(),
+                }),
         )
     }
 

@@ -1,6 +1,12 @@
 use std::path::PathBuf;
 
-use crate::{Config, Daemon, LogFormat, Result, load_layers};
+use toml::{Table, Value};
+
+use crate::{
+    Config, Daemon, LogFormat, Result,
+    explain::Setting,
+    load::{Layer, read_layers, typed},
+};
 
 /// Flags every Crimson daemon accepts; each overrides the matching config file setting.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -31,25 +37,63 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// Loads the config layers and applies these flags on top, for `daemon`.
     pub fn load(&self, daemon: Daemon) -> Result<Config> {
-        let mut config = load_layers(self.config.as_deref())?;
+        let (main, mut layers) = read_layers(self.config.as_deref())?;
+        layers.push(self.as_layer(daemon));
+        let mut config = typed(&main, &layers)?;
+        // An empty endpoint turns export off.
+        config.telemetry.otlp_endpoint = config.telemetry.otlp_endpoint.filter(|e| !e.is_empty());
+        Ok(config)
+    }
+
+    /// Every effective setting of `daemon` with where it came from: a file, the command line
+    /// (or its environment variable), or the built-in default.
+    pub fn explain(&self, daemon: Daemon) -> Result<Vec<Setting>> {
+        let (_, mut layers) = read_layers(self.config.as_deref())?;
+        layers.push(self.as_layer(daemon));
+        let config = self.load(daemon)?;
+        Ok(crate::explain::settings(&config, &layers))
+    }
+
+    /// The flags that are given, as the config keys they set.
+    fn as_layer(&self, daemon: Daemon) -> Layer {
+        let mut table = Table::new();
+        let mut set = |section: Option<&str>, key: &str, value: String| {
+            let target = match section {
+                Some(name) => table
+                    .entry(name)
+                    .or_insert_with(|| Value::Table(Table::new()))
+                    .as_table_mut()
+                    .expect("flag sections are tables"),
+                None => &mut table,
+            };
+            target.insert(key.to_string(), Value::String(value));
+        };
+        let path = |p: &std::path::Path| p.display().to_string();
         if let Some(dir) = &self.state_root {
-            config.state_root = dir.clone();
+            set(None, "state_root", path(dir));
         }
         if let Some(dir) = &self.run_root {
-            config.run_root = dir.clone();
+            set(None, "run_root", path(dir));
         }
         if let Some(socket) = &self.socket {
-            config.sockets.set(daemon, socket.clone());
+            set(Some("sockets"), daemon.short_name(), path(socket));
         }
         if let Some(level) = &self.log_level {
-            config.log.level = level.clone();
+            set(Some("log"), "level", level.clone());
         }
         if let Some(format) = self.log_format {
-            config.log.format = format;
+            let name = match format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            };
+            set(Some("log"), "format", name.to_string());
         }
         if let Some(endpoint) = &self.otlp_endpoint {
-            config.telemetry.otlp_endpoint = Some(endpoint.clone()).filter(|e| !e.is_empty());
+            set(Some("telemetry"), "otlp_endpoint", endpoint.clone());
         }
-        Ok(config)
+        Layer {
+            origin: "command line".to_string(),
+            table,
+        }
     }
 }

@@ -7,11 +7,13 @@
 mod args;
 mod daemon;
 mod error;
+mod explain;
 mod load;
 mod model;
 
 pub use args::CommonArgs;
 pub use daemon::Daemon;
 pub use error::{ConfigError, Result};
+pub use explain::Setting;
 pub use load::{DEFAULT_CONFIG_PATH, load_layers};
 pub use model::*;

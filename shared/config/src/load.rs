@@ -7,13 +7,27 @@ use crate::{Config, ConfigError, Result};
 /// Where the main config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/crimson/crimson.toml";
 
+/// One source of settings: a file, or the command line.
+pub(crate) struct Layer {
+    /// The file's path, or `command line`.
+    pub origin: String,
+    /// What it sets.
+    pub table: Table,
+}
+
 /// Reads the main file (optional unless named explicitly) and its `crimson.d/*.toml` drop-ins,
 /// merges them table by table and returns the typed result.
 pub fn load_layers(explicit: Option<&Path>) -> Result<Config> {
+    let (main, layers) = read_layers(explicit)?;
+    typed(&main, &layers)
+}
+
+/// The main file (when there is one) and its drop-ins, in the order they apply.
+pub(crate) fn read_layers(explicit: Option<&Path>) -> Result<(PathBuf, Vec<Layer>)> {
     let main = explicit.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH), Path::to_path_buf);
-    let mut merged = Table::new();
+    let mut files = Vec::new();
     match std::fs::read_to_string(&main) {
-        Ok(text) => merge(&mut merged, parse(&main, &text)?),
+        Ok(text) => files.push((main.clone(), text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
         Err(source) => return Err(ConfigError::Read { path: main, source }),
     }
@@ -22,12 +36,30 @@ pub fn load_layers(explicit: Option<&Path>) -> Result<Config> {
             path: drop_in.clone(),
             source,
         })?;
-        merge(&mut merged, parse(&drop_in, &text)?);
+        files.push((drop_in, text));
+    }
+    let layers = files
+        .into_iter()
+        .map(|(path, text)| {
+            Ok(Layer {
+                table: parse(&path, &text)?,
+                origin: path.display().to_string(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((main, layers))
+}
+
+/// `layers` merged in order over the defaults; errors name `main`.
+pub(crate) fn typed(main: &Path, layers: &[Layer]) -> Result<Config> {
+    let mut merged = Table::new();
+    for layer in layers {
+        merge(&mut merged, layer.table.clone());
     }
     Value::Table(merged)
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: main,
+            path: main.to_path_buf(),
             message: e.to_string(),
         })
 }

@@ -1,11 +1,11 @@
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Daemon;
 
 /// The whole configuration; each daemon reads the sections it needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Root of persistent state: `<state_root>/<daemon>/` per daemon.
@@ -78,7 +78,7 @@ pub fn socket_holder(socket: &std::path::Path) -> PathBuf {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines with key=value fields.
@@ -89,7 +89,7 @@ pub enum LogFormat {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// Filter in `RUST_LOG` syntax.
@@ -108,7 +108,7 @@ impl Default for LogConfig {
 }
 
 /// `[telemetry]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// OTLP/gRPC endpoint for spans; export is off when unset.
@@ -118,7 +118,7 @@ pub struct TelemetryConfig {
 }
 
 /// `[metrics]`: Prometheus metrics of the five daemons, served by the front door.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Where `GET /metrics` is served: `host:port`, or a unix socket path (`/…` or
@@ -127,7 +127,7 @@ pub struct MetricsConfig {
 }
 
 /// `[sockets]`: per-daemon socket paths.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SocketConfig {
     /// Front door (`crimson.sock`).
@@ -168,7 +168,7 @@ impl SocketConfig {
 }
 
 /// `[cri]`: the front door and its streaming server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CriConfig {
     /// How long a call waits for a backend daemon that is down before answering UNAVAILABLE.
@@ -199,7 +199,7 @@ impl Default for CriConfig {
 }
 
 /// `[image]`: pulls and registries.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImageConfig {
     /// containers-registries.conf v2 file (rewrites, mirrors, insecure, blocked).
@@ -224,7 +224,7 @@ impl Default for ImageConfig {
 }
 
 /// Storage driver for layers and root filesystems.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageDriver {
     /// Each layer unpacked once; root filesystems are overlay mounts of the chain.
@@ -235,7 +235,7 @@ pub enum StorageDriver {
 }
 
 /// `[storage]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Layer driver.
@@ -243,7 +243,7 @@ pub struct StorageConfig {
 }
 
 /// `[network]`: CNI.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
     /// Directory of CNI network configurations (`*.conflist`, `*.conf`, `*.json`).
@@ -268,7 +268,7 @@ impl Default for NetworkConfig {
 }
 
 /// `[sandbox]`: OCI runtime, monitor and pod defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// OCI runtime binary of the default runtime handler.
@@ -292,7 +292,7 @@ pub struct SandboxConfig {
 }
 
 /// One `[sandbox.runtimes.<name>]` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeHandler {
     /// The OCI runtime binary (a drop-in replacement for runc).

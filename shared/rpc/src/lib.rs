@@ -4,6 +4,8 @@
 //!   the standard gRPC health service and `crimson.daemon.v1.Daemon`, with a trace span per
 //!   request, until SIGTERM or SIGINT, then drain the calls in flight; clients whose
 //!   `:authority` h2 refuses (gRPC C-core, grpc-java) are served too ([`AuthorityRepair`]).
+//! - [`reload_on_hangup`] reads the configuration again on SIGHUP and applies what the
+//!   daemon can take without a restart ([`Reload`]).
 //! - [`Listener`] is where that socket comes from: systemd, a holder keeping it open across
 //!   restarts ([`hold`]), or a fresh bind.
 //! - [`to_completion`] runs a change in its own task, so a caller that goes away never stops
@@ -20,6 +22,7 @@ mod error;
 mod info;
 mod keyed_locks;
 mod listener;
+mod reload;
 mod server;
 mod socket;
 
@@ -32,5 +35,6 @@ pub use error::RpcError;
 pub use info::StateCounts;
 pub use keyed_locks::KeyedLocks;
 pub use listener::{Listener, hold};
+pub use reload::{Applying, Reload, reload_on_hangup};
 pub use server::{DRAIN_LIMIT, serve, serve_on};
 pub use socket::connect_unix;

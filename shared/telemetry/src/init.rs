@@ -7,7 +7,9 @@ use opentelemetry_sdk::{
     Resource,
     trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider},
 };
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt,
+};
 
 /// Why telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,36 @@ pub enum TelemetryError {
 #[must_use = "spans are only flushed while the guard lives"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    log_filter: LogFilter,
+}
+
+impl TelemetryGuard {
+    /// The handle that changes the log filter of the running process.
+    pub fn log_filter(&self) -> LogFilter {
+        self.log_filter.clone()
+    }
+}
+
+/// Changes the log filter while the process runs (on SIGHUP).
+#[derive(Clone)]
+pub struct LogFilter(reload::Handle<EnvFilter, Registry>);
+
+impl LogFilter {
+    /// Filters log lines by `level` (`RUST_LOG` syntax) from now on.
+    pub fn set(&self, level: &str) -> Result<(), TelemetryError> {
+        let filter = parse_filter(level)?;
+        self.0.reload(filter).map_err(|e| TelemetryError::Filter {
+            filter: level.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn parse_filter(level: &str) -> Result<EnvFilter, TelemetryError> {
+    EnvFilter::try_new(level).map_err(|e| TelemetryError::Filter {
+        filter: level.to_string(),
+        message: e.to_string(),
+    })
 }
 
 impl Drop for TelemetryGuard {
@@ -52,10 +84,7 @@ pub fn init(
     log: &LogConfig,
     telemetry: &TelemetryConfig,
 ) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = EnvFilter::try_new(&log.level).map_err(|e| TelemetryError::Filter {
-        filter: log.level.clone(),
-        message: e.to_string(),
-    })?;
+    let (filter, handle) = reload::Layer::new(parse_filter(&log.level)?);
     let fmt = match log.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -77,12 +106,16 @@ pub fn init(
             .with_tracer(provider.tracer(service))
             .boxed()
     });
+    // The filter first, as a layer over the registry itself: it decides for every layer above.
     tracing_subscriber::registry()
+        .with(filter)
         .with(fmt)
         .with(otel)
-        .with(filter)
         .init();
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        log_filter: LogFilter(handle),
+    })
 }
 
 fn tracer_provider(

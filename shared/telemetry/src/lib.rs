@@ -5,5 +5,5 @@
 mod init;
 mod propagation;
 
-pub use init::{TelemetryError, TelemetryGuard, init};
+pub use init::{LogFilter, TelemetryError, TelemetryGuard, init};
 pub use propagation::{TracePropagation, server_span};

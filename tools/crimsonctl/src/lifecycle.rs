@@ -254,3 +254,20 @@ async fn stop(config: &Config, name: &str, timeout: u64) -> anyhow::Result<bool>
     let _ = std::fs::remove_file(pid_file(config, name));
     Ok(true)
 }
+
+/// `crimsonctl reload`: SIGHUP to `daemon` (or to each) started by `up`, which reads its
+/// configuration again and applies what it can without a restart (its log says what).
+pub fn reload(config: &Config, daemon: Option<Daemon>) -> anyhow::Result<ExitCode> {
+    let daemons = daemon.map_or_else(|| Daemon::ALL.to_vec(), |daemon| vec![daemon]);
+    for daemon in daemons {
+        match recorded_pid(config, daemon.binary_name())? {
+            Some(pid) if alive(pid) => {
+                kill(pid, Signal::SIGHUP)
+                    .with_context(|| format!("signalling {daemon} (pid {pid})"))?;
+                println!("{daemon}: reloading (pid {pid}); its log says what changed");
+            }
+            _ => bail!("{daemon} is not running under `crimsonctl up`"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

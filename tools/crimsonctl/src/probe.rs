@@ -62,7 +62,7 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
             Some(info) => (
                 info.pid.to_string(),
                 info.version,
-                uptime(info.started_at_unix),
+                since(info.started_at_unix),
                 info.starts.saturating_sub(1).to_string(),
                 state_counts(&info.state_counts),
             ),
@@ -88,7 +88,7 @@ pub async fn status(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// "3d4h", "2h5m", "4m10s" or "12s" since `started_at_unix`.
-fn uptime(started_at_unix: i64) -> String {
+pub fn since(started_at_unix: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -73,6 +73,7 @@ pub async fn list_containers(
             pod_id: filter.pod_sandbox_id,
             state: None,
             label_selector: filter.label_selector,
+            include_internal: false,
         },
     )
     .await?;
@@ -158,6 +159,7 @@ pub async fn list_pods(
             id: filter.id,
             state: None,
             label_selector: filter.label_selector,
+            include_unfinished: false,
         },
     )
     .await?;

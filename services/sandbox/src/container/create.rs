@@ -158,8 +158,9 @@ async fn launch(
     let pid = pid_namespace(state, pod, &security)?;
     let bundle = state.layout.bundle(&record.id);
     let runtime_features = state.runtime_of(record).features;
-    let (settings, pod_dir, pod_record, container, defaults) = (
-        state.settings.clone(),
+    let settings = state.settings();
+    let (spec_settings, pod_dir, pod_record, container, defaults) = (
+        settings.clone(),
         state.layout.pod_dir(&pod.id),
         pod.clone(),
         record.spec.clone(),
@@ -198,10 +199,10 @@ async fn launch(
             pid,
             user_ns: pod.user_ns.as_deref().zip(mappings),
             cgroup_path: &cgroup_path,
-            held_capabilities: &settings.held_capabilities,
-            apparmor: &settings.apparmor,
-            global_mounts: &settings.global_mounts,
-            oom_floor: settings.oom_floor,
+            held_capabilities: &spec_settings.held_capabilities,
+            apparmor: &spec_settings.apparmor,
+            global_mounts: &spec_settings.global_mounts,
+            oom_floor: spec_settings.oom_floor,
             runtime_features,
         })?;
         spec.save(&config)
@@ -220,8 +221,8 @@ async fn launch(
     let created = crimson_metrics::timed(
         "conmon_create",
         conmon::create(conmon::ConmonCreate {
-            conmon: &state.settings.conmon,
-            runtime,
+            conmon: &settings.conmon,
+            runtime: &runtime,
             container_id: &record.id,
             name: &record.spec.name,
             bundle: &bundle,
@@ -231,7 +232,7 @@ async fn launch(
             stdin: record.spec.stdin,
             stdin_once: record.spec.stdin_once,
             tty: record.spec.tty,
-            log_size_max: state.settings.log_size_max,
+            log_size_max: settings.log_size_max,
         }),
     )
     .await?;

@@ -38,18 +38,20 @@ pub fn to_proto(record: &ContainerRecord) -> Container {
         uid: record.uid,
         gid: record.gid,
         groups: record.groups.clone(),
+        conmon_pid: record.conmon_pid,
+        runtime_handler: record.runtime_handler.clone(),
     }
 }
 
-/// Kubelet's containers (not infra processes) matching the filters, refreshed.
+/// Kubelet's containers (not infra processes, unless asked) matching the filters, refreshed.
 pub async fn list_containers(
     state: &State,
     filter: &ListContainersRequest,
 ) -> Result<Vec<Container>> {
     let mut out = Vec::new();
     for record in state.containers.values()? {
-        if record.infra
-            || record.phase == ContainerPhase::Creating
+        let internal = record.infra || record.phase == ContainerPhase::Creating;
+        if (internal && !filter.include_internal)
             || !(filter.id.is_empty() || record.id.starts_with(&filter.id))
             || !(filter.pod_id.is_empty() || record.pod_id.starts_with(&filter.pod_id))
             || !labels_match(&record.spec.labels, &filter.label_selector)

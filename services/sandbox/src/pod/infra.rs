@@ -10,14 +10,15 @@ pub const INFRA_NAME: &str = "POD";
 
 /// Pulls the pause image if needed, then creates and starts the infra container.
 pub async fn start(state: &State, pod: &PodRecord) -> Result<String> {
-    let image = &state.settings.pause_image;
+    let settings = state.settings();
+    let image = &settings.pause_image;
     if peers::get_image(state, image).await?.is_none() {
         peers::pull_image(state, image).await?;
     }
     let spec = ContainerSpec {
         name: INFRA_NAME.to_string(),
         image: image.clone(),
-        command: state.settings.pause_command.clone(),
+        command: settings.pause_command.clone(),
         security: Some(Security {
             pid: NamespaceMode::Container as i32,
             ..Default::default()

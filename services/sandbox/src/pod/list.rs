@@ -30,6 +30,8 @@ pub fn to_proto(state: &State, record: &PodRecord) -> Pod {
         netns_path: record.netns_path.clone().unwrap_or_default(),
         infra_pid,
         cgroup_path: record.cgroup_path.clone(),
+        infra_container_id: record.infra_container_id.clone().unwrap_or_default(),
+        runtime_handler: record.runtime_handler.clone(),
     }
 }
 
@@ -44,7 +46,7 @@ pub fn list_pods(state: &State, filter: &ListPodsRequest) -> Result<Vec<Pod>> {
         .pods
         .values()?
         .into_iter()
-        .filter(|p| p.phase != PodPhase::Creating)
+        .filter(|p| filter.include_unfinished || p.phase != PodPhase::Creating)
         .filter(|p| filter.id.is_empty() || p.id.starts_with(&filter.id))
         .filter(|p| labels_match(&p.spec.labels, &filter.label_selector))
         .collect();

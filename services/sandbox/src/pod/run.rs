@@ -148,7 +148,7 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
         record.shm_path = pod_dir.join("shm");
         record.shm_mounted = true;
         state.save_pod(record).await?;
-        let (shm, size) = (record.shm_path.clone(), state.settings.shm_size_bytes);
+        let (shm, size) = (record.shm_path.clone(), state.settings().shm_size_bytes);
         host("mounting /dev/shm", move || {
             namespaces::mount_shm(&shm, size)
         })

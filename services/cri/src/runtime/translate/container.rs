@@ -255,6 +255,7 @@ pub fn to_list_request(filter: Option<cri::ContainerFilter>) -> sandbox::ListCon
         pod_id: filter.pod_sandbox_id,
         state: filter.state.map(|s| s.state),
         label_selector: filter.label_selector,
+        include_internal: false,
     }
 }
 

@@ -205,5 +205,6 @@ pub fn to_list_request(filter: Option<cri::PodSandboxFilter>) -> sandbox::ListPo
         id: filter.id,
         state: filter.state.map(|s| s.state),
         label_selector: filter.label_selector,
+        include_unfinished: false,
     }
 }

@@ -4,6 +4,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use crimson_api::sandbox::v1::{StreamInput, stream_input, stream_output};
 
 use super::{
@@ -97,12 +98,11 @@ pub async fn serve<IO>(
     );
     let outcome = match relay::open_process(&backends, kind, &streams).await {
         Ok((input, mut output)) => {
-            if let Some(stdin) = opened.remove("stdin") {
-                tokio::spawn(forward_stdin(stdin, input.clone()));
-            }
-            if let Some(resize) = opened.remove("resize") {
-                tokio::spawn(forward_resizes(resize, input));
-            }
+            tokio::spawn(forward_input(
+                opened.remove("stdin"),
+                opened.remove("resize"),
+                input,
+            ));
             loop {
                 tokio::select! {
                     message = output.message() => match message {
@@ -163,43 +163,56 @@ async fn finish(
     writer.goaway().await;
 }
 
-async fn forward_stdin(mut stdin: IncomingStream, input: tokio::sync::mpsc::Sender<StreamInput>) {
-    while let Some(data) = stdin.data.recv().await {
-        if input
-            .send(StreamInput {
-                part: Some(stream_input::Part::Stdin(data)),
-            })
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-    // FIN from the client: the end of stdin.
-    let _ = input
-        .send(StreamInput {
-            part: Some(stream_input::Part::StdinClosed(Default::default())),
-        })
-        .await;
-}
-
-async fn forward_resizes(
-    mut resize: IncomingStream,
+/// Stdin and resizes to the backend, in the order the client sent them: a terminal resized
+/// before a keystroke has its new size when the keystroke's command runs. The session queues
+/// frames in wire order, so when a stdin chunk is ready every earlier resize is too, and
+/// resizes go first.
+async fn forward_input(
+    mut stdin: Option<IncomingStream>,
+    mut resize: Option<IncomingStream>,
     input: tokio::sync::mpsc::Sender<StreamInput>,
 ) {
     let mut buffer = Vec::new();
-    while let Some(data) = resize.data.recv().await {
-        buffer.extend_from_slice(&data);
-        for (width, height) in relay::take_resizes(&mut buffer) {
-            if input
-                .send(relay::resize_input(width, height))
-                .await
-                .is_err()
-            {
-                return;
-            }
+    loop {
+        let message = tokio::select! {
+            biased;
+            data = next_data(&mut resize), if resize.is_some() => match data {
+                Some(data) => {
+                    buffer.extend_from_slice(&data);
+                    for (width, height) in relay::take_resizes(&mut buffer) {
+                        if input.send(relay::resize_input(width, height)).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                None => {
+                    resize = None;
+                    continue;
+                }
+            },
+            data = next_data(&mut stdin), if stdin.is_some() => match data {
+                Some(data) => stream_input::Part::Stdin(data),
+                // FIN from the client: the end of stdin.
+                None => {
+                    stdin = None;
+                    stream_input::Part::StdinClosed(Default::default())
+                }
+            },
+            else => return,
+        };
+        let sent = input.send(StreamInput {
+            part: Some(message),
+        });
+        if sent.await.is_err() {
+            return;
         }
     }
+}
+
+/// The next chunk of `stream` (`None` at its end, or for no stream).
+async fn next_data(stream: &mut Option<IncomingStream>) -> Option<Bytes> {
+    stream.as_mut()?.data.recv().await
 }
 
 #[cfg(test)]
