@@ -265,9 +265,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_described_metric_comes_for_every_container_with_its_labels() {
-        let pod = cri::PodSandboxStats {
+    /// Pod `pod-1`, `default/web`, with `linux` stats.
+    fn web_pod(linux: cri::LinuxPodSandboxStats) -> cri::PodSandboxStats {
+        cri::PodSandboxStats {
             attributes: Some(cri::PodSandboxAttributes {
                 id: "pod-1".into(),
                 metadata: Some(cri::PodSandboxMetadata {
@@ -277,27 +277,17 @@ mod tests {
                 }),
                 ..Default::default()
             }),
-            linux: Some(cri::LinuxPodSandboxStats {
-                containers: vec![stats("c1", "app"), stats("c2", "sidecar")],
-                process: Some(cri::ProcessUsage {
-                    timestamp: 7,
-                    process_count: Some(cri::UInt64Value { value: 3 }),
-                }),
-                network: Some(cri::NetworkUsage {
-                    timestamp: 7,
-                    default_interface: None,
-                    interfaces: vec![cri::NetworkInterfaceUsage {
-                        name: "eth0".into(),
-                        rx_bytes: Some(cri::UInt64Value { value: 10 }),
-                        rx_errors: Some(cri::UInt64Value { value: 0 }),
-                        tx_bytes: Some(cri::UInt64Value { value: 20 }),
-                        tx_errors: Some(cri::UInt64Value { value: 1 }),
-                    }],
-                }),
-                ..Default::default()
-            }),
+            linux: Some(linux),
             windows: None,
-        };
+        }
+    }
+
+    #[test]
+    fn every_described_metric_comes_for_every_container_with_its_labels() {
+        let pod = web_pod(cri::LinuxPodSandboxStats {
+            containers: vec![stats("c1", "app"), stats("c2", "sidecar")],
+            ..Default::default()
+        });
         let described: Vec<String> = descriptors()
             .descriptors
             .into_iter()
@@ -333,38 +323,26 @@ mod tests {
 
     #[test]
     fn pods_have_their_process_count_and_a_counter_set_per_interface() {
-        let pod = cri::PodSandboxStats {
-            attributes: Some(cri::PodSandboxAttributes {
-                id: "pod-1".into(),
-                metadata: Some(cri::PodSandboxMetadata {
-                    name: "web".into(),
-                    namespace: "default".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
+        let pod = web_pod(cri::LinuxPodSandboxStats {
+            process: Some(cri::ProcessUsage {
+                timestamp: 7,
+                process_count: Some(cri::UInt64Value { value: 3 }),
             }),
-            linux: Some(cri::LinuxPodSandboxStats {
-                process: Some(cri::ProcessUsage {
-                    timestamp: 7,
-                    process_count: Some(cri::UInt64Value { value: 3 }),
-                }),
-                network: Some(cri::NetworkUsage {
-                    timestamp: 7,
-                    default_interface: None,
-                    interfaces: ["eth0", "net1"]
-                        .map(|name| cri::NetworkInterfaceUsage {
-                            name: name.into(),
-                            rx_bytes: Some(cri::UInt64Value { value: 10 }),
-                            rx_errors: Some(cri::UInt64Value { value: 0 }),
-                            tx_bytes: Some(cri::UInt64Value { value: 20 }),
-                            tx_errors: Some(cri::UInt64Value { value: 1 }),
-                        })
-                        .to_vec(),
-                }),
-                ..Default::default()
+            network: Some(cri::NetworkUsage {
+                timestamp: 7,
+                default_interface: None,
+                interfaces: ["eth0", "net1"]
+                    .map(|name| cri::NetworkInterfaceUsage {
+                        name: name.into(),
+                        rx_bytes: Some(cri::UInt64Value { value: 10 }),
+                        rx_errors: Some(cri::UInt64Value { value: 0 }),
+                        tx_bytes: Some(cri::UInt64Value { value: 20 }),
+                        tx_errors: Some(cri::UInt64Value { value: 1 }),
+                    })
+                    .to_vec(),
             }),
-            windows: None,
-        };
+            ..Default::default()
+        });
         let descriptors = descriptors().descriptors;
         let metrics = &pod_metrics(vec![pod])[0].metrics;
         assert_eq!(metrics.len(), 1 + 2 * INTERFACE_METRICS.len());
