@@ -125,6 +125,42 @@ async fn attach_check_restart_and_detach_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_teardown_killed_after_its_unmount_finishes_when_called_again() {
+    require_root!();
+    let stack = Stack::start(StackOptions::default()).await;
+    let network = stack.add_bridge_network(false);
+    let attached = client(&stack)
+        .set_up_pod(request("pod-k"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Killed between the namespace's unmount and forgetting the attachment: the record says
+    // attached, the pin is a plain file, and the namespace (with the pod's veth end) is gone.
+    stack.kill(Daemon::Network);
+    nix::mount::umount2(
+        std::path::Path::new(&attached.netns_path),
+        nix::mount::MntFlags::MNT_DETACH,
+    )
+    .unwrap();
+    stack.start_daemon(Daemon::Network).await;
+    client(&stack)
+        .tear_down_pod(TearDownPodRequest {
+            pod_id: "pod-k".into(),
+        })
+        .await
+        .expect("DEL without the namespace succeeds");
+
+    assert!(!std::path::Path::new(&attached.netns_path).exists());
+    assert!(
+        allocated_ips(&network.ipam_dir).is_empty(),
+        "IP released: {:?}",
+        allocated_ips(&network.ipam_dir)
+    );
+    assert_eq!(veths_on(&network.bridge), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dual_stack_networks_give_an_ipv6_address_too() {
     require_root!();
     let stack = Stack::start(StackOptions::default()).await;

@@ -17,12 +17,19 @@ pub async fn tear_down_pod(state: &State, pod_id: &str) -> Result<()> {
 
 /// Runs DEL, removes the namespace and forgets the attachment.
 pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
+    let mut cni = attachment.cni_attachment();
+    if !netns::is_pinned(std::path::Path::new(&attachment.netns_path)) {
+        // The namespace is gone: a teardown killed after its unmount, or an ADD killed before
+        // its pin. DEL without one still releases the address and the host-side rules, as the
+        // CNI spec asks of plugins (and as CRI-O and containerd call it).
+        cni.netns.clear();
+    }
     state
         .cni
         .run_list(
             CniCommand::Del,
             &attachment.conflist,
-            &attachment.cni_attachment(),
+            &cni,
             attachment.result.as_ref(),
         )
         .await?;
