@@ -36,6 +36,9 @@ async fn run(args: Args) -> Result<(), SandboxError> {
     }
     let telemetry = crimson_telemetry::init("crimson-sandbox", &config.log, &config.telemetry)?;
     reaper::become_subreaper();
+    // A SIGHUP while reconciliation runs (before the reload handler below exists) must not
+    // end the process, as the signal's default action would.
+    let start_up_hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     // Before reconciliation, which reports what it did.
     crimson_metrics::init(Daemon::Sandbox);
     let service = SandboxService::open(&config).await?;
@@ -45,6 +48,7 @@ async fn run(args: Args) -> Result<(), SandboxError> {
         telemetry.log_filter(),
         service.reload(args.pause_image),
     );
+    drop(start_up_hangups);
     crimson_rpc::serve(
         Daemon::Sandbox,
         &config,

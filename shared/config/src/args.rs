@@ -37,21 +37,25 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// Loads the config layers and applies these flags on top, for `daemon`.
     pub fn load(&self, daemon: Daemon) -> Result<Config> {
-        let (main, mut layers) = read_layers(self.config.as_deref())?;
-        layers.push(self.as_layer(daemon));
-        let mut config = typed(&main, &layers)?;
-        // An empty endpoint turns export off.
-        config.telemetry.otlp_endpoint = config.telemetry.otlp_endpoint.filter(|e| !e.is_empty());
-        Ok(config)
+        let (main, layers) = self.layers(daemon)?;
+        config_of(&main, &layers)
     }
 
-    /// Every effective setting of `daemon` with where it came from: a file, the command line
-    /// (or its environment variable), or the built-in default.
-    pub fn explain(&self, daemon: Daemon) -> Result<Vec<Setting>> {
-        let (_, mut layers) = read_layers(self.config.as_deref())?;
+    /// [`load`](Self::load), and every effective setting with where it came from: a file, the
+    /// command line (or its environment variable), or the built-in default. Both come from
+    /// one reading of the files.
+    pub fn load_explained(&self, daemon: Daemon) -> Result<(Config, Vec<Setting>)> {
+        let (main, layers) = self.layers(daemon)?;
+        let config = config_of(&main, &layers)?;
+        let settings = crate::explain::settings(&config, &layers);
+        Ok((config, settings))
+    }
+
+    /// The files' layers, then the flags'.
+    fn layers(&self, daemon: Daemon) -> Result<(PathBuf, Vec<Layer>)> {
+        let (main, mut layers) = read_layers(self.config.as_deref())?;
         layers.push(self.as_layer(daemon));
-        let config = self.load(daemon)?;
-        Ok(crate::explain::settings(&config, &layers))
+        Ok((main, layers))
     }
 
     /// The flags that are given, as the config keys they set.
@@ -96,4 +100,12 @@ impl CommonArgs {
             table,
         }
     }
+}
+
+/// `layers` as the typed configuration.
+fn config_of(main: &std::path::Path, layers: &[Layer]) -> Result<Config> {
+    let mut config = typed(main, layers)?;
+    // An empty endpoint turns export off.
+    config.telemetry.otlp_endpoint = config.telemetry.otlp_endpoint.filter(|e| !e.is_empty());
+    Ok(config)
 }

@@ -87,7 +87,7 @@ mod tests {
             ..Default::default()
         };
 
-        let settings = args.explain(Daemon::Cri).unwrap();
+        let (_, settings) = args.load_explained(Daemon::Cri).unwrap();
         let find = |key: &str| settings.iter().find(|s| s.key == key).unwrap().clone();
 
         assert_eq!(find("state_root").value, "\"/a\"");

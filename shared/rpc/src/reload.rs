@@ -68,13 +68,13 @@ pub fn reload_on_hangup(daemon: Daemon, args: CommonArgs, log_filter: LogFilter,
         tracing::warn!("cannot listen for SIGHUP; the configuration is read at start only");
         return;
     };
-    let mut current = args.explain(daemon).unwrap_or_default();
+    let mut current = args
+        .load_explained(daemon)
+        .map(|(_, settings)| settings)
+        .unwrap_or_default();
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            let (settings, config) = match args
-                .explain(daemon)
-                .and_then(|s| Ok((s, args.load(daemon)?)))
-            {
+            let (config, settings) = match args.load_explained(daemon) {
                 Ok(loaded) => loaded,
                 Err(error) => {
                     tracing::error!(%error, "SIGHUP: the configuration does not load; keeping the running one");

@@ -183,7 +183,7 @@ async fn main() -> ExitCode {
 
 /// `crimsonctl config`: `key = value  # origin` lines, in TOML's dotted-key syntax.
 fn print_settings(common: &CommonArgs) -> anyhow::Result<ExitCode> {
-    let settings = common.explain(Daemon::Cri)?;
+    let (_, settings) = common.load_explained(Daemon::Cri)?;
     let width = settings
         .iter()
         .map(|s| s.key.len() + s.value.len() + 3)
