@@ -42,7 +42,9 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Pod + container lifecycle latency (median, p95 per step) and the wall time of a burst of
-# pods started at once vs one by one, beside raw runc; release build.
+# pods started at once vs one by one, beside raw runc; then every CRI call side by side with a
+# private containerd (the peer, Debian's package, installed if missing); release build.
 bench iterations="20" burst="20":
+    command -v containerd >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd
     cargo build --release --workspace
     ./target/release/crimson-bench --iterations {{iterations}} --burst {{burst}}

@@ -4,6 +4,7 @@
 //!
 //! The daemons must be built first (`cargo build --workspace`; `just test` does it).
 
+pub mod containerd;
 pub mod grpcio;
 pub mod image_builder;
 pub mod otlp;

@@ -2,7 +2,11 @@
 //! with the median and p95 of every step, beside the raw floor measured in the same run:
 //! `runc run -d` + kill + delete of an equivalent bundle; and the wall time of a burst of pods
 //! started at once against the same pods started one after another, beside `runc run -d` of
-//! as many containers both ways. Not a test: it asserts nothing.
+//! as many containers both ways; then every CRI call of a pod's life through Crimson and a
+//! peer (a private containerd, Debian's package) side by side ([`side_by_side`]). Not a test:
+//! it asserts nothing.
+
+mod side_by_side;
 
 use std::{
     path::Path,
@@ -13,7 +17,11 @@ use std::{
 
 use clap::Parser;
 use crimson_api::storage::v1::CreateRootfsRequest;
-use crimson_integration::pods::{PodEnv, tear_down};
+use crimson_integration::{
+    containerd::Containerd,
+    image_builder::{LayerBuilder, Pusher, TestImage},
+    pods::{PodEnv, tear_down},
+};
 use k8s_cri::v1::{
     ExecSyncRequest, ImageStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
     StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
@@ -28,6 +36,13 @@ struct Args {
     /// Pods (each with a container) in the burst started at once and one after another.
     #[arg(long, default_value_t = 20)]
     burst: usize,
+    /// The runtime Crimson is measured beside: `containerd` (a private one is started), or
+    /// `none`.
+    #[arg(long, default_value = "containerd")]
+    peer: String,
+    /// Interleaved rounds of the side-by-side measurement (`--iterations` lifecycles each).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 const STEPS: [&str; 7] = [
@@ -129,6 +144,57 @@ async fn main() {
         ms(runc_concurrent) / ms(runc_serial),
         ms(concurrent) / ms(runc_concurrent)
     );
+
+    side_by_side(&env, &args.peer, args.rounds, args.iterations).await;
+}
+
+/// Every CRI call of a pod's life through `peer` and Crimson, interleaved round by round.
+async fn side_by_side(env: &PodEnv, peer: &str, rounds: usize, per_round: usize) {
+    match peer {
+        "none" => return,
+        "containerd" => {}
+        other => {
+            eprintln!("unknown peer {other:?}: containerd or none");
+            return;
+        }
+    }
+    // An image neither runtime holds, pulled and removed in every lifecycle.
+    let pulled = format!("{}/bench-pull:1", env.registry.address);
+    let layer = LayerBuilder::new()
+        .file("bench-pull", b"pulled by every lifecycle", 0o644)
+        .build();
+    Pusher::new(&env.registry.address, None)
+        .push("bench-pull", "1", &TestImage::with_layers(vec![layer]))
+        .await;
+    let pause = format!("{}/pause:test", env.registry.address);
+    let containerd = Containerd::start(&env.registry.address, &pause).await;
+    let mut targets = [
+        side_by_side::Target {
+            name: "containerd",
+            runtime: containerd.runtime(),
+            images: containerd.images(),
+        },
+        side_by_side::Target {
+            name: "crimson",
+            runtime: env.stack.runtime(),
+            images: env.stack.images(),
+        },
+    ];
+    // A warm image cache on both, as for Crimson above.
+    targets[0]
+        .images
+        .pull_image(k8s_cri::v1::PullImageRequest {
+            image: Some(crimson_integration::stack::spec(&env.busybox)),
+            ..Default::default()
+        })
+        .await
+        .expect("containerd pulls busybox");
+    let measured = side_by_side::measure(env, &mut targets, &pulled, rounds, per_round).await;
+    println!(
+        "\nside by side: {rounds} interleaved rounds of {per_round} lifecycles each \
+         (median of the round medians; ratio = crimson / containerd)"
+    );
+    side_by_side::print(&targets, &measured);
 }
 
 /// Wall time of starting `count` pods with a container each, all at once or one by one (then
