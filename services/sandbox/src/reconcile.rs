@@ -5,9 +5,32 @@ use crate::{
     Result,
     container::{create::discard, refresh::refresh},
     pod::remove::remove_record,
-    records::{ContainerPhase, PodPhase},
+    records::{ContainerPhase, ContainerRecord, PodPhase},
     state::State,
 };
+
+/// Attempts at removing an interrupted creation, and the pause between them.
+const DISCARD_ATTEMPTS: u32 = 5;
+const DISCARD_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Removes a container whose creation a kill interrupted. The killed process's calls to its
+/// peers may still be finishing (crimson-storage completes a CreateRootfs its caller left), so
+/// a failed removal is tried again a few times; one that still fails leaves the record (its
+/// kubelet name answers ALREADY_EXISTS until a later start removes it).
+async fn discard_interrupted(state: &State, record: &ContainerRecord) {
+    for attempt in 1..=DISCARD_ATTEMPTS {
+        match discard(state, record).await {
+            Ok(()) => return,
+            Err(e) if attempt == DISCARD_ATTEMPTS => {
+                tracing::warn!(container = %record.id, error = %e, "could not remove it");
+            }
+            Err(e) => {
+                tracing::info!(container = %record.id, error = %e, attempt, "removal failed; trying again");
+                tokio::time::sleep(DISCARD_PAUSE).await;
+            }
+        }
+    }
+}
 
 /// Brings the records in line with the machine.
 pub async fn reconcile(state: &State) -> Result<()> {
@@ -21,9 +44,7 @@ pub async fn reconcile(state: &State) -> Result<()> {
         if record.phase == ContainerPhase::Creating {
             tracing::info!(container = %record.id, "removing a container whose creation was interrupted");
             rolled_back += 1;
-            if let Err(e) = discard(state, &record).await {
-                tracing::warn!(container = %record.id, error = %e, "could not remove it");
-            }
+            discard_interrupted(state, &record).await;
         } else {
             let was = record.phase;
             if was != refresh(state, record).await?.phase {
