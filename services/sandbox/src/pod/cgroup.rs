@@ -17,30 +17,35 @@ fn hierarchies() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Creates `cgroup` (a cgroupfs path like `/kubepods/pod123`) where it is missing; answers
-/// the directories created, parents first.
-pub fn ensure(cgroup: &str) -> Vec<PathBuf> {
+/// The directories of `cgroup` (a cgroupfs path like `/kubepods/pod123`) missing in each
+/// hierarchy, parents first: what [`create`] makes, recorded before it runs.
+pub fn missing(cgroup: &str) -> Vec<PathBuf> {
     let relative = cgroup.trim_start_matches('/');
-    let mut created = Vec::new();
+    let mut missing = Vec::new();
     for root in hierarchies() {
         let mut dir = root.clone();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
             dir.push(part);
             if !dir.exists() {
-                match std::fs::create_dir(&dir) {
-                    Ok(()) => created.push(dir.clone()),
-                    Err(e) => {
-                        tracing::debug!(dir = %dir.display(), error = %e, "cgroup not created");
-                        break;
-                    }
-                }
+                missing.push(dir.clone());
             }
         }
     }
-    created
+    missing
 }
 
-/// Removes the directories [`ensure`] created, deepest first; ones still in use stay.
+/// Creates `dirs` (from [`missing`]), parents first; one that cannot be made is skipped.
+pub fn create(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if let Err(e) = std::fs::create_dir(dir)
+            && e.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            tracing::debug!(dir = %dir.display(), error = %e, "cgroup not created");
+        }
+    }
+}
+
+/// Removes the directories [`create`] made, deepest first; ones still in use stay.
 pub fn remove(created: &[PathBuf]) {
     for dir in created.iter().rev() {
         if let Err(e) = std::fs::remove_dir(dir)

@@ -192,12 +192,20 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
         record.ips.clone(),
         record.cgroup_path.clone(),
     );
-    record.created_cgroups = host("writing /etc/hosts and the pod cgroup", move || {
-        files::write_hosts(&paths, &hostname, &ips, host_network)?;
-        Ok(cgroup::ensure(&cgroup_path))
+    // Recorded before they exist: a creation killed half-way has its cgroups removed at the
+    // next start, and a retry (which finds them made) does not leave them behind.
+    let planned = host("planning the pod cgroup", move || {
+        Ok(cgroup::missing(&cgroup_path))
     })
     .await?;
+    record.created_cgroups = planned.clone();
     state.save_pod(record).await?;
+    host("writing /etc/hosts and the pod cgroup", move || {
+        files::write_hosts(&paths, &hostname, &ips, host_network)?;
+        cgroup::create(&planned);
+        Ok(())
+    })
+    .await?;
 
     if record.spec.pid == NamespaceMode::Pod as i32 {
         let infra_id = infra::start(state, record).await?;
