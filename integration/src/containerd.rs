@@ -124,7 +124,8 @@ impl Containerd {
         ImageServiceClient::new(crimson_rpc::connect_unix(self.socket()))
     }
 
-    fn root(&self) -> &Path {
+    /// Its directory (root, state, socket, configuration): every process of it names it.
+    pub fn root(&self) -> &Path {
         self.dir.path()
     }
 }

@@ -1,6 +1,7 @@
 //! Every daemon is killed (-9) and restarted in turn in the middle of the kubelet sequence: the
 //! sequence still completes, the container keeps running throughout, and nothing is left.
 
+use crimson_api::storage::v1::ListRootfsRequest;
 use crimson_config::Daemon;
 use crimson_integration::{
     eventually,
@@ -8,8 +9,8 @@ use crimson_integration::{
     require_root,
 };
 use k8s_cri::v1::{
-    ContainerState, ContainerStatusRequest, PodSandboxState, RemoveContainerRequest,
-    StopContainerRequest, StopPodSandboxRequest,
+    ContainerState, ContainerStatusRequest, ListContainersRequest, PodSandboxState,
+    RemoveContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 const SERVE: &[&str] = &[
@@ -110,5 +111,77 @@ async fn the_sequence_survives_killing_each_daemon() {
         })
         .await
         .unwrap();
+    env.remove_pod_and_check(pod_id).await;
+}
+
+/// RemoveContainer answers once the container is durably marked removed; what it holds goes
+/// afterwards. Here crimson-storage is down, so the root filesystem cannot go yet, and
+/// crimson-sandbox is killed before it could: the restarted daemon finishes the removal once
+/// crimson-storage is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removal_left_unfinished_by_a_kill_is_finished_after_the_restart() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("removed-while-down");
+    let pod_id = env.run_pod(&pod).await;
+    let config = env.container_config("app", &["sleep", "3600"]);
+    let container_id = env.run_container(&pod_id, &pod, config).await;
+    let mut runtime = env.stack.runtime();
+    runtime
+        .stop_container(StopContainerRequest {
+            container_id: container_id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+    env.stack.kill(Daemon::Storage);
+    runtime
+        .remove_container(RemoveContainerRequest {
+            container_id: container_id.clone(),
+        })
+        .await
+        .unwrap();
+    let status = runtime
+        .container_status(ContainerStatusRequest {
+            container_id: container_id.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let listed = runtime
+        .list_containers(ListContainersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert!(listed.iter().all(|c| c.id != container_id), "{listed:?}");
+
+    env.stack.restart(Daemon::Sandbox).await;
+    env.stack.start_daemon(Daemon::Storage).await;
+    eventually(
+        30,
+        "the container's root filesystem to be removed",
+        || async {
+            let rootfs = env
+                .stack
+                .storage()
+                .list_rootfs(ListRootfsRequest {})
+                .await
+                .ok()?
+                .into_inner()
+                .rootfs;
+            rootfs.iter().all(|r| r.id != container_id).then_some(())
+        },
+    )
+    .await;
+    let status = runtime
+        .container_status(ContainerStatusRequest {
+            container_id: container_id.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
     env.remove_pod_and_check(pod_id).await;
 }

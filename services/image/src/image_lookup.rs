@@ -5,7 +5,6 @@ use crate::{
     Result,
     records::ImageRecord,
     reference::{self},
-    registries_conf::RegistriesConf,
     state::State,
 };
 
@@ -20,7 +19,10 @@ pub fn find_image(state: &State, reference: &str) -> Result<Option<ImageRecord>>
         return state.records.get(&format!("sha256:{hex}"));
     }
     if let Ok(parsed) = reference::parse(reference) {
-        let conf = RegistriesConf::load(&state.registries_conf).unwrap_or_default();
+        let conf = state
+            .registries
+            .get(&state.registries_conf)
+            .unwrap_or_default();
         for candidate in conf.candidates(&parsed) {
             let name = match &candidate.digest {
                 Some(digest) => candidate.digested_name(digest),

@@ -13,7 +13,7 @@ use crate::{
     manifest::{self, Document, ImageConfig, ImageManifest},
     records::{ImageRecord, PulledImage},
     reference::{self, Reference},
-    registries_conf::{PullSource, RegistriesConf},
+    registries_conf::PullSource,
     registry::{RegistryFailure, RegistrySession},
     state::State,
 };
@@ -31,7 +31,7 @@ pub async fn pull_image(
     credentials: Option<&Credentials>,
 ) -> Result<Pulled> {
     let parsed = reference::parse(reference)?;
-    let conf = RegistriesConf::load(&state.registries_conf)?;
+    let conf = state.registries.get(&state.registries_conf)?;
     let request_credential = auth::from_request(credentials)?;
     let auth_file = match &state.global_auth_file {
         Some(path) if request_credential.is_none() => Some(AuthFile::load(path)?),

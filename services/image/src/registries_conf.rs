@@ -115,6 +115,59 @@ pub enum RegistriesConfError {
     },
 }
 
+/// When each file of a registries.conf was last changed (absent files included), so that an
+/// unchanged configuration is not read and parsed again for every image lookup.
+type Stamps = Vec<(PathBuf, Option<(std::time::SystemTime, u64)>)>;
+
+/// registries.conf as last read; read again whenever one of its files changes, so edits
+/// apply to the next pull or lookup as before, without parsing it on every call.
+#[derive(Default)]
+pub struct CachedRegistriesConf {
+    last: std::sync::Mutex<Option<(Stamps, std::sync::Arc<RegistriesConf>)>>,
+}
+
+impl CachedRegistriesConf {
+    /// The configuration at `path` as it is on disk now.
+    pub fn get(&self, path: &Path) -> Result<std::sync::Arc<RegistriesConf>, RegistriesConfError> {
+        let stamps = stamps(path);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read, conf)) = last.as_ref()
+            && *read == stamps
+        {
+            return Ok(conf.clone());
+        }
+        let conf = std::sync::Arc::new(RegistriesConf::load(path)?);
+        *last = Some((stamps, conf.clone()));
+        Ok(conf)
+    }
+}
+
+/// The change time and size of `path`, its drop-in directory and each file in it.
+fn stamps(path: &Path) -> Stamps {
+    let stamp = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()))
+    };
+    let drop_in_dir = path.with_extension("conf.d");
+    let mut files = vec![path.to_path_buf(), drop_in_dir.clone()];
+    let mut drop_ins: Vec<PathBuf> = std::fs::read_dir(&drop_in_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    drop_ins.sort();
+    files.extend(drop_ins);
+    files
+        .into_iter()
+        .map(|file| {
+            let stamp = stamp(&file);
+            (file, stamp)
+        })
+        .collect()
+}
+
 impl RegistriesConf {
     /// Loads `path` (absent: defaults) and its `registries.conf.d/*.conf` drop-ins.
     pub fn load(path: &Path) -> Result<Self, RegistriesConfError> {
@@ -299,6 +352,38 @@ mod tests {
 
     fn conf(text: &str) -> RegistriesConf {
         parse(Path::new("test.conf"), text).unwrap()
+    }
+
+    #[test]
+    fn the_cached_configuration_is_read_again_when_a_file_of_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.conf");
+        let cached = CachedRegistriesConf::default();
+        assert!(
+            cached
+                .get(&path)
+                .unwrap()
+                .unqualified_search_registries
+                .is_empty()
+        );
+        std::fs::write(&path, "unqualified-search-registries = [\"a.example\"]\n").unwrap();
+        assert_eq!(
+            cached.get(&path).unwrap().unqualified_search_registries,
+            ["a.example"]
+        );
+        let drop_ins = dir.path().join("registries.conf.d");
+        std::fs::create_dir(&drop_ins).unwrap();
+        std::fs::write(
+            drop_ins.join("10-b.conf"),
+            "unqualified-search-registries = [\"b.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cached.get(&path).unwrap().unqualified_search_registries,
+            ["b.example"]
+        );
+        let first = cached.get(&path).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &cached.get(&path).unwrap()));
     }
 
     fn qualified(text: &str) -> Reference {

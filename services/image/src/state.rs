@@ -10,6 +10,7 @@ use crate::{
     Result,
     layer_import::LayerImports,
     records::{ImageRecords, SCHEMA_VERSION},
+    registries_conf::CachedRegistriesConf,
     registry::RegistryTimeouts,
 };
 
@@ -19,6 +20,8 @@ pub struct State {
     pub storage: Peer,
     pub imports: LayerImports,
     pub registries_conf: PathBuf,
+    /// `registries_conf` as last read.
+    pub registries: CachedRegistriesConf,
     pub global_auth_file: Option<PathBuf>,
     pub timeouts: RegistryTimeouts,
     /// Image ids with a pull under way (their layers are claimed before they are recorded).
@@ -42,6 +45,7 @@ impl State {
             ),
             imports: LayerImports::default(),
             registries_conf: config.image.registries_conf.clone(),
+            registries: CachedRegistriesConf::default(),
             global_auth_file: config.image.global_auth_file.clone(),
             timeouts: RegistryTimeouts {
                 connect: Duration::from_secs(config.image.connect_timeout_secs),

@@ -7,7 +7,10 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    container::refresh::refresh, records::ContainerPhase, runtime::children::children, state::State,
+    container::{refresh::refresh, remove::finish_in_background},
+    records::ContainerPhase,
+    runtime::children::children,
+    state::State,
 };
 
 /// How often exits are looked for without a SIGCHLD.
@@ -55,9 +58,14 @@ pub fn spawn(state: Arc<State>) {
     });
 }
 
-/// Refreshes every container that may have ended since it was last looked at.
-async fn sweep(state: &State) -> crate::Result<()> {
+/// Refreshes every container that may have ended since it was last looked at, and takes up
+/// removals that failed or that a restart interrupted.
+async fn sweep(state: &Arc<State>) -> crate::Result<()> {
     for record in state.containers.values()? {
+        if record.phase == ContainerPhase::Removing {
+            finish_in_background(state, &record.id);
+            continue;
+        }
         if !matches!(
             record.phase,
             ContainerPhase::Created | ContainerPhase::Running

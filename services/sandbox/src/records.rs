@@ -59,13 +59,16 @@ impl PodRecord {
     }
 }
 
-/// Where a container is. Exited is learnt from conmon's exit file.
+/// Where a container is. Exited is learnt from conmon's exit file. `Removing`: RemoveContainer
+/// answered and nobody sees the container any more; its record stays until its runtime state,
+/// root filesystem and bundle are gone (see `container::remove`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ContainerPhase {
     Creating,
     Created,
     Running,
     Exited,
+    Removing,
 }
 
 /// One container (or a pod's infra container).

@@ -100,6 +100,8 @@ pub struct State {
     pub name_locks: KeyedLocks,
     /// Recording a container's exit happens once (see `container::refresh`).
     pub exit_locks: KeyedLocks,
+    /// Containers whose removal is being finished in the background (`container::remove`).
+    pub removals: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Pods and containers whose creation finished after its caller went away, by kubelet
     /// name: the caller's retry gets them, even after a restart.
     pub parked: Parked,
@@ -175,6 +177,7 @@ impl State {
             container_locks: KeyedLocks::default(),
             name_locks: KeyedLocks::default(),
             exit_locks: KeyedLocks::default(),
+            removals: Default::default(),
             events: broadcast::channel(1024).0,
         })
     }
@@ -224,14 +227,15 @@ impl State {
             .ok_or_else(|| SandboxError::PodNotFound(id.to_string()))
     }
 
-    /// The container `id`.
+    /// The container `id` (one being removed is gone already).
     pub fn container(&self, id: &str) -> Result<ContainerRecord> {
         self.containers
             .get(id)?
+            .filter(|c| c.phase != ContainerPhase::Removing)
             .ok_or_else(|| SandboxError::ContainerNotFound(id.to_string()))
     }
 
-    /// Every container of pod `pod_id`, infra container included.
+    /// Every container of pod `pod_id`, infra container and those being removed included.
     pub fn containers_of(&self, pod_id: &str) -> Result<Vec<ContainerRecord>> {
         Ok(self
             .containers

@@ -6,6 +6,8 @@
 //! peer (a private containerd, Debian's package) side by side ([`side_by_side`]). Not a test:
 //! it asserts nothing.
 
+mod polled;
+mod pss;
 mod side_by_side;
 
 use std::{
@@ -43,6 +45,18 @@ struct Args {
     /// Interleaved rounds of the side-by-side measurement (`--iterations` lifecycles each).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Concurrent clients (kubelet pod workers) of the second side-by-side measurement.
+    #[arg(long, default_value_t = 3)]
+    clients: usize,
+    /// Pods running on each runtime while the calls kubelet polls are timed.
+    #[arg(long, default_value_t = 50)]
+    polled_pods: usize,
+    /// Samples of each polled call per round.
+    #[arg(long, default_value_t = 50)]
+    polled_samples: usize,
+    /// Sizes of the bursts of pods started at once on each runtime side by side.
+    #[arg(long, value_delimiter = ',', default_value = "20,100")]
+    peer_bursts: Vec<usize>,
 }
 
 const STEPS: [&str; 7] = [
@@ -145,12 +159,15 @@ async fn main() {
         ms(concurrent) / ms(runc_concurrent)
     );
 
-    side_by_side(&env, &args.peer, args.rounds, args.iterations).await;
+    side_by_side(&env, &args).await;
 }
 
-/// Every CRI call of a pod's life through `peer` and Crimson, interleaved round by round.
-async fn side_by_side(env: &PodEnv, peer: &str, rounds: usize, per_round: usize) {
-    match peer {
+/// Every CRI call of a pod's life through the peer and Crimson, interleaved round by round,
+/// by one client and by several; the calls kubelet polls with many pods running; bursts of
+/// pods started at once, and the runtimes' memory idle and with a burst's pods running.
+async fn side_by_side(env: &PodEnv, args: &Args) {
+    let (rounds, per_round) = (args.rounds, args.iterations);
+    match args.peer.as_str() {
         "none" => return,
         "containerd" => {}
         other => {
@@ -168,7 +185,7 @@ async fn side_by_side(env: &PodEnv, peer: &str, rounds: usize, per_round: usize)
         .await;
     let pause = format!("{}/pause:test", env.registry.address);
     let containerd = Containerd::start(&env.registry.address, &pause).await;
-    let mut targets = [
+    let targets = [
         side_by_side::Target {
             name: "containerd",
             runtime: containerd.runtime(),
@@ -183,18 +200,118 @@ async fn side_by_side(env: &PodEnv, peer: &str, rounds: usize, per_round: usize)
     // A warm image cache on both, as for Crimson above.
     targets[0]
         .images
+        .clone()
         .pull_image(k8s_cri::v1::PullImageRequest {
             image: Some(crimson_integration::stack::spec(&env.busybox)),
             ..Default::default()
         })
         .await
         .expect("containerd pulls busybox");
-    let measured = side_by_side::measure(env, &mut targets, &pulled, rounds, per_round).await;
+    let dirs = [containerd.root(), env.stack.root()];
+    let idle = dirs.map(pss::of_processes_naming);
+    let operations = &side_by_side::OPERATIONS;
+    let measured = side_by_side::measure(env, &targets, &pulled, rounds, per_round, 1).await;
     println!(
         "\nside by side: {rounds} interleaved rounds of {per_round} lifecycles each \
          (median of the round medians; ratio = crimson / containerd)"
     );
-    side_by_side::print(&targets, &measured);
+    side_by_side::print(&targets, operations, &measured);
+    let clients = args.clients;
+    let measured = side_by_side::measure(env, &targets, &pulled, rounds, per_round, clients).await;
+    println!("\nthe same by {clients} concurrent clients ({per_round} lifecycles each a round)");
+    side_by_side::print(&targets, operations, &measured);
+    let pods = args.polled_pods;
+    let samples = args.polled_samples;
+    let measured = polled::measure(env, &targets, pods, rounds, samples).await;
+    println!("\nthe calls kubelet polls, {pods} pods running on each ({samples} a round)");
+    side_by_side::print(&targets, &polled::POLLED, &measured);
+    println!(
+        "\nmemory (PSS MiB, daemons and monitors)   containerd    crimson   ratio\n{:<40} {:>10.1} {:>10.1} {:>7.2}",
+        "idle",
+        idle[0],
+        idle[1],
+        idle[1] / idle[0]
+    );
+    for &count in &args.peer_bursts {
+        let mut walls = Vec::new();
+        let mut memory = Vec::new();
+        for (target, dir) in targets.iter().zip(dirs) {
+            let (wall, started, failures) = burst_at_once(
+                env,
+                &target.runtime,
+                &format!("{}-burst", target.name),
+                count,
+            )
+            .await;
+            memory.push(pss::of_processes_naming(dir));
+            walls.push(wall);
+            if failures > 0 {
+                println!(
+                    "{}: {failures} of {count} pods failed to start",
+                    target.name
+                );
+            }
+            remove_all(&target.runtime, started).await;
+        }
+        println!(
+            "{:<40} {:>10.1} {:>10.1} {:>7.2}",
+            format!("{count} pods running"),
+            memory[0],
+            memory[1],
+            memory[1] / memory[0]
+        );
+        println!(
+            "{:<40} {:>10.0} {:>10.0} {:>7.2}",
+            format!("{count} pods started at once (wall ms)"),
+            walls[0].as_secs_f64() * 1000.0,
+            walls[1].as_secs_f64() * 1000.0,
+            walls[1].as_secs_f64() / walls[0].as_secs_f64()
+        );
+    }
+}
+
+/// Wall time of starting `count` pods with a container each at once through `client`; the
+/// pods that started and how many failed (each failure is printed).
+async fn burst_at_once(
+    env: &PodEnv,
+    client: &crimson_integration::pods::RuntimeClient,
+    label: &str,
+    count: usize,
+) -> (Duration, Vec<(String, String)>, usize) {
+    let began = Instant::now();
+    let starts = (0..count).map(|i| async move {
+        let name = format!("{label}-{i}");
+        env.start_sleeper(client.clone(), &name).await
+    });
+    let results = futures::future::join_all(starts).await;
+    let wall = began.elapsed();
+    let mut started = Vec::new();
+    let mut failures = 0;
+    for result in results {
+        match result {
+            Ok(pod) => started.push(pod),
+            Err(error) => {
+                eprintln!("{label}: {error}");
+                failures += 1;
+            }
+        }
+    }
+    (wall, started, failures)
+}
+
+/// Removes `started` pods (and their containers) at once.
+async fn remove_all(
+    client: &crimson_integration::pods::RuntimeClient,
+    started: Vec<(String, String)>,
+) {
+    let removals = started
+        .into_iter()
+        .map(|(pod, container)| tear_down(client.clone(), pod, container));
+    for result in futures::future::join_all(removals).await {
+        if let Err(error) = result {
+            eprintln!("removing a burst's pod: {error}");
+        }
+    }
 }
 
 /// Wall time of starting `count` pods with a container each, all at once or one by one (then

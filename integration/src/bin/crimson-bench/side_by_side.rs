@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crimson_integration::{pods::PodEnv, stack::spec};
+use futures::future::join_all;
 use k8s_cri::v1::{
     ContainerStatusRequest, CreateContainerRequest, ImageStatusRequest, ListImagesRequest,
     PodSandboxStatusRequest, PullImageRequest, RemoveContainerRequest, RemoveImageRequest,
@@ -15,6 +16,7 @@ use k8s_cri::v1::{
 use tonic::transport::Channel;
 
 /// A CRI runtime under measurement.
+#[derive(Clone)]
 pub struct Target {
     /// Its name in the report.
     pub name: &'static str,
@@ -48,6 +50,11 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// Adds the samples of one round.
+    pub fn push_round(&mut self, samples: Vec<Duration>) {
+        self.rounds.push(samples);
+    }
+
     /// The median of the round medians.
     pub fn central(&self) -> Duration {
         let mut medians: Vec<Duration> = self.rounds.iter().map(|r| median(r)).collect();
@@ -74,29 +81,38 @@ fn median(samples: &[Duration]) -> Duration {
 pub type Measured = Vec<Vec<Timings>>;
 
 /// `rounds` rounds of `per_round` lifecycles on each target in turn (after one untimed warm-up
-/// lifecycle each); `pulled` is an image no target holds, pulled and removed every lifecycle.
+/// lifecycle each), made by `clients` concurrent clients (kubelet's pod workers) on one
+/// connection; `pulled` is an image no target holds, pulled and removed every lifecycle (by
+/// the first client only when there are several, so that no two pulls of it overlap).
 pub async fn measure(
     env: &PodEnv,
-    targets: &mut [Target],
+    targets: &[Target],
     pulled: &str,
     rounds: usize,
     per_round: usize,
+    clients: usize,
 ) -> Measured {
     let mut measured = vec![vec![Timings::default(); OPERATIONS.len()]; targets.len()];
-    for target in targets.iter_mut() {
-        lifecycle(env, target, pulled, "warm-up").await;
+    for target in targets {
+        lifecycle(env, target, Some(pulled), "warm-up").await;
     }
     for round in 0..rounds {
-        for (index, target) in targets.iter_mut().enumerate() {
+        for (index, target) in targets.iter().enumerate() {
+            let workers = (0..clients).map(|client| async move {
+                let mut samples = vec![Vec::new(); OPERATIONS.len()];
+                for sample in 0..per_round {
+                    let name = format!("{}-{round}-{client}-{sample}", target.name);
+                    let pull = (client == 0).then_some(pulled);
+                    for (operation, time) in lifecycle(env, target, pull, &name).await {
+                        samples[operation].push(time);
+                    }
+                }
+                samples
+            });
             let mut samples = vec![Vec::new(); OPERATIONS.len()];
-            for sample in 0..per_round {
-                let name = format!("{}-{round}-{sample}", target.name);
-                for (operation, time) in lifecycle(env, target, pulled, &name)
-                    .await
-                    .into_iter()
-                    .enumerate()
-                {
-                    samples[operation].push(time);
+            for worker in join_all(workers).await {
+                for (operation, times) in worker.into_iter().enumerate() {
+                    samples[operation].extend(times);
                 }
             }
             for (operation, times) in samples.into_iter().enumerate() {
@@ -107,9 +123,15 @@ pub async fn measure(
     measured
 }
 
-/// One pod with one container, from RunPodSandbox to RemovePodSandbox, with an image pull and
-/// the status calls kubelet's pod worker makes; the time of each call, in [`OPERATIONS`] order.
-async fn lifecycle(env: &PodEnv, target: &mut Target, pulled: &str, name: &str) -> Vec<Duration> {
+/// One pod with one container, from RunPodSandbox to RemovePodSandbox, with an image pull
+/// (of `pulled`, if given) and the status calls kubelet's pod worker makes; the time of each
+/// call, by its index in [`OPERATIONS`].
+async fn lifecycle(
+    env: &PodEnv,
+    target: &Target,
+    pulled: Option<&str>,
+    name: &str,
+) -> Vec<(usize, Duration)> {
     let pod = env.pod_config(name);
     // The container stops on SIGTERM, as a real workload does (busybox `sleep` as PID 1 would
     // wait out the grace period).
@@ -119,11 +141,11 @@ async fn lifecycle(env: &PodEnv, target: &mut Target, pulled: &str, name: &str) 
     );
     let mut times = Vec::with_capacity(OPERATIONS.len());
     let mut started = Instant::now();
-    let mut lap = |times: &mut Vec<Duration>| {
-        times.push(started.elapsed());
+    let mut lap = |times: &mut Vec<(usize, Duration)>| {
+        times.push((times.len(), started.elapsed()));
         started = Instant::now();
     };
-    let (runtime, images) = (&mut target.runtime, &mut target.images);
+    let (mut runtime, mut images) = (target.runtime.clone(), target.images.clone());
     let pod_id = runtime
         .run_pod_sandbox(RunPodSandboxRequest {
             config: Some(pod.clone()),
@@ -142,13 +164,15 @@ async fn lifecycle(env: &PodEnv, target: &mut Target, pulled: &str, name: &str) 
         .await
         .expect("PodSandboxStatus");
     lap(&mut times);
-    images
-        .pull_image(PullImageRequest {
-            image: Some(spec(pulled)),
-            ..Default::default()
-        })
-        .await
-        .expect("PullImage");
+    if let Some(pulled) = pulled {
+        images
+            .pull_image(PullImageRequest {
+                image: Some(spec(pulled)),
+                ..Default::default()
+            })
+            .await
+            .expect("PullImage");
+    }
     lap(&mut times);
     images
         .image_status(ImageStatusRequest {
@@ -216,26 +240,34 @@ async fn lifecycle(env: &PodEnv, target: &mut Target, pulled: &str, name: &str) 
         .await
         .expect("RemovePodSandbox");
     lap(&mut times);
-    images
-        .remove_image(RemoveImageRequest {
-            image: Some(spec(pulled)),
-        })
-        .await
-        .expect("RemoveImage");
+    if let Some(pulled) = pulled {
+        images
+            .remove_image(RemoveImageRequest {
+                image: Some(spec(pulled)),
+            })
+            .await
+            .expect("RemoveImage");
+    }
     lap(&mut times);
     times
+        .into_iter()
+        .filter(|(operation, _)| {
+            pulled.is_some() || !matches!(OPERATIONS[*operation], "PullImage" | "RemoveImage")
+        })
+        .collect()
 }
 
-/// The report: per operation, each target's median of its round medians and its p95, and
-/// the ratio of the last target's median (Crimson's) to the first's (the peer's).
-pub fn print(targets: &[Target], measured: &Measured) {
+/// The report: per operation (`names`, in `measured`'s order), each target's median of its
+/// round medians and its p95, and the ratio of the last target's median (Crimson's) to the
+/// first's (the peer's).
+pub fn print(targets: &[Target], names: &[&str], measured: &Measured) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     print!("{:<18}", "operation (ms)");
     for target in targets {
         print!(" {:>14} {:>7}", format!("{} median", target.name), "p95");
     }
     println!(" {:>7}", "ratio");
-    for (operation, name) in OPERATIONS.iter().enumerate() {
+    for (operation, name) in names.iter().enumerate() {
         print!("{name:<18}");
         for per_target in measured {
             let timings = &per_target[operation];

@@ -40,11 +40,11 @@ pub async fn create_container(
         state,
         key,
         move |state| {
-            let found = state
-                .containers
-                .values()?
-                .into_iter()
-                .find(|c| !c.infra && ContainerRecord::key(&c.pod_id, &c.spec) == existing_key);
+            let found = state.containers.values()?.into_iter().find(|c| {
+                !c.infra
+                    && c.phase != ContainerPhase::Removing
+                    && ContainerRecord::key(&c.pod_id, &c.spec) == existing_key
+            });
             Ok(match found {
                 None => Existing::Nothing,
                 Some(c) if matches!(c.phase, ContainerPhase::Created | ContainerPhase::Running) => {

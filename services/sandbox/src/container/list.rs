@@ -16,7 +16,7 @@ pub fn to_proto(record: &ContainerRecord) -> Container {
         ContainerPhase::Created => ContainerState::Created,
         ContainerPhase::Running => ContainerState::Running,
         ContainerPhase::Exited => ContainerState::Exited,
-        ContainerPhase::Creating => ContainerState::Unknown,
+        ContainerPhase::Creating | ContainerPhase::Removing => ContainerState::Unknown,
     };
     Container {
         id: record.id.clone(),
@@ -50,7 +50,11 @@ pub async fn list_containers(
 ) -> Result<Vec<Container>> {
     let mut out = Vec::new();
     for record in state.containers.values()? {
-        let internal = record.infra || record.phase == ContainerPhase::Creating;
+        let internal = record.infra
+            || matches!(
+                record.phase,
+                ContainerPhase::Creating | ContainerPhase::Removing
+            );
         if (internal && !filter.include_internal)
             || !(filter.id.is_empty() || record.id.starts_with(&filter.id))
             || !(filter.pod_id.is_empty() || record.pod_id.starts_with(&filter.pod_id))

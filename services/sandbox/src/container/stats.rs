@@ -148,7 +148,10 @@ pub async fn pod_stats(state: &State, pod_id: &str) -> Result<PodStats> {
     let usage = cgroup_usage(&pod.cgroup_path);
     let records = state.containers_of(pod_id)?;
     let mut containers = Vec::new();
-    for record in records.iter().filter(|c| !c.infra) {
+    for record in records
+        .iter()
+        .filter(|c| !c.infra && c.phase != ContainerPhase::Removing)
+    {
         containers.push(container_stats(state, record).await?);
     }
     Ok(PodStats {

@@ -18,7 +18,7 @@ pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
     let mut record = record.clone();
     stop::stop_record(state, &mut record).await?;
     for container in state.containers_of(&record.id)? {
-        container::remove::remove_container(state, &container.id).await?;
+        container::remove::remove_now(state, &container.id).await?;
     }
     let pod_dir = state.layout.pod_dir(&record.id);
     let held = record.clone();
