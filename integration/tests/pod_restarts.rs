@@ -141,14 +141,7 @@ async fn a_removal_left_unfinished_by_a_kill_is_finished_after_the_restart() {
         })
         .await
         .unwrap();
-    let status = runtime
-        .container_status(ContainerStatusRequest {
-            container_id: container_id.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_gone(&mut runtime, &container_id).await;
     let listed = runtime
         .list_containers(ListContainersRequest::default())
         .await
@@ -175,13 +168,18 @@ async fn a_removal_left_unfinished_by_a_kill_is_finished_after_the_restart() {
         },
     )
     .await;
+    assert_gone(&mut runtime, &container_id).await;
+    env.remove_pod_and_check(pod_id).await;
+}
+
+/// ContainerStatus of `id` answers NOT_FOUND.
+async fn assert_gone(runtime: &mut crimson_integration::pods::RuntimeClient, id: &str) {
     let status = runtime
         .container_status(ContainerStatusRequest {
-            container_id: container_id.clone(),
+            container_id: id.to_string(),
             verbose: false,
         })
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound);
-    env.remove_pod_and_check(pod_id).await;
 }
