@@ -23,6 +23,9 @@ pub enum StoreError {
         /// serde failure.
         source: serde_json::Error,
     },
+    /// A tree was opened again with another value type.
+    #[error("tree {0} is already open with another value type")]
+    TreeType(String),
     /// A value could not be encoded.
     #[error("encoding a value: {0}")]
     Encode(serde_json::Error),

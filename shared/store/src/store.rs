@@ -5,7 +5,11 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Result, StoreError, Tree, flusher::Flusher};
+use crate::{
+    Result, StoreError, Tree,
+    flusher::Flusher,
+    tree::DecodedTrees,
+};
 
 const META_TREE: &str = "__meta";
 const SCHEMA_KEY: &str = "schema_version";
@@ -20,6 +24,7 @@ pub struct Store {
     // Dropped before the flusher, whose thread holds the last other reference.
     db: sled::Db,
     flusher: Flusher,
+    decoded: DecodedTrees,
 }
 
 impl Store {
@@ -31,7 +36,11 @@ impl Store {
         let flushed = db.clone();
         let flusher =
             Flusher::start(move || flushed.flush().map(drop)).map_err(StoreError::FlusherStart)?;
-        let store = Self { db, flusher };
+        let store = Self {
+            db,
+            flusher,
+            decoded: DecodedTrees::default(),
+        };
         let meta = store.db.open_tree(META_TREE)?;
         let found = match meta.get(SCHEMA_KEY)? {
             Some(raw) => decode_version(&raw),
@@ -61,9 +70,12 @@ impl Store {
         Ok(store)
     }
 
-    /// The typed tree `name`.
-    pub fn tree<V: Serialize + DeserializeOwned>(&self, name: &str) -> Result<Tree<V>> {
-        Ok(Tree::new(name, self.db.open_tree(name)?))
+    /// The typed tree `name`; its values are decoded once, when a process first opens it.
+    pub fn tree<V>(&self, name: &str) -> Result<Tree<V>>
+    where
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        Tree::open(name, self.db.open_tree(name)?, &self.decoded)
     }
 
     /// Makes everything written so far durable; concurrent callers share one flush (group
@@ -106,9 +118,27 @@ fn decode_version(raw: &[u8]) -> u32 {
 mod tests {
     use super::*;
 
-    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug, Clone)]
     struct Record {
         name: String,
+    }
+
+    #[tokio::test]
+    async fn every_view_of_a_tree_sees_the_writes_of_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1, &[]).unwrap();
+        let first = store.tree::<Record>("records").unwrap();
+        first.put("a", &Record { name: "x".into() }).unwrap();
+        let second = store.tree::<Record>("records").unwrap();
+        assert_eq!(second.get("a").unwrap(), Some(Record { name: "x".into() }));
+        second.put("b", &Record { name: "y".into() }).unwrap();
+        assert_eq!(first.remove("a").unwrap(), Some(Record { name: "x".into() }));
+        assert_eq!(second.values().unwrap(), vec![Record { name: "y".into() }]);
+        assert_eq!(first.len(), 1);
+        assert!(matches!(
+            store.tree::<String>("records"),
+            Err(StoreError::TreeType(_))
+        ));
     }
 
     #[tokio::test]

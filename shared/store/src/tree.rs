@@ -1,82 +1,135 @@
-use std::marker::PhantomData;
+use std::{
+    any::Any,
+    collections::{BTreeMap, HashMap},
+    marker::PhantomData,
+    sync::{Arc, Mutex, RwLock},
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{Result, StoreError};
 
-/// A sled tree whose keys are strings and whose values are `V` stored as JSON.
-#[derive(Clone, Debug)]
+/// The decoded values of one tree, kept in step with it: every write goes through [`Tree`]
+/// (under the write lock, so the map and the tree agree), and reads never decode.
+type Decoded<V> = RwLock<BTreeMap<String, V>>;
+
+/// The decoded values of each tree a store opened, by tree name, so that every [`Tree`] over
+/// one sled tree shares one map.
+#[derive(Clone, Default)]
+pub(crate) struct DecodedTrees(Arc<Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>>);
+
+impl std::fmt::Debug for DecodedTrees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecodedTrees")
+    }
+}
+
+/// A sled tree whose keys are strings and whose values are `V` stored as JSON. Reads are
+/// answered from memory (the values are decoded once, when the tree is first opened); writes
+/// go to sled and memory together.
+#[derive(Clone)]
 pub struct Tree<V> {
     name: String,
     tree: sled::Tree,
+    decoded: Arc<Decoded<V>>,
     value: PhantomData<fn() -> V>,
 }
 
-impl<V: Serialize + DeserializeOwned> Tree<V> {
-    pub(crate) fn new(name: &str, tree: sled::Tree) -> Self {
-        Self {
+impl<V> std::fmt::Debug for Tree<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree").field("name", &self.name).finish()
+    }
+}
+
+impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
+    /// The typed view of `tree`, sharing its decoded values with every other view in `trees`.
+    pub(crate) fn open(name: &str, tree: sled::Tree, trees: &DecodedTrees) -> Result<Self> {
+        let mut opened = trees.0.lock().unwrap_or_else(|e| e.into_inner());
+        let decoded = match opened.get(name) {
+            Some(shared) => shared
+                .clone()
+                .downcast::<Decoded<V>>()
+                .map_err(|_| StoreError::TreeType(name.to_string()))?,
+            None => {
+                let decoded = Arc::new(RwLock::new(decode_all(name, &tree)?));
+                opened.insert(name.to_string(), decoded.clone());
+                decoded
+            }
+        };
+        Ok(Self {
             name: name.to_string(),
             tree,
+            decoded,
             value: PhantomData,
-        }
+        })
     }
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Result<Option<V>> {
-        self.tree
-            .get(key)?
-            .map(|raw| self.decode(key, &raw))
-            .transpose()
+        Ok(self.read().get(key).cloned())
     }
 
     /// Stores `value` under `key` (not yet flushed).
     pub fn put(&self, key: &str, value: &V) -> Result<()> {
         let raw = serde_json::to_vec(value).map_err(StoreError::Encode)?;
+        let mut decoded = self.write();
         self.tree.insert(key, raw)?;
+        decoded.insert(key.to_string(), value.clone());
         Ok(())
     }
 
     /// Removes `key`, answering what it held.
     pub fn remove(&self, key: &str) -> Result<Option<V>> {
-        self.tree
-            .remove(key)?
-            .map(|raw| self.decode(key, &raw))
-            .transpose()
+        let mut decoded = self.write();
+        self.tree.remove(key)?;
+        Ok(decoded.remove(key))
     }
 
-    /// How many entries the tree holds (a scan: for status, not hot paths).
+    /// How many entries the tree holds.
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.read().len()
     }
 
     /// Whether the tree holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.read().is_empty()
     }
 
     /// Every key and value, in key order.
     pub fn entries(&self) -> Result<Vec<(String, V)>> {
-        self.tree
+        Ok(self
+            .read()
             .iter()
-            .map(|item| {
-                let (key, raw) = item?;
-                let key = String::from_utf8_lossy(&key).into_owned();
-                let value = self.decode(&key, &raw)?;
-                Ok((key, value))
-            })
-            .collect()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
     }
 
     /// Every value, in key order.
     pub fn values(&self) -> Result<Vec<V>> {
-        Ok(self.entries()?.into_iter().map(|(_, v)| v).collect())
+        Ok(self.read().values().cloned().collect())
     }
 
-    fn decode(&self, key: &str, raw: &[u8]) -> Result<V> {
-        serde_json::from_slice(raw).map_err(|source| StoreError::Decode {
-            tree: self.name.clone(),
-            key: key.to_string(),
-            source,
-        })
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, V>> {
+        self.decoded.read().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, V>> {
+        self.decoded.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Every value of `tree`, decoded.
+fn decode_all<V: DeserializeOwned>(name: &str, tree: &sled::Tree) -> Result<BTreeMap<String, V>> {
+    tree.iter()
+        .map(|item| {
+            let (key, raw) = item?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let value = serde_json::from_slice(&raw).map_err(|source| StoreError::Decode {
+                tree: name.to_string(),
+                key: key.clone(),
+                source,
+            })?;
+            Ok((key, value))
+        })
+        .collect()
 }
