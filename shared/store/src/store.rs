@@ -5,11 +5,7 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{
-    Result, StoreError, Tree,
-    flusher::Flusher,
-    tree::DecodedTrees,
-};
+use crate::{Result, StoreError, Tree, flusher::Flusher, tree::DecodedTrees};
 
 const META_TREE: &str = "__meta";
 const SCHEMA_KEY: &str = "schema_version";
@@ -132,7 +128,10 @@ mod tests {
         let second = store.tree::<Record>("records").unwrap();
         assert_eq!(second.get("a").unwrap(), Some(Record { name: "x".into() }));
         second.put("b", &Record { name: "y".into() }).unwrap();
-        assert_eq!(first.remove("a").unwrap(), Some(Record { name: "x".into() }));
+        assert_eq!(
+            first.remove("a").unwrap(),
+            Some(Record { name: "x".into() })
+        );
         assert_eq!(second.values().unwrap(), vec![Record { name: "y".into() }]);
         assert_eq!(first.len(), 1);
         assert!(matches!(
