@@ -149,23 +149,27 @@ fn stamps(path: &Path) -> Stamps {
             .ok()
             .map(|m| (m.modified().unwrap_or(std::time::UNIX_EPOCH), m.len()))
     };
-    let drop_in_dir = path.with_extension("conf.d");
-    let mut files = vec![path.to_path_buf(), drop_in_dir.clone()];
-    let mut drop_ins: Vec<PathBuf> = std::fs::read_dir(&drop_in_dir)
+    [path.to_path_buf(), path.with_extension("conf.d")]
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    drop_ins.sort();
-    files.extend(drop_ins);
-    files
-        .into_iter()
+        .chain(drop_ins(path))
         .map(|file| {
             let stamp = stamp(&file);
             (file, stamp)
         })
         .collect()
+}
+
+/// The `*.conf` drop-ins beside `path` (in `registries.conf.d`), in the order they apply.
+fn drop_ins(path: &Path) -> Vec<PathBuf> {
+    let mut drop_ins: Vec<PathBuf> = std::fs::read_dir(path.with_extension("conf.d"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    drop_ins.sort();
+    drop_ins
 }
 
 impl RegistriesConf {
@@ -181,16 +185,7 @@ impl RegistriesConf {
                 });
             }
         };
-        let drop_in_dir = path.with_extension("conf.d");
-        let mut drop_ins: Vec<PathBuf> = std::fs::read_dir(&drop_in_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-            .collect();
-        drop_ins.sort();
-        for drop_in in drop_ins {
+        for drop_in in drop_ins(path) {
             let text =
                 std::fs::read_to_string(&drop_in).map_err(|source| RegistriesConfError::Read {
                     path: drop_in.clone(),
