@@ -9,8 +9,8 @@ use crimson_integration::{
     stack::{Stack, StackOptions},
 };
 use k8s_cri::v1::{
-    CheckpointContainerRequest, ListImagesRequest, RuntimeConfigRequest, StatusRequest,
-    VersionRequest,
+    CheckpointContainerRequest, ImageSpec, ImageStatusRequest, ListImagesRequest,
+    RuntimeConfigRequest, StatusRequest, VersionRequest,
 };
 use tonic::Code;
 
@@ -187,13 +187,27 @@ async fn a_hung_daemon_gives_unavailable_instead_of_a_hang() {
             .then_some(())
     })
     .await;
-    let answer = tokio::time::timeout(
+    let cached = tokio::time::timeout(
         Duration::from_secs(60),
         images.list_images(ListImagesRequest::default()),
     )
     .await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        images.image_status(ImageStatusRequest {
+            image: Some(ImageSpec {
+                image: "never-asked-about:latest".into(),
+                ..Default::default()
+            }),
+            verbose: false,
+        }),
+    )
+    .await;
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
 
+    cached
+        .expect("a read answered before is not held up by the stopped daemon")
+        .expect("it is answered from the front door's copy: nothing can change while stopped");
     let err = answer
         .expect("the front door gives up on a stopped daemon")
         .unwrap_err();

@@ -1,8 +1,11 @@
 //! The four daemons behind the front door.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use crimson_api::sandbox::v1::sandbox_client::SandboxClient;
+use crate::{change_feed, read_cache::ReadCache};
+use crimson_api::{
+    image::v1::images_client::ImagesClient, sandbox::v1::sandbox_client::SandboxClient,
+};
 use crimson_config::{Config, Daemon};
 use crimson_rpc::{Peer, PeerChannel};
 use tonic_health::pb::{
@@ -12,7 +15,8 @@ use tonic_health::pb::{
 /// How long a status probe of one daemon may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Clients of the backend daemons.
+/// Clients of the backend daemons, with the answers of crimson-image and crimson-sandbox to
+/// the reads kubelet polls cached (see [`ReadCache`]).
 pub struct Backends {
     /// crimson-image.
     pub image: Peer,
@@ -22,10 +26,13 @@ pub struct Backends {
     pub sandbox: Peer,
     /// crimson-network.
     pub network: Peer,
+    image_answers: Arc<ReadCache>,
+    sandbox_answers: Arc<ReadCache>,
 }
 
 impl Backends {
-    /// Peers at the sockets `config` names.
+    /// Peers at the sockets `config` names. Their caches stay empty until
+    /// [`Backends::follow_changes`].
     pub fn new(config: &Config) -> Self {
         let wait = Duration::from_millis(config.cri.backend_wait_ms);
         let peer = |daemon| Peer::new(daemon, config.socket(daemon), wait);
@@ -34,18 +41,94 @@ impl Backends {
             storage: peer(Daemon::Storage),
             sandbox: peer(Daemon::Sandbox),
             network: peer(Daemon::Network),
+            image_answers: Arc::default(),
+            sandbox_answers: Arc::default(),
         }
     }
 
-    /// A call to crimson-sandbox, retried while it cannot be reached (bounded).
-    pub async fn sandbox<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    /// Starts following crimson-image's and crimson-sandbox's changes, which lets their
+    /// cached answers be used (needs a tokio runtime).
+    pub fn follow_changes(&self) {
+        change_feed::follow(self.image.clone(), self.image_answers.clone());
+        change_feed::follow(self.sandbox.clone(), self.sandbox_answers.clone());
+    }
+
+    /// A call to crimson-sandbox that may change it, retried while it cannot be reached
+    /// (bounded); the cached answers go when it returns, whatever it returned.
+    pub async fn sandbox<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(SandboxClient<PeerChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let answer = self.sandbox_read(call).await;
+        self.sandbox_answers.invalidate();
+        answer
+    }
+
+    /// A call to crimson-sandbox that changes nothing there (stats, exec, streams), retried
+    /// like [`Backends::sandbox`] and never cached.
+    pub async fn sandbox_read<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
     where
         F: FnMut(SandboxClient<PeerChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         self.sandbox
-            .call(|channel| {
-                call(SandboxClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+            .call(|channel| call(sandbox_client(channel)))
+            .await
+    }
+
+    /// crimson-sandbox's answer to the read `method` with `request`, cached until it changes.
+    pub async fn sandbox_cached<Req, T, F, Fut>(
+        &self,
+        method: &'static str,
+        request: Req,
+        call: F,
+    ) -> Result<Arc<T>, tonic::Status>
+    where
+        Req: prost::Message + Clone,
+        T: Send + Sync + 'static,
+        F: Fn(SandboxClient<PeerChannel>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.sandbox_answers
+            .read(method, &request, || {
+                self.sandbox_read(|client| call(client, request.clone()))
+            })
+            .await
+    }
+
+    /// A call to crimson-image that may change it (pull, removal), retried while it cannot be
+    /// reached (bounded); the cached answers go when it returns.
+    pub async fn image_write<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(ImagesClient<PeerChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let answer = self
+            .image
+            .call(|channel| call(ImagesClient::new(channel)))
+            .await;
+        self.image_answers.invalidate();
+        answer
+    }
+
+    /// crimson-image's answer to the read `method` with `request`, cached until it changes.
+    pub async fn image_cached<Req, T, F, Fut>(
+        &self,
+        method: &'static str,
+        request: Req,
+        call: F,
+    ) -> Result<Arc<T>, tonic::Status>
+    where
+        Req: prost::Message + Clone,
+        T: Send + Sync + 'static,
+        F: Fn(ImagesClient<PeerChannel>, Req) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.image_answers
+            .read(method, &request, || {
+                self.image
+                    .call(|channel| call(ImagesClient::new(channel), request.clone()))
             })
             .await
     }
@@ -88,4 +171,9 @@ impl Backends {
             )))
         }
     }
+}
+
+/// A crimson-sandbox client that takes answers as large as a node's lists get.
+fn sandbox_client(channel: PeerChannel) -> SandboxClient<PeerChannel> {
+    SandboxClient::new(channel).max_decoding_message_size(64 * 1024 * 1024)
 }

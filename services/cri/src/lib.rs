@@ -2,15 +2,19 @@
 //!
 //! The front door owns no state. Each RPC validates its request, calls the daemon that owns
 //! the work through a [`crimson_rpc::Peer`] (which turns a daemon that is down into a bounded
-//! wait, then UNAVAILABLE naming it), and translates the answer. RPCs whose capability has
-//! not been built yet answer UNIMPLEMENTED naming the RPC.
+//! wait, then UNAVAILABLE naming it), and translates the answer. The status and list reads
+//! kubelet polls are answered from the daemons' last answers while nothing changed there
+//! (`read_cache`). RPCs whose capability has not been built yet answer UNIMPLEMENTED naming
+//! the RPC.
 
 mod backends;
+mod change_feed;
 mod error;
 mod image;
 mod list_parts;
 mod merged;
 pub mod metrics_endpoint;
+mod read_cache;
 mod runtime;
 pub mod streaming;
 
@@ -38,9 +42,11 @@ pub struct FrontDoor {
 impl FrontDoor {
     /// A front door over the daemons `config` names, with its streaming server (and metrics
     /// endpoint, when configured) started.
-    /// Nothing connects to the daemons until the first call.
+    /// Nothing but the change streams of crimson-image and crimson-sandbox connects to the
+    /// daemons until the first call.
     pub async fn start(config: &Config) -> Result<Self> {
         let backends = Arc::new(Backends::new(config));
+        backends.follow_changes();
         let streaming = streaming::StreamingServer::start(&config.cri, backends.clone()).await?;
         let metrics = Arc::new(metrics_endpoint::MetricsEndpoint::new(backends.clone()));
         metrics.serve_at(config.metrics.address.as_deref()).await?;

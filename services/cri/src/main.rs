@@ -50,6 +50,7 @@ async fn run(args: Args) -> Result<(), CriError> {
         &config,
         listener,
         counts,
+        None,
         front_door.into_routes(),
     )
     .await?;

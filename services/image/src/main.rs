@@ -56,6 +56,7 @@ async fn run(args: Args) -> Result<(), ImageError> {
         Daemon::Image,
         &config,
         service.state_counts(),
+        Some(service.changes()),
         service.into_routes(),
     )
     .await?;

@@ -74,6 +74,11 @@ impl ImageRecords {
             .with_bytes(images.iter().map(|image| image.size).sum())
     }
 
+    /// The count of the database's writes.
+    pub fn changes(&self) -> &crimson_store::Changes {
+        self.store.changes()
+    }
+
     /// Opens the trees in `store`.
     pub fn open(store: Store) -> Result<Self> {
         Ok(Self {

@@ -17,6 +17,8 @@ use crate::{
 
 /// How often layer owners are reconciled with storage.
 const RECONCILE_PERIOD: Duration = Duration::from_secs(60);
+/// How often registries.conf is looked at for edits, which change how names resolve.
+const REGISTRIES_CONF_PERIOD: Duration = Duration::from_secs(1);
 
 /// crimson-image's service; cheap to clone.
 #[derive(Clone)]
@@ -25,11 +27,18 @@ pub struct ImageService {
 }
 
 impl ImageService {
-    /// Opens the database and starts the periodic reconciliation with storage.
+    /// Opens the database and starts the periodic reconciliation with storage and the watch
+    /// on registries.conf.
     pub fn open(config: &Config) -> Result<Self> {
         let state = Arc::new(State::open(config)?);
         reconcile::spawn_periodic(state.clone(), RECONCILE_PERIOD);
+        spawn_registries_conf_watch(state.clone());
         Ok(Self { state })
+    }
+
+    /// The count of the daemon's writes, which the front door watches.
+    pub fn changes(&self) -> crimson_rpc::ChangeCount {
+        self.state.records.changes().subscribe()
     }
 
     /// What its database holds, for `crimsonctl status`.
@@ -51,6 +60,24 @@ fn respond<T>(result: Result<T>) -> RpcResult<T> {
         tracing::warn!(error = %e, "request failed");
         Status::from(e)
     })
+}
+
+/// Counts an edit of registries.conf as a change of the daemon's answers (a short name may
+/// resolve to another image), so that the front door drops the lookups it cached.
+fn spawn_registries_conf_watch(state: Arc<State>) {
+    tokio::spawn(async move {
+        let mut last = state.registries.get(&state.registries_conf).ok();
+        loop {
+            tokio::time::sleep(REGISTRIES_CONF_PERIOD).await;
+            let Ok(now) = state.registries.get(&state.registries_conf) else {
+                continue;
+            };
+            if !last.as_ref().is_some_and(|last| Arc::ptr_eq(last, &now)) {
+                state.records.changes().mark();
+                last = Some(now);
+            }
+        }
+    });
 }
 
 #[tonic::async_trait]

@@ -64,6 +64,7 @@ async fn run(args: Args) -> Result<(), NetworkError> {
         Daemon::Network,
         &config,
         service.state_counts(),
+        Some(service.changes()),
         service.into_routes(),
     )
     .await?;

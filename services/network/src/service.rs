@@ -37,6 +37,11 @@ impl NetworkService {
         })
     }
 
+    /// The count of the daemon's writes, which the front door watches.
+    pub fn changes(&self) -> crimson_rpc::ChangeCount {
+        self.state.store.changes().subscribe()
+    }
+
     /// What its database holds, for `crimsonctl status`.
     pub fn state_counts(&self) -> crimson_rpc::StateCounts {
         let state = self.state.clone();

@@ -53,6 +53,7 @@ async fn run(args: Args) -> Result<(), SandboxError> {
         Daemon::Sandbox,
         &config,
         service.state_counts(),
+        Some(service.changes()),
         service.into_routes(),
     )
     .await?;

@@ -51,6 +51,7 @@ async fn run(args: Args) -> Result<(), StorageError> {
         Daemon::Storage,
         &config,
         service.state_counts(),
+        Some(service.changes()),
         service.into_routes(),
     )
     .await?;

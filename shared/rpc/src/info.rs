@@ -4,11 +4,13 @@ use std::{
 };
 
 use crimson_api::daemon::v1::{
-    DaemonInfo, GetInfoRequest, GetMetricsRequest, Metrics, ObjectCount as ObjectCountInfo,
-    daemon_server::Daemon as DaemonApi,
+    Changes, DaemonInfo, GetInfoRequest, GetMetricsRequest, Metrics,
+    ObjectCount as ObjectCountInfo, WatchChangesRequest, daemon_server::Daemon as DaemonApi,
 };
 use crimson_config::Daemon;
 use crimson_metrics::ObjectCount;
+use tokio::sync::watch;
+use tokio_stream::{StreamExt, wrappers::WatchStream};
 
 /// Counts of what a daemon's database holds, by kind ("pods", "layers") and state, read on
 /// each ask.
@@ -33,17 +35,27 @@ pub(crate) fn count_start(state_dir: &Path) -> u64 {
     starts
 }
 
+/// A receiver of the count of a daemon's writes (`crimson_store::Changes`).
+pub type ChangeCount = watch::Receiver<u64>;
+
 /// `crimson.daemon.v1.Daemon` for the process it runs in: its identity, what it holds, its
-/// metrics.
+/// metrics, the count of its writes.
 pub(crate) struct InfoService {
     info: DaemonInfo,
     counts: StateCounts,
+    changes: Option<ChangeCount>,
 }
 
 impl InfoService {
-    pub(crate) fn new(daemon: Daemon, starts: u64, counts: StateCounts) -> Self {
+    pub(crate) fn new(
+        daemon: Daemon,
+        starts: u64,
+        counts: StateCounts,
+        changes: Option<ChangeCount>,
+    ) -> Self {
         Self {
             counts,
+            changes,
             info: DaemonInfo {
                 name: daemon.binary_name().to_string(),
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -59,8 +71,26 @@ impl InfoService {
     }
 }
 
+/// The stream of [`DaemonApi::watch_changes`].
+type ChangeStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<Changes, tonic::Status>> + Send + 'static>,
+>;
+
 #[tonic::async_trait]
 impl DaemonApi for InfoService {
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(
+        &self,
+        _: tonic::Request<WatchChangesRequest>,
+    ) -> Result<tonic::Response<ChangeStream>, tonic::Status> {
+        let changes = self.changes.clone().ok_or_else(|| {
+            tonic::Status::unimplemented(format!("{} keeps no database", self.info.name))
+        })?;
+        let stream = WatchStream::new(changes).map(|count| Ok(Changes { count }));
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+
     async fn get_info(
         &self,
         _: tonic::Request<GetInfoRequest>,

@@ -32,7 +32,7 @@ pub use client::{Peer, PeerChannel, is_unreachable};
 pub use completion::to_completion;
 pub use crimson_metrics::ObjectCount;
 pub use error::RpcError;
-pub use info::StateCounts;
+pub use info::{ChangeCount, StateCounts};
 pub use keyed_locks::KeyedLocks;
 pub use listener::{Listener, hold};
 pub use reload::{Applying, Reload, reload_on_hangup};

@@ -8,7 +8,7 @@ use tonic::service::Routes;
 use crate::{
     AuthorityRepair, RpcError,
     call_scope::{CallScopeLayer, InFlight},
-    info::{InfoService, StateCounts, count_start},
+    info::{ChangeCount, InfoService, StateCounts, count_start},
     listener::Listener,
 };
 
@@ -23,14 +23,16 @@ pub async fn serve(
     daemon: Daemon,
     config: &Config,
     counts: StateCounts,
+    changes: Option<ChangeCount>,
     routes: Routes,
 ) -> Result<(), RpcError> {
     let listener = Listener::bind(&config.socket(daemon)).await?;
-    serve_on(daemon, config, listener, counts, routes).await
+    serve_on(daemon, config, listener, counts, changes, routes).await
 }
 
 /// Serves `routes` plus health and daemon info (with `counts` of its state, how many times it
-/// started on its state directory, and the metrics of every call) on `listener` until SIGTERM
+/// started on its state directory, the metrics of every call and the count of its database's
+/// `changes`, if it keeps one) on `listener` until SIGTERM
 /// or SIGINT. Then it
 /// stops accepting (connections made from then on wait in the socket's backlog for the next
 /// process when the socket is inherited), lets the calls in flight finish for at most
@@ -41,6 +43,7 @@ pub async fn serve_on(
     config: &Config,
     listener: Listener,
     counts: StateCounts,
+    changes: Option<ChangeCount>,
     routes: Routes,
 ) -> Result<(), RpcError> {
     let starts = count_start(&config.state_dir(daemon));
@@ -50,7 +53,9 @@ pub async fn serve_on(
     let (_health, health_service) = tonic_health::server::health_reporter();
     let routes = routes
         .add_service(health_service)
-        .add_service(DaemonServer::new(InfoService::new(daemon, starts, counts)));
+        .add_service(DaemonServer::new(InfoService::new(
+            daemon, starts, counts, changes,
+        )));
     let in_flight = InFlight::new();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(socket = %path.display(), inherited, "{daemon} serving");

@@ -3,11 +3,13 @@
 //! on one thread per database) so writes that must survive a crash are on disk before an RPC
 //! answers.
 
+mod changes;
 mod error;
 mod flusher;
 mod store;
 mod tree;
 
+pub use changes::Changes;
 pub use error::{Result, StoreError};
 pub use store::{Migration, Store};
 pub use tree::Tree;

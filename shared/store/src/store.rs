@@ -5,7 +5,7 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Result, StoreError, Tree, flusher::Flusher, tree::DecodedTrees};
+use crate::{Changes, Result, StoreError, Tree, flusher::Flusher, tree::DecodedTrees};
 
 const META_TREE: &str = "__meta";
 const SCHEMA_KEY: &str = "schema_version";
@@ -21,6 +21,7 @@ pub struct Store {
     db: sled::Db,
     flusher: Flusher,
     decoded: DecodedTrees,
+    changes: Changes,
 }
 
 impl Store {
@@ -36,6 +37,7 @@ impl Store {
             db,
             flusher,
             decoded: DecodedTrees::default(),
+            changes: Changes::default(),
         };
         let meta = store.db.open_tree(META_TREE)?;
         let found = match meta.get(SCHEMA_KEY)? {
@@ -71,7 +73,17 @@ impl Store {
     where
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        Tree::open(name, self.db.open_tree(name)?, &self.decoded)
+        Tree::open(
+            name,
+            self.db.open_tree(name)?,
+            &self.decoded,
+            self.changes.clone(),
+        )
+    }
+
+    /// The count of this database's writes (and of the changes its daemon marks in it).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// Makes everything written so far durable; concurrent callers share one flush (group
@@ -138,6 +150,18 @@ mod tests {
             store.tree::<String>("records"),
             Err(StoreError::TreeType(_))
         ));
+    }
+
+    #[test]
+    fn puts_and_removals_that_remove_something_count_as_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1, &[]).unwrap();
+        let watcher = store.changes().subscribe();
+        let tree = store.tree::<Record>("records").unwrap();
+        tree.put("a", &Record { name: "x".into() }).unwrap();
+        tree.remove("a").unwrap();
+        tree.remove("a").unwrap();
+        assert_eq!(*watcher.borrow(), 2);
     }
 
     #[tokio::test]

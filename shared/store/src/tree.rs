@@ -7,7 +7,7 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Result, StoreError};
+use crate::{Changes, Result, StoreError};
 
 /// The decoded values of one tree, kept in step with it: every write goes through [`Tree`]
 /// (under the write lock, so the map and the tree agree), and reads never decode.
@@ -32,6 +32,7 @@ pub struct Tree<V> {
     name: String,
     tree: sled::Tree,
     decoded: Arc<Decoded<V>>,
+    changes: Changes,
     value: PhantomData<fn() -> V>,
 }
 
@@ -43,7 +44,13 @@ impl<V> std::fmt::Debug for Tree<V> {
 
 impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
     /// The typed view of `tree`, sharing its decoded values with every other view in `trees`.
-    pub(crate) fn open(name: &str, tree: sled::Tree, trees: &DecodedTrees) -> Result<Self> {
+    /// Each write counts in `changes`.
+    pub(crate) fn open(
+        name: &str,
+        tree: sled::Tree,
+        trees: &DecodedTrees,
+        changes: Changes,
+    ) -> Result<Self> {
         let mut opened = trees.0.lock().unwrap_or_else(|e| e.into_inner());
         let decoded = match opened.get(name) {
             Some(shared) => shared
@@ -60,6 +67,7 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
             name: name.to_string(),
             tree,
             decoded,
+            changes,
             value: PhantomData,
         })
     }
@@ -75,6 +83,7 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
         let mut decoded = self.write();
         self.tree.insert(key, raw)?;
         decoded.insert(key.to_string(), value.clone());
+        self.changes.mark();
         Ok(())
     }
 
@@ -82,7 +91,11 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
     pub fn remove(&self, key: &str) -> Result<Option<V>> {
         let mut decoded = self.write();
         self.tree.remove(key)?;
-        Ok(decoded.remove(key))
+        let removed = decoded.remove(key);
+        if removed.is_some() {
+            self.changes.mark();
+        }
+        Ok(removed)
     }
 
     /// How many entries the tree holds.

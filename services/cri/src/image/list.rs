@@ -1,6 +1,6 @@
 //! ListImages → crimson-image.
 
-use crimson_api::image::v1::{ListImagesRequest as InternalList, images_client::ImagesClient};
+use crimson_api::image::v1::ListImagesRequest as InternalList;
 use k8s_cri::v1::{ListImagesRequest, ListImagesResponse};
 use tonic::Status;
 
@@ -18,15 +18,11 @@ pub async fn list_images(
         .map(|spec| spec.image)
         .unwrap_or_default();
     let listed = backends
-        .image
-        .call(|channel| {
-            let reference = reference.clone();
-            async move {
-                ImagesClient::new(channel)
-                    .list_images(InternalList { reference })
-                    .await
-            }
-        })
+        .image_cached(
+            "ListImages",
+            InternalList { reference },
+            |mut client, request| async move { client.list_images(request).await },
+        )
         .await?;
     Ok(ListImagesResponse {
         images: listed.images.iter().map(to_cri_image).collect(),

@@ -1,8 +1,6 @@
 //! PullImage → crimson-image.
 
-use crimson_api::image::v1::{
-    Credentials, PullImageRequest as InternalPull, images_client::ImagesClient,
-};
+use crimson_api::image::v1::{Credentials, PullImageRequest as InternalPull};
 use k8s_cri::v1::{PullImageRequest, PullImageResponse};
 use tonic::Status;
 
@@ -27,10 +25,9 @@ pub async fn pull_image(
         credentials,
     };
     let pulled = backends
-        .image
-        .call(|channel| {
+        .image_write(|mut client| {
             let request = internal.clone();
-            async move { ImagesClient::new(channel).pull_image(request).await }
+            async move { client.pull_image(request).await }
         })
         .await?;
     Ok(PullImageResponse {

@@ -1,6 +1,6 @@
 //! RemoveImage → crimson-image (which releases the layers in crimson-storage).
 
-use crimson_api::image::v1::{RemoveImageRequest as InternalRemove, images_client::ImagesClient};
+use crimson_api::image::v1::RemoveImageRequest as InternalRemove;
 use k8s_cri::v1::{RemoveImageRequest, RemoveImageResponse};
 use tonic::Status;
 
@@ -13,14 +13,9 @@ pub async fn remove_image(
 ) -> Result<RemoveImageResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     backends
-        .image
-        .call(|channel| {
+        .image_write(|mut client| {
             let reference = reference.clone();
-            async move {
-                ImagesClient::new(channel)
-                    .remove_image(InternalRemove { reference })
-                    .await
-            }
+            async move { client.remove_image(InternalRemove { reference }).await }
         })
         .await?;
     Ok(RemoveImageResponse {})

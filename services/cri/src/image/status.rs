@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use crimson_api::image::v1::{
-    GetImageRequest, Image as InternalImage, images_client::ImagesClient,
-};
+use crimson_api::image::v1::{GetImageRequest, Image as InternalImage};
 use k8s_cri::v1::{ImageStatusRequest, ImageStatusResponse};
 use tonic::{Code, Status};
 
@@ -18,15 +16,11 @@ pub async fn image_status(
 ) -> Result<ImageStatusResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     let found = backends
-        .image
-        .call(|channel| {
-            let reference = reference.clone();
-            async move {
-                ImagesClient::new(channel)
-                    .get_image(GetImageRequest { reference })
-                    .await
-            }
-        })
+        .image_cached(
+            "GetImage",
+            GetImageRequest { reference },
+            |mut client, request| async move { client.get_image(request).await },
+        )
         .await;
     let image = match found {
         Ok(image) => image,

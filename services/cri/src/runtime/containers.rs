@@ -94,10 +94,11 @@ pub async fn status(
 ) -> Result<cri::ContainerStatusResponse, Status> {
     let reference = container_ref(request.container_id)?;
     let found = backends
-        .sandbox(|mut client| {
-            let reference = reference.clone();
-            async move { client.get_container(reference).await }
-        })
+        .sandbox_cached(
+            "GetContainer",
+            reference,
+            |mut client, reference| async move { client.get_container(reference).await },
+        )
         .await?;
     Ok(container::to_status(&found, request.verbose))
 }
@@ -108,13 +109,12 @@ pub async fn list(
     request: cri::ListContainersRequest,
 ) -> Result<cri::ListContainersResponse, Status> {
     let filter = container::to_list_request(request.filter);
-    let containers = backends
-        .sandbox(|mut client| {
-            let filter = filter.clone();
-            async move { client.list_containers(filter).await }
+    let listed = backends
+        .sandbox_cached("ListContainers", filter, |mut client, filter| async move {
+            client.list_containers(filter).await
         })
-        .await?
-        .containers;
+        .await?;
+    let containers = &listed.containers;
     Ok(cri::ListContainersResponse {
         containers: containers.iter().map(container::to_list_entry).collect(),
     })

@@ -18,7 +18,7 @@ pub type EventStream =
 /// Subscribes to crimson-sandbox's events.
 pub async fn watch(backends: std::sync::Arc<Backends>) -> Result<EventStream, Status> {
     let events = backends
-        .sandbox(|mut client| async move { client.watch_events(WatchEventsRequest {}).await })
+        .sandbox_read(|mut client| async move { client.watch_events(WatchEventsRequest {}).await })
         .await?;
     let stream = events.then(move |event| {
         let backends = backends.clone();
@@ -35,7 +35,7 @@ async fn to_cri(backends: &Backends, event: ContainerEvent) -> cri::ContainerEve
         pod_id: event.pod_id.clone(),
     };
     let pod_status = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let pod_ref = pod_ref.clone();
             async move { client.get_pod(pod_ref).await }
         })
@@ -47,7 +47,7 @@ async fn to_cri(backends: &Backends, event: ContainerEvent) -> cri::ContainerEve
         ..Default::default()
     };
     let statuses = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let filter = filter.clone();
             async move { client.list_containers(filter).await }
         })

@@ -23,7 +23,7 @@ pub async fn exec_sync(
         timeout_seconds: request.timeout,
     };
     let response = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let internal = internal.clone();
             async move { client.exec_sync(internal).await }
         })

@@ -67,9 +67,8 @@ pub async fn status(
 ) -> Result<cri::PodSandboxStatusResponse, Status> {
     let pod_request = pod_ref(request.pod_sandbox_id)?;
     let found = backends
-        .sandbox(|mut client| {
-            let request = pod_request.clone();
-            async move { client.get_pod(request).await }
+        .sandbox_cached("GetPod", pod_request, |mut client, request| async move {
+            client.get_pod(request).await
         })
         .await?;
     Ok(pod::to_status(&found, request.verbose))
@@ -110,13 +109,12 @@ pub async fn list(
     request: cri::ListPodSandboxRequest,
 ) -> Result<cri::ListPodSandboxResponse, Status> {
     let filter = pod::to_list_request(request.filter);
-    let pods = backends
-        .sandbox(|mut client| {
-            let filter = filter.clone();
-            async move { client.list_pods(filter).await }
+    let listed = backends
+        .sandbox_cached("ListPods", filter, |mut client, filter| async move {
+            client.list_pods(filter).await
         })
-        .await?
-        .pods;
+        .await?;
+    let pods = &listed.pods;
     Ok(cri::ListPodSandboxResponse {
         items: pods.iter().map(pod::to_list_entry).collect(),
     })

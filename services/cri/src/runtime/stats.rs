@@ -12,7 +12,7 @@ async fn containers(
     filter: ListContainersRequest,
 ) -> Result<Vec<crimson_api::sandbox::v1::Container>, Status> {
     Ok(backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let filter = filter.clone();
             async move { client.list_containers(filter).await }
         })
@@ -28,7 +28,7 @@ async fn one_container_stats(
         container_id: container.id.clone(),
     };
     let usage = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let reference = reference.clone();
             async move { client.get_container_stats(reference).await }
         })
@@ -97,7 +97,7 @@ async fn one_pod_stats(
         pod_id: pod.id.clone(),
     };
     let usage = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let reference = reference.clone();
             async move { client.get_pod_stats(reference).await }
         })
@@ -118,7 +118,7 @@ async fn pods(
     filter: ListPodsRequest,
 ) -> Result<Vec<crimson_api::sandbox::v1::Pod>, Status> {
     Ok(backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let filter = filter.clone();
             async move { client.list_pods(filter).await }
         })

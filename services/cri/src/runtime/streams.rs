@@ -47,7 +47,7 @@ async fn require_running(backends: &Backends, container_id: &str) -> Result<(), 
         container_id: container_id.to_string(),
     };
     let container = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let reference = reference.clone();
             async move { client.get_container(reference).await }
         })
@@ -126,7 +126,7 @@ pub async fn port_forward(
         pod_id: request.pod_sandbox_id.clone(),
     };
     let pod = backends
-        .sandbox(|mut client| {
+        .sandbox_read(|mut client| {
             let reference = reference.clone();
             async move { client.get_pod(reference).await }
         })
