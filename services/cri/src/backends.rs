@@ -7,7 +7,7 @@ use crimson_api::{
     image::v1::images_client::ImagesClient, sandbox::v1::sandbox_client::SandboxClient,
 };
 use crimson_config::{Config, Daemon};
-use crimson_rpc::{Peer, PeerChannel};
+use crimson_rpc::{ChangeStamp, Peer, PeerChannel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -54,15 +54,17 @@ impl Backends {
     }
 
     /// A call to crimson-sandbox that may change it, retried while it cannot be reached
-    /// (bounded); the cached answers go when it returns, whatever it returned.
-    pub async fn sandbox<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
+    /// (bounded); the cached answers read before it go when it returns.
+    pub async fn sandbox<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
     where
         F: FnMut(SandboxClient<PeerChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let answer = self.sandbox_read(call).await;
-        self.sandbox_answers.invalidate();
-        answer
+        let answer = self
+            .sandbox
+            .call_response(|channel| call(sandbox_client(channel)))
+            .await;
+        wrote(&self.sandbox_answers, answer)
     }
 
     /// A call to crimson-sandbox that changes nothing there (stats, exec, streams), retried
@@ -90,15 +92,28 @@ impl Backends {
         F: Fn(SandboxClient<PeerChannel>, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.sandbox_answers
-            .read(method, &request, || {
-                self.sandbox_read(|client| call(client, request.clone()))
-            })
-            .await
+        let call = |channel, request| call(sandbox_client(channel), request);
+        cached_read(&self.sandbox, &self.sandbox_answers, method, request, call).await
+    }
+
+    /// Starts [`Backends::sandbox_cached`] in the background, after a write, for the read
+    /// kubelet sends next (which waits for it rather than asking again).
+    pub fn sandbox_prefetch<Req, T, F, Fut>(&self, method: &'static str, request: Req, call: F)
+    where
+        Req: prost::Message + Clone + 'static,
+        T: Send + Sync + 'static,
+        F: Fn(SandboxClient<PeerChannel>, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
+    {
+        let (peer, answers) = (self.sandbox.clone(), self.sandbox_answers.clone());
+        tokio::spawn(async move {
+            let call = |channel, request| call(sandbox_client(channel), request);
+            let _ = cached_read(&peer, &answers, method, request, call).await;
+        });
     }
 
     /// A call to crimson-image that may change it (pull, removal), retried while it cannot be
-    /// reached (bounded); the cached answers go when it returns.
+    /// reached (bounded); the cached answers read before it go when it returns.
     pub async fn image_write<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
     where
         F: FnMut(ImagesClient<PeerChannel>) -> Fut,
@@ -106,10 +121,9 @@ impl Backends {
     {
         let answer = self
             .image
-            .call(|channel| call(ImagesClient::new(channel)))
+            .call_response(|channel| call(ImagesClient::new(channel)))
             .await;
-        self.image_answers.invalidate();
-        answer
+        wrote(&self.image_answers, answer)
     }
 
     /// crimson-image's answer to the read `method` with `request`, cached until it changes.
@@ -125,12 +139,24 @@ impl Backends {
         F: Fn(ImagesClient<PeerChannel>, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.image_answers
-            .read(method, &request, || {
-                self.image
-                    .call(|channel| call(ImagesClient::new(channel), request.clone()))
-            })
-            .await
+        let call = |channel, request| call(ImagesClient::new(channel), request);
+        cached_read(&self.image, &self.image_answers, method, request, call).await
+    }
+
+    /// Starts [`Backends::image_cached`] in the background, after a write, for the read
+    /// kubelet sends next.
+    pub fn image_prefetch<Req, T, F, Fut>(&self, method: &'static str, request: Req, call: F)
+    where
+        Req: prost::Message + Clone + 'static,
+        T: Send + Sync + 'static,
+        F: Fn(ImagesClient<PeerChannel>, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
+    {
+        let (peer, answers) = (self.image.clone(), self.image_answers.clone());
+        tokio::spawn(async move {
+            let call = |channel, request| call(ImagesClient::new(channel), request);
+            let _ = cached_read(&peer, &answers, method, request, call).await;
+        });
     }
 
     /// One quick call to `peer` (no retries), bounded by [`PROBE_TIMEOUT`]; a daemon that is
@@ -171,6 +197,41 @@ impl Backends {
             )))
         }
     }
+}
+
+/// `peer`'s answer to the read `method` with `request`, from `answers` when they have it.
+async fn cached_read<Req, T, F, Fut>(
+    peer: &Peer,
+    answers: &ReadCache,
+    method: &'static str,
+    request: Req,
+    call: F,
+) -> Result<Arc<T>, tonic::Status>
+where
+    Req: prost::Message + Clone,
+    T: Send + Sync + 'static,
+    F: Fn(PeerChannel, Req) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    answers
+        .read(method, &request, || {
+            peer.call_response(|channel| call(channel, request.clone()))
+        })
+        .await
+}
+
+/// Tells `answers` that a write answered (with the daemon's write count, when it gave one,
+/// failures included), and passes its answer on.
+fn wrote<T>(
+    answers: &ReadCache,
+    answer: Result<tonic::Response<T>, tonic::Status>,
+) -> Result<T, tonic::Status> {
+    let metadata = match &answer {
+        Ok(response) => response.metadata(),
+        Err(status) => status.metadata(),
+    };
+    answers.wrote(ChangeStamp::from_metadata(metadata));
+    answer.map(tonic::Response::into_inner)
 }
 
 /// A crimson-sandbox client that takes answers as large as a node's lists get.

@@ -12,33 +12,29 @@ use crate::read_cache::ReadCache;
 /// How long to wait before asking a daemon for its changes again after the stream ended.
 const RECONNECT: Duration = Duration::from_millis(200);
 
-/// Follows `peer`'s changes for as long as the process runs: the cache answers while the
-/// stream is up and is dropped at every change; while the daemon is down (or restarting, or
-/// an older build without the stream) it answers nothing.
+/// Follows `peer`'s changes for as long as the process runs: the cache keeps answers while
+/// the stream is up and learns every change from it; while the daemon is down (or
+/// restarting, or an older build without the stream) it keeps nothing.
 pub fn follow(peer: Peer, cache: Arc<ReadCache>) {
     tokio::spawn(async move {
         loop {
             if let Err(status) = follow_once(&peer, &cache).await {
                 tracing::debug!(daemon = %peer.daemon(), %status, "change stream ended");
             }
-            cache.set_live(false);
+            cache.lost();
             tokio::time::sleep(RECONNECT).await;
         }
     });
 }
 
-/// One subscription: live from its first message (the current count) to its end.
+/// One subscription, from its first message (the current count) to its end.
 async fn follow_once(peer: &Peer, cache: &ReadCache) -> Result<(), tonic::Status> {
     let mut changes = DaemonClient::new(peer.channel())
         .watch_changes(WatchChangesRequest {})
         .await?
         .into_inner();
-    if changes.next().await.transpose()?.is_none() {
-        return Ok(());
-    }
-    cache.set_live(true);
-    while changes.next().await.transpose()?.is_some() {
-        cache.invalidate();
+    while let Some(change) = changes.next().await.transpose()? {
+        cache.changed(change.run, change.count);
     }
     Ok(())
 }

@@ -1,18 +1,26 @@
-//! Answers of one daemon to read calls, kept until anything in that daemon changes.
+//! Answers of one daemon to read calls, kept while nothing in that daemon changed.
 //!
 //! kubelet polls status and list calls far more often than anything changes; each of them
-//! costs a hop to a daemon. The front door keeps the daemon's last answer to each distinct
-//! read and drops them all when the daemon's write count moves (its `WatchChanges` stream,
-//! which also covers changes nobody asked for: a container that exited, a removal finished
-//! after a restart) and when a write the front door routed returns (so a caller reads its own
-//! writes at once). The cache answers only while that stream is up; a daemon that is down or
-//! restarting is asked directly, as before.
+//! costs a hop to a daemon. Every answer a daemon gives carries its write count before and
+//! after the call ([`ChangeStamp`]); the front door keeps a read's answer under the count it
+//! was read at and drops it as soon as it learns of a higher count: from the daemon's
+//! `WatchChanges` stream (which also covers changes nobody routed: a container that exited, a
+//! removal finished after a restart), or from the answer to a write it routed itself (so a
+//! caller reads its own writes at once). The cache answers only while that stream is up; a
+//! daemon that is down or restarting is asked directly, as before.
+//!
+//! Readers of the same request wait for the one fetch in flight instead of asking again, and
+//! take its answer if it could be kept; so a read the front door starts itself right after a
+//! write (the status kubelet polls next) serves the poll that arrives while it runs.
 
 use std::{
     any::Any,
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
 };
+
+use crimson_rpc::ChangeStamp;
+use tokio::sync::watch;
 
 /// Most answers kept; the cache starts over when it is full (reads repeat, so it refills).
 const MAX_ANSWERS: usize = 4096;
@@ -23,18 +31,52 @@ pub struct ReadCache {
     inner: Mutex<Inner>,
 }
 
+/// What a read is keyed by: the method and the encoded request.
+type Key = (&'static str, Vec<u8>);
+
 #[derive(Default)]
 struct Inner {
-    /// Whether the daemon's change stream is up, so that the answers can be trusted.
-    live: bool,
-    /// Moves with every drop, so that an answer fetched before one is not kept after it.
-    generation: u64,
-    answers: HashMap<(&'static str, Vec<u8>), Arc<dyn Any + Send + Sync>>,
+    /// The run of the daemon whose change stream is up; nothing is kept without one.
+    run: Option<u64>,
+    /// The highest write count known of that run.
+    seen: u64,
+    answers: HashMap<Key, Kept>,
+    /// The reads in flight; each receiver sees `true` (or its sender dropped) once its fetch
+    /// is over.
+    fetching: HashMap<Key, watch::Receiver<bool>>,
+}
+
+/// Ends a fetch in flight: wakes the readers waiting for it, whatever became of it.
+struct Fetching<'a> {
+    cache: &'a ReadCache,
+    key: Key,
+    done: watch::Sender<bool>,
+}
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.cache.lock();
+        let ours = self.done.subscribe();
+        if inner
+            .fetching
+            .get(&self.key)
+            .is_some_and(|registered| registered.same_channel(&ours))
+        {
+            inner.fetching.remove(&self.key);
+        }
+        self.done.send_replace(true);
+    }
+}
+
+/// An answer and the write count it was read at.
+struct Kept {
+    count: u64,
+    answer: Arc<dyn Any + Send + Sync>,
 }
 
 impl ReadCache {
-    /// The daemon's answer to `method` with `request`: the cached one, or `fetch`'s, which is
-    /// kept unless the daemon changed while it was fetched. Errors are never kept.
+    /// The daemon's answer to `method` with `request`: the kept one, or `fetch`'s, which is
+    /// kept if no write happened during it or since. Errors are never kept.
     pub async fn read<Req, Resp, Fut>(
         &self,
         method: &'static str,
@@ -44,50 +86,101 @@ impl ReadCache {
     where
         Req: prost::Message,
         Resp: Send + Sync + 'static,
-        Fut: Future<Output = Result<Resp, tonic::Status>>,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
         let key = (method, request.encode_to_vec());
-        let generation = {
-            let inner = self.lock();
-            if inner.live
-                && let Some(answer) = inner.answers.get(&key)
-                && let Ok(answer) = answer.clone().downcast::<Resp>()
-            {
+        let in_flight = self.lock().fetching.get(&key).cloned();
+        if let Some(mut done) = in_flight {
+            let _ = done.wait_for(|done| *done).await;
+        }
+        let fetching = {
+            let mut inner = self.lock();
+            if let Some(answer) = inner.kept::<Resp>(&key) {
                 return Ok(answer);
             }
-            inner.generation
+            let (done, watched) = watch::channel(false);
+            inner.fetching.entry(key.clone()).or_insert(watched);
+            Fetching {
+                cache: self,
+                key,
+                done,
+            }
         };
-        let answer = Arc::new(fetch().await?);
+        let response = fetch().await?;
+        let stamp = ChangeStamp::from_metadata(response.metadata());
+        let answer = Arc::new(response.into_inner());
         let mut inner = self.lock();
-        if inner.live && inner.generation == generation {
+        if let Some(stamp) = stamp
+            && inner.advance(stamp.run, stamp.after)
+            && stamp.before >= inner.seen
+        {
             if inner.answers.len() >= MAX_ANSWERS {
                 inner.answers.clear();
             }
-            inner.answers.insert(key, answer.clone());
+            let kept = Kept {
+                count: stamp.before,
+                answer: answer.clone(),
+            };
+            inner.answers.insert(fetching.key.clone(), kept);
         }
+        drop(inner);
+        drop(fetching);
         Ok(answer)
     }
 
-    /// Drops every answer: the daemon changed, or may have.
-    pub fn invalidate(&self) {
-        self.set(|inner| inner.live);
-    }
-
-    /// Starts (`true`: the change stream is up) or stops keeping answers; either way the ones
-    /// kept so far are dropped.
-    pub fn set_live(&self, live: bool) {
-        self.set(|_| live);
-    }
-
-    fn set(&self, live: impl FnOnce(&Inner) -> bool) {
+    /// The daemon's change stream said `count` writes in its run `run`.
+    pub fn changed(&self, run: u64, count: u64) {
         let mut inner = self.lock();
-        inner.live = live(&inner);
-        inner.generation += 1;
+        if !inner.advance(run, count) {
+            inner.run = Some(run);
+            inner.seen = count;
+            inner.answers.clear();
+        }
+    }
+
+    /// A write routed through the front door answered (`stamp` is on its answer; none when it
+    /// failed before the daemon answered): what was read before it goes.
+    pub fn wrote(&self, stamp: Option<ChangeStamp>) {
+        let mut inner = self.lock();
+        if !stamp.is_some_and(|stamp| inner.advance(stamp.run, stamp.after)) {
+            inner.answers.clear();
+        }
+    }
+
+    /// The change stream ended: nothing is kept until it is up again.
+    pub fn lost(&self) {
+        let mut inner = self.lock();
+        inner.run = None;
         inner.answers.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    /// The answer kept for `key`, if it is one of type `Resp`.
+    fn kept<Resp: Send + Sync + 'static>(&self, key: &Key) -> Option<Arc<Resp>> {
+        self.answers
+            .get(key)?
+            .answer
+            .clone()
+            .downcast::<Resp>()
+            .ok()
+    }
+
+    /// Learns that the daemon's run `run` made `count` writes, dropping the answers read
+    /// before them; false when `run` is not the run whose stream is up.
+    fn advance(&mut self, run: u64, count: u64) -> bool {
+        if self.run != Some(run) {
+            return false;
+        }
+        if count > self.seen {
+            self.seen = count;
+            self.answers.retain(|_, kept| kept.count >= count);
+        }
+        true
     }
 }
 
@@ -97,74 +190,166 @@ mod tests {
 
     use super::*;
 
-    /// A fetch that counts how often the daemon was asked and answers with that count.
-    async fn counted(asked: &AtomicU32) -> Result<u32, tonic::Status> {
-        Ok(asked.fetch_add(1, Ordering::SeqCst) + 1)
+    const RUN: u64 = 9;
+
+    /// The answer a daemon of run [`RUN`] gives: `value`, read with `before` writes made and
+    /// answered with `after`.
+    fn answer(value: u32, before: u64, after: u64) -> tonic::Response<u32> {
+        let mut response = tonic::Response::new(value);
+        let stamp = format!("{RUN} {before} {after}");
+        response
+            .metadata_mut()
+            .insert(crimson_rpc::CHANGE_STAMP_HEADER, stamp.parse().unwrap());
+        response
     }
 
-    async fn read(cache: &ReadCache, request: &str, asked: &AtomicU32) -> u32 {
+    /// Reads `request` from a daemon at write count `count` that answers how often it was
+    /// asked.
+    async fn read(cache: &ReadCache, request: &str, count: u64, asked: &AtomicU32) -> u32 {
+        let fetch = || async move {
+            let asked = asked.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(answer(asked, count, count))
+        };
         *cache
-            .read("Get", &request.to_string(), || counted(asked))
+            .read("Get", &request.to_string(), fetch)
             .await
             .unwrap()
     }
 
     #[tokio::test]
-    async fn a_repeated_read_is_answered_from_the_cache_until_an_invalidation() {
+    async fn a_repeated_read_is_answered_from_the_cache_until_a_change() {
         let cache = ReadCache::default();
-        cache.set_live(true);
+        cache.changed(RUN, 3);
         let asked = AtomicU32::new(0);
-        assert_eq!(read(&cache, "a", &asked).await, 1);
-        assert_eq!(read(&cache, "a", &asked).await, 1);
+        assert_eq!(read(&cache, "a", 3, &asked).await, 1);
+        assert_eq!(read(&cache, "a", 3, &asked).await, 1);
+        assert_eq!(read(&cache, "b", 3, &asked).await, 2, "another request");
+        cache.changed(RUN, 3);
         assert_eq!(
-            read(&cache, "b", &asked).await,
-            2,
-            "another request is asked"
+            read(&cache, "a", 3, &asked).await,
+            1,
+            "no news, nothing goes"
         );
-        cache.invalidate();
-        assert_eq!(read(&cache, "a", &asked).await, 3);
-        assert_eq!(read(&cache, "a", &asked).await, 3);
+        cache.changed(RUN, 4);
+        assert_eq!(read(&cache, "a", 4, &asked).await, 3);
+        assert_eq!(read(&cache, "a", 4, &asked).await, 3);
     }
 
     #[tokio::test]
     async fn nothing_is_kept_while_the_change_stream_is_down() {
         let cache = ReadCache::default();
         let asked = AtomicU32::new(0);
-        assert_eq!(read(&cache, "a", &asked).await, 1);
-        assert_eq!(read(&cache, "a", &asked).await, 2);
-        cache.set_live(true);
-        assert_eq!(read(&cache, "a", &asked).await, 3);
-        cache.set_live(false);
-        assert_eq!(read(&cache, "a", &asked).await, 4);
+        assert_eq!(read(&cache, "a", 0, &asked).await, 1);
+        assert_eq!(read(&cache, "a", 0, &asked).await, 2);
+        cache.changed(RUN, 0);
+        assert_eq!(read(&cache, "a", 0, &asked).await, 3);
+        cache.lost();
+        assert_eq!(read(&cache, "a", 0, &asked).await, 4);
     }
 
     #[tokio::test]
-    async fn an_answer_fetched_across_an_invalidation_is_not_kept() {
+    async fn a_new_run_of_the_daemon_drops_everything() {
         let cache = ReadCache::default();
-        cache.set_live(true);
-        let stale = cache
-            .read("Get", &"a".to_string(), || async {
-                cache.invalidate();
-                Ok::<_, tonic::Status>(1u32)
-            })
-            .await
-            .unwrap();
-        assert_eq!(*stale, 1, "the caller still gets its answer");
-        let asked = AtomicU32::new(10);
-        assert_eq!(read(&cache, "a", &asked).await, 11, "but it was not kept");
+        cache.changed(RUN, 50);
+        let asked = AtomicU32::new(0);
+        assert_eq!(read(&cache, "a", 50, &asked).await, 1);
+        cache.changed(RUN + 1, 2);
+        let fetch = || async { Ok(answer(7, 50, 50)) };
+        let other_run = cache.read("Get", &"a".to_string(), fetch).await.unwrap();
+        assert_eq!(*other_run, 7, "an answer of the old run is passed on");
+        assert_eq!(read(&cache, "a", 2, &asked).await, 2, "but not kept");
     }
 
     #[tokio::test]
-    async fn errors_are_not_kept() {
+    async fn an_answer_read_while_something_was_written_is_not_kept() {
         let cache = ReadCache::default();
-        cache.set_live(true);
-        let failed = cache
-            .read("Get", &"a".to_string(), || async {
-                Err::<u32, _>(tonic::Status::not_found("no such thing"))
-            })
-            .await;
+        cache.changed(RUN, 1);
+        let fetch = || async { Ok(answer(10, 1, 2)) };
+        assert_eq!(
+            *cache.read("Get", &"a".to_string(), fetch).await.unwrap(),
+            10
+        );
+        let asked = AtomicU32::new(0);
+        assert_eq!(read(&cache, "a", 2, &asked).await, 1);
+        assert_eq!(
+            read(&cache, "a", 2, &asked).await,
+            1,
+            "the count moved on to 2"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_routed_write_drops_what_was_read_before_it_and_keeps_what_was_read_after() {
+        let cache = ReadCache::default();
+        cache.changed(RUN, 1);
+        let asked = AtomicU32::new(0);
+        assert_eq!(read(&cache, "old", 1, &asked).await, 1);
+        cache.wrote(Some(ChangeStamp {
+            run: RUN,
+            before: 1,
+            after: 2,
+        }));
+        assert_eq!(read(&cache, "new", 2, &asked).await, 2);
+        cache.changed(RUN, 2);
+        assert_eq!(
+            read(&cache, "new", 2, &asked).await,
+            2,
+            "the stream's news of it"
+        );
+        assert_eq!(read(&cache, "old", 2, &asked).await, 3);
+        cache.wrote(None);
+        assert_eq!(
+            read(&cache, "new", 2, &asked).await,
+            4,
+            "an unstamped write"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_read_arriving_during_a_fetch_of_the_same_request_waits_for_it() {
+        let cache = Arc::new(ReadCache::default());
+        cache.changed(RUN, 0);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let first = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                let fetch = || async {
+                    released.await.unwrap();
+                    Ok(answer(1, 0, 0))
+                };
+                *cache.read("Get", &"a".to_string(), fetch).await.unwrap()
+            }
+        });
+        while cache.lock().fetching.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn({
+            let cache = cache.clone();
+            async move {
+                let fetch = || async { Err(tonic::Status::internal("asked a second time")) };
+                cache
+                    .read::<_, u32, _>("Get", &"a".to_string(), fetch)
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), 1);
+        assert_eq!(*second.await.unwrap().unwrap(), 1);
+        assert!(cache.lock().fetching.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unstamped_answers_and_errors_are_not_kept() {
+        let cache = ReadCache::default();
+        cache.changed(RUN, 0);
+        let request = "a".to_string();
+        let plain = || async { Ok(tonic::Response::new(1u32)) };
+        assert_eq!(*cache.read("Get", &request, plain).await.unwrap(), 1);
+        let failed = || async { Err::<tonic::Response<u32>, _>(tonic::Status::not_found("no")) };
+        let failed = cache.read("Get", &request, failed).await;
         assert_eq!(failed.unwrap_err().code(), tonic::Code::NotFound);
         let asked = AtomicU32::new(0);
-        assert_eq!(read(&cache, "a", &asked).await, 1);
+        assert_eq!(read(&cache, "a", 0, &asked).await, 1);
     }
 }

@@ -1,7 +1,8 @@
 //! A tower layer around every served call: it makes the caller's gRPC deadline known to the
 //! handler (so retries towards a peer stop in time), answers DEADLINE_EXCEEDED when it passes
 //! (tonic's own timeout answers CANCELLED, which gRPC reserves for a caller that gave up),
-//! counts the calls in flight (so a shutting-down daemon knows when it has drained) and
+//! counts the calls in flight (so a shutting-down daemon knows when it has drained), stamps
+//! each answer with the daemon's write count before and after the call ([`ChangeStamp`]) and
 //! records each call's code and latency in the daemon's metrics.
 
 use std::{
@@ -13,6 +14,8 @@ use std::{
 
 use crimson_metrics::RpcOutcome;
 use tokio::sync::watch;
+
+use crate::change_stamp::{CHANGE_STAMP_HEADER, ChangeStamp, DaemonChanges};
 
 tokio::task_local! {
     static CALLER_DEADLINE: Option<Instant>;
@@ -111,7 +114,11 @@ impl Drop for InFlightGuard {
 
 /// The layer; see the module docs.
 #[derive(Clone)]
-pub(crate) struct CallScopeLayer(pub(crate) InFlight);
+pub(crate) struct CallScopeLayer {
+    pub(crate) in_flight: InFlight,
+    /// The daemon's write count, for daemons that keep a database.
+    pub(crate) changes: Option<DaemonChanges>,
+}
 
 impl<S> tower::Layer<S> for CallScopeLayer {
     type Service = CallScope<S>;
@@ -119,7 +126,7 @@ impl<S> tower::Layer<S> for CallScopeLayer {
     fn layer(&self, inner: S) -> CallScope<S> {
         CallScope {
             inner,
-            in_flight: self.0.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -128,7 +135,7 @@ impl<S> tower::Layer<S> for CallScopeLayer {
 #[derive(Clone)]
 pub(crate) struct CallScope<S> {
     inner: S,
-    in_flight: InFlight,
+    layer: CallScopeLayer,
 }
 
 impl<S, B, ResBody> tower::Service<http::Request<B>> for CallScope<S>
@@ -152,7 +159,9 @@ where
             .and_then(|value| value.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map(|timeout| Instant::now() + timeout);
-        let guard = self.in_flight.enter();
+        let guard = self.layer.in_flight.enter();
+        let changes = self.layer.changes.clone();
+        let before = changes.as_ref().map(DaemonChanges::current);
         let (path, started) = (request.uri().path().to_string(), Instant::now());
         let answer = self.inner.call(request);
         Box::pin(CALLER_DEADLINE.scope(deadline, async move {
@@ -171,6 +180,17 @@ where
                 }
             };
             drop(guard);
+            let mut response = response;
+            if let (Some(changes), Some(before), Ok(answered)) = (changes, before, &mut response) {
+                let stamp = ChangeStamp {
+                    run: changes.run,
+                    before,
+                    after: changes.current(),
+                };
+                if let Some(value) = stamp.header_value() {
+                    answered.headers_mut().insert(CHANGE_STAMP_HEADER, value);
+                }
+            }
             if let (Some(metrics), Ok(answered)) = (crimson_metrics::get(), &response) {
                 metrics.record_rpc(RpcOutcome {
                     path: &path,
@@ -187,6 +207,42 @@ where
 mod tests {
     use super::*;
     use tower::Layer;
+
+    /// The layer of a daemon without a database.
+    fn untracked(in_flight: InFlight) -> CallScopeLayer {
+        CallScopeLayer {
+            in_flight,
+            changes: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_carry_the_write_count_before_and_after_the_call() {
+        let (count, watched) = watch::channel(4u64);
+        let inner = tower::service_fn(move |_: http::Request<()>| {
+            count.send_modify(|n| *n += 2);
+            async { Ok::<_, std::convert::Infallible>(http::Response::new(())) }
+        });
+        let changes = DaemonChanges::new(watched);
+        let run = changes.run;
+        let mut service = CallScopeLayer {
+            in_flight: InFlight::new(),
+            changes: Some(changes),
+        }
+        .layer(inner);
+        let response = tower::Service::call(&mut service, http::Request::new(()))
+            .await
+            .unwrap();
+        let metadata = tonic::metadata::MetadataMap::from_headers(response.headers().clone());
+        assert_eq!(
+            ChangeStamp::from_metadata(&metadata),
+            Some(ChangeStamp {
+                run,
+                before: 4,
+                after: 6
+            })
+        );
+    }
 
     #[test]
     fn grpc_timeouts_parse_in_every_unit_and_bad_ones_do_not() {
@@ -210,7 +266,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
             Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
         });
-        let mut service = CallScopeLayer(InFlight::new()).layer(inner);
+        let mut service = untracked(InFlight::new()).layer(inner);
         let request = http::Request::builder()
             .header("grpc-timeout", "20m")
             .body(())
@@ -227,7 +283,7 @@ mod tests {
         let inner = tower::service_fn(|_: http::Request<()>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(caller_deadline()))
         });
-        let mut service = CallScopeLayer(InFlight::new()).layer(inner);
+        let mut service = untracked(InFlight::new()).layer(inner);
         let request = http::Request::builder()
             .header("grpc-timeout", "5S")
             .body(())
@@ -258,7 +314,7 @@ mod tests {
             }
         });
         let in_flight = InFlight::new();
-        let mut service = CallScopeLayer(in_flight.clone()).layer(inner);
+        let mut service = untracked(in_flight.clone()).layer(inner);
         let call = tokio::spawn(tower::Service::call(&mut service, http::Request::new(())));
         assert!(!in_flight.drained(Duration::from_millis(50)).await);
         release.send(()).unwrap();

@@ -51,7 +51,18 @@ impl Peer {
     /// name), until [`ANSWER_MARGIN`] before the caller's deadline ([`crate::caller_deadline`]),
     /// or for `wait` when the caller set none. Statuses the peer itself answered are returned
     /// unchanged.
-    pub async fn call<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: FnMut(PeerChannel) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_response(call)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// [`Peer::call`], answering the whole response (its metadata too).
+    pub async fn call_response<T, F, Fut>(&self, mut call: F) -> Result<tonic::Response<T>, Status>
     where
         F: FnMut(PeerChannel) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -63,7 +74,7 @@ impl Peer {
         let mut delay = Duration::from_millis(20);
         loop {
             match call(self.channel()).await {
-                Ok(response) => return Ok(response.into_inner()),
+                Ok(response) => return Ok(response),
                 Err(status) if is_unreachable(&status) => {
                     let metrics = crimson_metrics::get();
                     if Instant::now() + delay > deadline {

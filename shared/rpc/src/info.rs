@@ -8,8 +8,9 @@ use crimson_api::daemon::v1::{
     ObjectCount as ObjectCountInfo, WatchChangesRequest, daemon_server::Daemon as DaemonApi,
 };
 use crimson_config::Daemon;
+
+use crate::change_stamp::DaemonChanges;
 use crimson_metrics::ObjectCount;
-use tokio::sync::watch;
 use tokio_stream::{StreamExt, wrappers::WatchStream};
 
 /// Counts of what a daemon's database holds, by kind ("pods", "layers") and state, read on
@@ -35,15 +36,12 @@ pub(crate) fn count_start(state_dir: &Path) -> u64 {
     starts
 }
 
-/// A receiver of the count of a daemon's writes (`crimson_store::Changes`).
-pub type ChangeCount = watch::Receiver<u64>;
-
 /// `crimson.daemon.v1.Daemon` for the process it runs in: its identity, what it holds, its
 /// metrics, the count of its writes.
 pub(crate) struct InfoService {
     info: DaemonInfo,
     counts: StateCounts,
-    changes: Option<ChangeCount>,
+    changes: Option<DaemonChanges>,
 }
 
 impl InfoService {
@@ -51,7 +49,7 @@ impl InfoService {
         daemon: Daemon,
         starts: u64,
         counts: StateCounts,
-        changes: Option<ChangeCount>,
+        changes: Option<DaemonChanges>,
     ) -> Self {
         Self {
             counts,
@@ -87,7 +85,8 @@ impl DaemonApi for InfoService {
         let changes = self.changes.clone().ok_or_else(|| {
             tonic::Status::unimplemented(format!("{} keeps no database", self.info.name))
         })?;
-        let stream = WatchStream::new(changes).map(|count| Ok(Changes { count }));
+        let run = changes.run;
+        let stream = WatchStream::new(changes.count).map(move |count| Ok(Changes { count, run }));
         Ok(tonic::Response::new(Box::pin(stream)))
     }
 

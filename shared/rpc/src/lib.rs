@@ -16,6 +16,7 @@
 
 mod authority;
 mod call_scope;
+mod change_stamp;
 mod client;
 mod completion;
 mod error;
@@ -28,11 +29,12 @@ mod socket;
 
 pub use authority::AuthorityRepair;
 pub use call_scope::caller_deadline;
+pub use change_stamp::{CHANGE_STAMP_HEADER, ChangeCount, ChangeStamp};
 pub use client::{Peer, PeerChannel, is_unreachable};
 pub use completion::to_completion;
 pub use crimson_metrics::ObjectCount;
 pub use error::RpcError;
-pub use info::{ChangeCount, StateCounts};
+pub use info::StateCounts;
 pub use keyed_locks::KeyedLocks;
 pub use listener::{Listener, hold};
 pub use reload::{Applying, Reload, reload_on_hangup};

@@ -8,7 +8,8 @@ use tonic::service::Routes;
 use crate::{
     AuthorityRepair, RpcError,
     call_scope::{CallScopeLayer, InFlight},
-    info::{ChangeCount, InfoService, StateCounts, count_start},
+    change_stamp::{ChangeCount, DaemonChanges},
+    info::{InfoService, StateCounts, count_start},
     listener::Listener,
 };
 
@@ -50,17 +51,24 @@ pub async fn serve_on(
     crimson_metrics::init(daemon).set_starts(starts);
     let path = listener.path().to_path_buf();
     let inherited = listener.is_inherited();
+    let changes = changes.map(DaemonChanges::new);
     let (_health, health_service) = tonic_health::server::health_reporter();
     let routes = routes
         .add_service(health_service)
         .add_service(DaemonServer::new(InfoService::new(
-            daemon, starts, counts, changes,
+            daemon,
+            starts,
+            counts,
+            changes.clone(),
         )));
     let in_flight = InFlight::new();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     tracing::info!(socket = %path.display(), inherited, "{daemon} serving");
     let serving = tonic::transport::Server::builder()
-        .layer(CallScopeLayer(in_flight.clone()))
+        .layer(CallScopeLayer {
+            in_flight: in_flight.clone(),
+            changes,
+        })
         .trace_fn(crimson_telemetry::server_span)
         .add_routes(routes)
         .serve_with_incoming_shutdown(repaired(listener), async move {

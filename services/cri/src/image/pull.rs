@@ -21,7 +21,7 @@ pub async fn pull_image(
         registry_token: auth.registry_token,
     });
     let internal = InternalPull {
-        reference,
+        reference: reference.clone(),
         credentials,
     };
     let pulled = backends
@@ -30,6 +30,7 @@ pub async fn pull_image(
             async move { client.pull_image(request).await }
         })
         .await?;
+    super::status::prefetch_after_write(backends, reference);
     Ok(PullImageResponse {
         image_ref: pulled.image_id,
     })

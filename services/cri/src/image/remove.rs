@@ -18,5 +18,6 @@ pub async fn remove_image(
             async move { client.remove_image(InternalRemove { reference }).await }
         })
         .await?;
+    super::list::prefetch(backends);
     Ok(RemoveImageResponse {})
 }

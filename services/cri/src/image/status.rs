@@ -2,12 +2,34 @@
 
 use std::collections::HashMap;
 
-use crimson_api::image::v1::{GetImageRequest, Image as InternalImage};
+use crimson_api::image::v1::{
+    GetImageRequest, Image as InternalImage, images_client::ImagesClient,
+};
+use crimson_rpc::PeerChannel;
 use k8s_cri::v1::{ImageStatusRequest, ImageStatusResponse};
 use tonic::{Code, Status};
 
 use super::convert::to_cri_image;
 use crate::Backends;
+
+/// The read behind ImageStatus, cached under [`GET_IMAGE`].
+async fn get_image(
+    mut client: ImagesClient<PeerChannel>,
+    request: GetImageRequest,
+) -> Result<tonic::Response<InternalImage>, Status> {
+    client.get_image(request).await
+}
+
+/// The cache's name of [`get_image`].
+const GET_IMAGE: &str = "GetImage";
+
+/// Reads the status of the image `reference` names, and the list of images, in the
+/// background after a pull or removal: kubelet looks at the image it pulled next, and its
+/// image manager lists them.
+pub fn prefetch_after_write(backends: &Backends, reference: String) {
+    backends.image_prefetch(GET_IMAGE, GetImageRequest { reference }, get_image);
+    super::list::prefetch(backends);
+}
 
 /// The image `request` names, with the image config and layers as verbose info.
 pub async fn image_status(
@@ -16,11 +38,7 @@ pub async fn image_status(
 ) -> Result<ImageStatusResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     let found = backends
-        .image_cached(
-            "GetImage",
-            GetImageRequest { reference },
-            |mut client, request| async move { client.get_image(request).await },
-        )
+        .image_cached(GET_IMAGE, GetImageRequest { reference }, get_image)
         .await;
     let image = match found {
         Ok(image) => image,

@@ -1,8 +1,10 @@
 //! Container RPCs → crimson-sandbox.
 
 use crimson_api::sandbox::v1::{
-    ContainerRef, CreateContainerRequest, StopContainerRequest, UpdateContainerResourcesRequest,
+    Container, ContainerRef, CreateContainerRequest, StopContainerRequest,
+    UpdateContainerResourcesRequest, sandbox_client::SandboxClient,
 };
+use crimson_rpc::PeerChannel;
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -14,6 +16,23 @@ fn container_ref(id: String) -> Result<ContainerRef, Status> {
         return Err(missing("container_id"));
     }
     Ok(ContainerRef { container_id: id })
+}
+
+/// The read behind ContainerStatus, cached under [`GET_CONTAINER`].
+async fn get_container(
+    mut client: SandboxClient<PeerChannel>,
+    request: ContainerRef,
+) -> Result<tonic::Response<Container>, Status> {
+    client.get_container(request).await
+}
+
+/// The cache's name of [`get_container`].
+const GET_CONTAINER: &str = "GetContainer";
+
+/// Reads container `container_id`'s status in the background after a write to it: kubelet
+/// asks for it next.
+fn prefetch_status(backends: &Backends, container_id: String) {
+    backends.sandbox_prefetch(GET_CONTAINER, ContainerRef { container_id }, get_container);
 }
 
 /// CreateContainer; `image_sub_paths` are the mounts' (cri-api v0.36), in order.
@@ -37,6 +56,7 @@ pub async fn create(
             async move { client.create_container(request).await }
         })
         .await?;
+    prefetch_status(backends, created.container_id.clone());
     Ok(cri::CreateContainerResponse {
         container_id: created.container_id,
     })
@@ -51,6 +71,7 @@ pub async fn start(backends: &Backends, id: String) -> Result<cri::StartContaine
             async move { client.start_container(request).await }
         })
         .await?;
+    prefetch_status(backends, request.container_id);
     Ok(cri::StartContainerResponse {})
 }
 
@@ -69,6 +90,7 @@ pub async fn stop(
             async move { client.stop_container(request).await }
         })
         .await?;
+    prefetch_status(backends, request.container_id);
     Ok(cri::StopContainerResponse {})
 }
 
@@ -94,11 +116,7 @@ pub async fn status(
 ) -> Result<cri::ContainerStatusResponse, Status> {
     let reference = container_ref(request.container_id)?;
     let found = backends
-        .sandbox_cached(
-            "GetContainer",
-            reference,
-            |mut client, reference| async move { client.get_container(reference).await },
-        )
+        .sandbox_cached(GET_CONTAINER, reference, get_container)
         .await?;
     Ok(container::to_status(&found, request.verbose))
 }

@@ -1,6 +1,7 @@
 //! Pod sandbox RPCs → crimson-sandbox.
 
-use crimson_api::sandbox::v1::{PodRef, RunPodRequest};
+use crimson_api::sandbox::v1::{Pod, PodRef, RunPodRequest, sandbox_client::SandboxClient};
+use crimson_rpc::PeerChannel;
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -21,9 +22,28 @@ pub async fn run(
             async move { client.run_pod(request).await }
         })
         .await?;
+    let pod_id = response.pod_id;
+    prefetch_status(backends, pod_id.clone());
     Ok(cri::RunPodSandboxResponse {
-        pod_sandbox_id: response.pod_id,
+        pod_sandbox_id: pod_id,
     })
+}
+
+/// The read behind PodSandboxStatus, cached under [`GET_POD`].
+async fn get_pod(
+    mut client: SandboxClient<PeerChannel>,
+    request: PodRef,
+) -> Result<tonic::Response<Pod>, Status> {
+    client.get_pod(request).await
+}
+
+/// The cache's name of [`get_pod`].
+const GET_POD: &str = "GetPod";
+
+/// Reads pod `pod_id`'s status in the background after a write to it: kubelet asks for it
+/// next.
+fn prefetch_status(backends: &Backends, pod_id: String) {
+    backends.sandbox_prefetch(GET_POD, PodRef { pod_id }, get_pod);
 }
 
 fn pod_ref(id: String) -> Result<PodRef, Status> {
@@ -42,6 +62,7 @@ pub async fn stop(backends: &Backends, id: String) -> Result<cri::StopPodSandbox
             async move { client.stop_pod(request).await }
         })
         .await?;
+    prefetch_status(backends, request.pod_id);
     Ok(cri::StopPodSandboxResponse {})
 }
 
@@ -67,9 +88,7 @@ pub async fn status(
 ) -> Result<cri::PodSandboxStatusResponse, Status> {
     let pod_request = pod_ref(request.pod_sandbox_id)?;
     let found = backends
-        .sandbox_cached("GetPod", pod_request, |mut client, request| async move {
-            client.get_pod(request).await
-        })
+        .sandbox_cached(GET_POD, pod_request, get_pod)
         .await?;
     Ok(pod::to_status(&found, request.verbose))
 }

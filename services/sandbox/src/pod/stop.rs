@@ -19,17 +19,19 @@ pub async fn stop_pod(state: &State, id: &str) -> Result<()> {
     state.save_pod(&record).await
 }
 
-/// Stops what a pod runs and releases its network and /dev/shm; safe to repeat.
+/// Stops what a pod runs and releases its network and /dev/shm; safe to repeat. The network
+/// is detached while the containers stop: CNI DEL needs only the pinned namespace, not the
+/// processes in it, and the two are the slowest parts of the call.
 pub async fn stop_record(state: &State, record: &mut PodRecord) -> Result<()> {
-    let mut containers = state.containers_of(&record.id)?;
-    // Kubelet containers first, the infra process (PID 1 of a shared namespace) last.
-    containers.sort_by_key(|c| c.infra);
-    for container in containers {
-        container::stop::stop_container(state, &container.id, 0).await?;
-    }
-    if record.netns_path.is_some() {
-        crate::peers::tear_down_network(state, &record.id).await?;
-    }
+    let detach = async {
+        match record.netns_path {
+            Some(_) => crate::peers::tear_down_network(state, &record.id).await,
+            None => Ok(()),
+        }
+    };
+    let (stopped, detached) = tokio::join!(stop_containers(state, &record.id), detach);
+    stopped?;
+    detached?;
     if record.shm_mounted {
         let shm = record.shm_path.clone();
         host("unmounting /dev/shm", move || {
@@ -37,6 +39,17 @@ pub async fn stop_record(state: &State, record: &mut PodRecord) -> Result<()> {
         })
         .await?;
         record.shm_mounted = false;
+    }
+    Ok(())
+}
+
+/// Stops the pod's containers: kubelet's first, the infra process (PID 1 of a shared
+/// namespace) last.
+async fn stop_containers(state: &State, pod_id: &str) -> Result<()> {
+    let mut containers = state.containers_of(pod_id)?;
+    containers.sort_by_key(|c| c.infra);
+    for container in containers {
+        container::stop::stop_container(state, &container.id, 0).await?;
     }
     Ok(())
 }
