@@ -16,15 +16,8 @@ struct Args {
     common: CommonArgs,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("crimson-cri: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    crimson_rpc::run_daemon("crimson-cri", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), CriError> {

@@ -21,15 +21,8 @@ struct Args {
     global_auth_file: Option<std::path::PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("crimson-image: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    crimson_rpc::run_daemon("crimson-image", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), ImageError> {

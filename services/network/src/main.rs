@@ -28,15 +28,8 @@ struct Args {
     cni_bin_dirs: Vec<std::path::PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("crimson-network: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    crimson_rpc::run_daemon("crimson-network", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), NetworkError> {

@@ -18,15 +18,8 @@ struct Args {
     pause_image: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("crimson-sandbox: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    crimson_rpc::run_daemon("crimson-sandbox", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), SandboxError> {

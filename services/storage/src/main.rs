@@ -18,15 +18,8 @@ struct Args {
     driver: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("crimson-storage: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> ExitCode {
+    crimson_rpc::run_daemon("crimson-storage", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<(), StorageError> {

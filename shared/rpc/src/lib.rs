@@ -10,6 +10,7 @@
 //!   restarts ([`hold`]), or a fresh bind.
 //! - [`to_completion`] runs a change in its own task, so a caller that goes away never stops
 //!   it half-way.
+//! - [`run_daemon`] runs a daemon's main on the runtime every daemon uses.
 //! - [`Peer`] is a lazily connecting, self-healing client channel to another daemon that
 //!   propagates `traceparent` and turns a missing daemon into a wait bounded by the caller's
 //!   deadline ([`caller_deadline`]), then UNAVAILABLE naming it.
@@ -23,6 +24,7 @@ mod error;
 mod info;
 mod keyed_locks;
 mod listener;
+mod process;
 mod reload;
 mod server;
 mod socket;
@@ -37,6 +39,7 @@ pub use error::RpcError;
 pub use info::StateCounts;
 pub use keyed_locks::KeyedLocks;
 pub use listener::{Listener, hold};
+pub use process::run_daemon;
 pub use reload::{Applying, Reload, reload_on_hangup};
 pub use server::{DRAIN_LIMIT, serve, serve_on};
 pub use socket::connect_unix;

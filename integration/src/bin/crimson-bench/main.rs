@@ -77,6 +77,7 @@ async fn main() {
         std::process::exit(2);
     }
     let env = Arc::new(PodEnv::start(false).await);
+    let fresh = pss::of_processes_naming(env.stack.root());
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); STEPS.len() + 1];
     for iteration in 0..=args.iterations {
         let timings = lifecycle(&env, iteration).await;
@@ -87,8 +88,14 @@ async fn main() {
             samples[STEPS.len()].push(timings.iter().sum());
         }
     }
+    // CreateContainer + StartContainer of each lifecycle, paired before the steps are sorted.
+    let mut create_start: Vec<Duration> = samples[1]
+        .iter()
+        .zip(&samples[2])
+        .map(|(create, start)| *create + *start)
+        .collect();
     let exec_samples = exec_sync_latency(&env, args.iterations).await;
-    let (floor, exec_floor) = runc_floor(&env, args.iterations).await;
+    let mut floor = runc_floor(&env, args.iterations).await;
     let serial = start_burst(&env, args.burst, false).await;
     let concurrent = start_burst(&env, args.burst, true).await;
     let (runc_serial, runc_concurrent) = runc_burst(&env, args.burst).await;
@@ -107,17 +114,21 @@ async fn main() {
         let (median, p95) = summary(&mut samples[step]);
         println!("{name:<34} {median:>10.1} {p95:>10.1}");
     }
-    let mut floor = floor;
-    let (floor_median, floor_p95) = summary(&mut floor);
+    let (floor_median, floor_p95) = summary(&mut floor.lifecycle);
     println!(
         "{:<34} {floor_median:>10.1} {floor_p95:>10.1}",
         "runc run -d + kill + delete (floor)"
     );
+    let (run_median, run_p95) = summary(&mut floor.run);
+    println!(
+        "{:<34} {run_median:>10.1} {run_p95:>10.1}",
+        "runc run -d (floor)"
+    );
+    let (create_start_median, _) = summary(&mut create_start);
     let (total_median, _) = summary(&mut samples[STEPS.len()]);
     let mut exec_samples = exec_samples;
-    let mut exec_floor = exec_floor;
     let (exec_median, exec_p95) = summary(&mut exec_samples);
-    let (exec_floor_median, exec_floor_p95) = summary(&mut exec_floor);
+    let (exec_floor_median, exec_floor_p95) = summary(&mut floor.exec);
     println!(
         "{:<34} {exec_median:>10.1} {exec_p95:>10.1}",
         "ExecSync `true`"
@@ -129,6 +140,10 @@ async fn main() {
     println!(
         "\nratio of medians, crimson total / runc floor: {:.1}x",
         total_median / floor_median
+    );
+    println!(
+        "ratio of medians, CreateContainer + StartContainer / runc run -d: {:.2}x",
+        create_start_median / run_median
     );
     println!(
         "ratio of medians, ExecSync / runc exec: {:.1}x",
@@ -159,13 +174,19 @@ async fn main() {
         ms(concurrent) / ms(runc_concurrent)
     );
 
-    side_by_side(&env, &args).await;
+    side_by_side(&env, &args, fresh).await;
 }
+
+/// How long the runtimes rest before their memory is measured after work: idle threads end,
+/// collectors run.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// Every CRI call of a pod's life through the peer and Crimson, interleaved round by round,
 /// by one client and by several; the calls kubelet polls with many pods running; bursts of
-/// pods started at once, and the runtimes' memory idle and with a burst's pods running.
-async fn side_by_side(env: &PodEnv, args: &Args) {
+/// pods started at once, and the runtimes' memory: idle fresh (Crimson's as it was `fresh`ly
+/// started, containerd's once it holds the test image too), idle after the lifecycles, and
+/// with a burst's pods running.
+async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     let (rounds, per_round) = (args.rounds, args.iterations);
     match args.peer.as_str() {
         "none" => return,
@@ -208,9 +229,11 @@ async fn side_by_side(env: &PodEnv, args: &Args) {
         .await
         .expect("containerd pulls busybox");
     let dirs = [containerd.root(), env.stack.root()];
-    let idle = dirs.map(pss::of_processes_naming);
+    let fresh = [pss::of_processes_naming(dirs[0]), fresh];
     let operations = &side_by_side::OPERATIONS;
     let measured = side_by_side::measure(env, &targets, &pulled, rounds, per_round, 1).await;
+    tokio::time::sleep(SETTLE).await;
+    let rested = dirs.map(pss::of_processes_naming);
     println!(
         "\nside by side: {rounds} interleaved rounds of {per_round} lifecycles each \
          (median of the round medians; ratio = crimson / containerd)"
@@ -225,13 +248,16 @@ async fn side_by_side(env: &PodEnv, args: &Args) {
     let measured = polled::measure(env, &targets, pods, rounds, samples).await;
     println!("\nthe calls kubelet polls, {pods} pods running on each ({samples} a round)");
     side_by_side::print(&targets, &polled::POLLED, &measured);
-    println!(
-        "\nmemory (PSS MiB, daemons and monitors)   containerd    crimson   ratio\n{:<40} {:>10.1} {:>10.1} {:>7.2}",
-        "idle",
-        idle[0],
-        idle[1],
-        idle[1] / idle[0]
-    );
+    println!("\nmemory (PSS MiB, daemons and monitors)   containerd    crimson   ratio");
+    for (label, [peer, crimson]) in [
+        ("idle, fresh", fresh),
+        ("idle, after the lifecycles", rested),
+    ] {
+        println!(
+            "{label:<40} {peer:>10.1} {crimson:>10.1} {:>7.2}",
+            crimson / peer
+        );
+    }
     for &count in &args.peer_bursts {
         let mut walls = Vec::new();
         let mut memory = Vec::new();
@@ -526,9 +552,10 @@ async fn floor_bundle(env: &PodEnv, id: &str) -> (tempfile::TempDir, tempfile::T
 
 /// `runc run -d` + `kill` + `delete` of a bundle running the same image and command, and
 /// `runc exec` of `true` in such a container.
-async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Duration>) {
+async fn runc_floor(env: &PodEnv, iterations: usize) -> RuncFloor {
     let (bundle, state) = floor_bundle(env, "bench-floor").await;
     let mut samples = Vec::new();
+    let mut run_samples = Vec::new();
     for iteration in 0..=iterations {
         let id = format!("crimson-bench-floor-{iteration}");
         let started = Instant::now();
@@ -536,6 +563,7 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Dura
             .args(["run", "-d", "--bundle"])
             .arg(bundle.path())
             .arg(&id));
+        let ran = started.elapsed();
         run(runc(state.path()).args(["kill", &id, "KILL"]));
         while !runc_stopped(state.path(), &id) {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -543,6 +571,7 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Dura
         run(runc(state.path()).args(["delete", &id]));
         if iteration > 0 {
             samples.push(started.elapsed());
+            run_samples.push(ran);
         }
     }
     let exec_id = "crimson-bench-floor-exec";
@@ -559,7 +588,21 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> (Vec<Duration>, Vec<Dura
         }
     }
     run(runc(state.path()).args(["delete", "--force", exec_id]));
-    (samples, exec_samples)
+    RuncFloor {
+        lifecycle: samples,
+        run: run_samples,
+        exec: exec_samples,
+    }
+}
+
+/// What the raw OCI runtime takes, by sample.
+struct RuncFloor {
+    /// `runc run -d`, `runc kill` and `runc delete`.
+    lifecycle: Vec<Duration>,
+    /// `runc run -d` alone: what CreateContainer + StartContainer do for one container.
+    run: Vec<Duration>,
+    /// `runc exec true`.
+    exec: Vec<Duration>,
 }
 
 fn runc(root: &Path) -> Command {
