@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Mutex,
@@ -10,7 +11,7 @@ use std::{
 };
 
 use crimson_api::storage::v1::storage_client::StorageClient;
-use crimson_config::Daemon;
+use crimson_config::{DAEMON_EXECUTABLE, Daemon};
 use k8s_cri::v1::{
     Image, ImageSpec, ImageStatusRequest, PullImageRequest,
     image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
@@ -112,18 +113,18 @@ pub struct BridgeNetwork {
 
 static NETWORK_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
-/// Where the daemon binaries are: beside the running binary (a tool in `target/<profile>/`) or
-/// one level up (a test in `target/<profile>/deps/`).
+/// Where the binaries (`crimson`, `crimsonctl`) are: beside the running binary (a tool in
+/// `target/<profile>/`) or one level up (a test in `target/<profile>/deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let here = exe.parent().expect("binary directory").to_path_buf();
-    let dir = if here.join("crimson-cri").is_file() {
+    let dir = if here.join(DAEMON_EXECUTABLE).is_file() {
         here
     } else {
         here.parent().expect("target dir").to_path_buf()
     };
     assert!(
-        dir.join("crimson-cri").is_file(),
+        dir.join(DAEMON_EXECUTABLE).is_file(),
         "daemon binaries not found in {}: run `cargo build --workspace` first (`just test` does)",
         dir.display()
     );
@@ -315,7 +316,8 @@ impl Stack {
             .append(true)
             .open(self.log_path(daemon))
             .unwrap();
-        let child = Command::new(bin_dir().join(daemon.binary_name()))
+        let child = Command::new(bin_dir().join(DAEMON_EXECUTABLE))
+            .arg0(daemon.binary_name())
             .arg("--config")
             .arg(self.root.path().join("crimson.toml"))
             .stdin(Stdio::null())

@@ -182,7 +182,8 @@ fn socket_activated_front_door(
     command
         .arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
-        .arg(crimson_integration::stack::bin_dir().join("crimson-cri"))
+        .arg(crimson_integration::stack::bin_dir().join(crimson_config::DAEMON_EXECUTABLE))
+        .arg("cri")
         .arg("--config")
         .arg(stack.root().join("crimson.toml"))
         .arg("--socket")

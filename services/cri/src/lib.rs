@@ -9,6 +9,7 @@
 
 mod backends;
 mod change_feed;
+pub mod cli;
 mod error;
 mod image;
 mod list_parts;

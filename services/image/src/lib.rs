@@ -8,6 +8,7 @@
 //! an interrupted pull leaves nothing half-registered.
 
 mod auth;
+pub mod cli;
 mod error;
 mod image_lookup;
 mod image_pull;

@@ -6,6 +6,7 @@
 //! are looked at, so nothing is lost while this daemon is down.
 
 mod binaries;
+pub mod cli;
 mod container;
 mod creation;
 mod error;

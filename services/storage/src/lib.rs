@@ -5,6 +5,7 @@
 //! owners; a layer with no owner left is deleted. Root filesystems live in
 //! `<state>/rootfs/<container id>/`.
 
+pub mod cli;
 mod digest;
 mod driver;
 mod error;

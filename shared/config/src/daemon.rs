@@ -1,3 +1,7 @@
+/// The executable all five daemons run from (`services/crimson`), started under a daemon's
+/// [`Daemon::binary_name`] as argv[0].
+pub const DAEMON_EXECUTABLE: &str = "crimson";
+
 /// The five Crimson processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Daemon {
@@ -43,6 +47,16 @@ impl Daemon {
             Daemon::Network => "crimson-network",
             Daemon::Storage => "crimson-storage",
         }
+    }
+
+    /// The daemon named `name` as [`Daemon::binary_name`] gives it.
+    pub fn from_binary_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.binary_name() == name)
+    }
+
+    /// The daemon named `name` as [`Daemon::short_name`] gives it.
+    pub fn from_short_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.short_name() == name)
     }
 
     /// Socket file name under the run root; the front door keeps the well-known name.

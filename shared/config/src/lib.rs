@@ -12,7 +12,7 @@ mod load;
 mod model;
 
 pub use args::CommonArgs;
-pub use daemon::Daemon;
+pub use daemon::{DAEMON_EXECUTABLE, Daemon};
 pub use error::{ConfigError, Result};
 pub use explain::Setting;
 pub use load::{DEFAULT_CONFIG_PATH, load_layers};

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use crimson_config::{CommonArgs, Config, Daemon};
+use crimson_config::{CommonArgs, Config, DAEMON_EXECUTABLE, Daemon};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -98,7 +98,8 @@ async fn start(
     if daemon == Daemon::Cri {
         ensure_holder(args, config).await?;
     }
-    let mut command = Command::new(bin_dir.join(daemon.binary_name()));
+    let mut command = Command::new(bin_dir.join(DAEMON_EXECUTABLE));
+    command.arg0(daemon.binary_name());
     let pid = spawn(args, config, &mut command, daemon.binary_name())?;
     wait_healthy(config, daemon, pid, Duration::from_secs(timeout)).await?;
     println!("{daemon} is up (pid {pid})");

@@ -1,11 +1,13 @@
+//! crimson-image's command line and start-up.
+//!
 //! crimson-image: pulls images from registries into crimson-storage and keeps the image
 //! records; serves `crimson.image.v1.Images` on its unix socket.
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode};
 
+use crate::{ImageError, ImageService};
 use clap::Parser;
 use crimson_config::{CommonArgs, Daemon};
-use crimson_image::{ImageError, ImageService};
 
 /// Command line of crimson-image.
 #[derive(Debug, Parser)]
@@ -21,8 +23,9 @@ struct Args {
     global_auth_file: Option<std::path::PathBuf>,
 }
 
-fn main() -> ExitCode {
-    crimson_rpc::run_daemon("crimson-image", run(Args::parse()))
+/// Runs crimson-image with the command line `args` (the program's name first) until it stops.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    crimson_rpc::run_daemon("crimson-image", run(Args::parse_from(args)))
 }
 
 async fn run(args: Args) -> Result<(), ImageError> {

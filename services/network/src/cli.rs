@@ -1,11 +1,13 @@
+//! crimson-network's command line and start-up.
+//!
 //! crimson-network: owns pod network namespaces and CNI attachments; serves
 //! `crimson.network.v1.Network` on its unix socket.
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode};
 
+use crate::{NetworkError, NetworkService};
 use clap::Parser;
 use crimson_config::{CommonArgs, Daemon};
-use crimson_network::{NetworkError, NetworkService};
 
 /// Command line of crimson-network.
 #[derive(Debug, Parser)]
@@ -28,8 +30,9 @@ struct Args {
     cni_bin_dirs: Vec<std::path::PathBuf>,
 }
 
-fn main() -> ExitCode {
-    crimson_rpc::run_daemon("crimson-network", run(Args::parse()))
+/// Runs crimson-network with the command line `args` (the program's name first) until it stops.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    crimson_rpc::run_daemon("crimson-network", run(Args::parse_from(args)))
 }
 
 async fn run(args: Args) -> Result<(), NetworkError> {

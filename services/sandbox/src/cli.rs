@@ -1,11 +1,13 @@
+//! crimson-sandbox's command line and start-up.
+//!
 //! crimson-sandbox: owns pods, containers, their conmon monitors and OCI bundles; serves
 //! `crimson.sandbox.v1.Sandbox` on its unix socket.
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode};
 
+use crate::{SandboxError, SandboxService, reaper};
 use clap::Parser;
 use crimson_config::{CommonArgs, Daemon};
-use crimson_sandbox::{SandboxError, SandboxService, reaper};
 
 /// Command line of crimson-sandbox.
 #[derive(Debug, Parser)]
@@ -18,8 +20,9 @@ struct Args {
     pause_image: Option<String>,
 }
 
-fn main() -> ExitCode {
-    crimson_rpc::run_daemon("crimson-sandbox", run(Args::parse()))
+/// Runs crimson-sandbox with the command line `args` (the program's name first) until it stops.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    crimson_rpc::run_daemon("crimson-sandbox", run(Args::parse_from(args)))
 }
 
 async fn run(args: Args) -> Result<(), SandboxError> {

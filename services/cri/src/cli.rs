@@ -1,12 +1,14 @@
+//! crimson-cri's command line and start-up.
+//!
 //! crimson-cri: the CRI v1 front door. Serves `runtime.v1.RuntimeService` and
 //! `runtime.v1.ImageService` on the well-known socket and routes each call to the daemon that
 //! owns the work.
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode};
 
+use crate::{CriError, FrontDoor};
 use clap::Parser;
 use crimson_config::{CommonArgs, Daemon};
-use crimson_cri::{CriError, FrontDoor};
 
 /// Command line of crimson-cri.
 #[derive(Debug, Parser)]
@@ -16,8 +18,9 @@ struct Args {
     common: CommonArgs,
 }
 
-fn main() -> ExitCode {
-    crimson_rpc::run_daemon("crimson-cri", run(Args::parse()))
+/// Runs crimson-cri with the command line `args` (the program's name first) until it stops.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    crimson_rpc::run_daemon("crimson-cri", run(Args::parse_from(args)))
 }
 
 async fn run(args: Args) -> Result<(), CriError> {

@@ -1,11 +1,13 @@
+//! crimson-storage's command line and start-up.
+//!
 //! crimson-storage: keeps image layers (unpacked, content-addressed by chain id) and container
 //! root filesystems, and serves `crimson.storage.v1.Storage` on its unix socket.
 
-use std::process::ExitCode;
+use std::{ffi::OsString, process::ExitCode};
 
+use crate::{StorageError, StorageService};
 use clap::Parser;
 use crimson_config::{CommonArgs, Daemon, StorageDriver};
-use crimson_storage::{StorageError, StorageService};
 
 /// Command line of crimson-storage.
 #[derive(Debug, Parser)]
@@ -18,8 +20,9 @@ struct Args {
     driver: Option<String>,
 }
 
-fn main() -> ExitCode {
-    crimson_rpc::run_daemon("crimson-storage", run(Args::parse()))
+/// Runs crimson-storage with the command line `args` (the program's name first) until it stops.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    crimson_rpc::run_daemon("crimson-storage", run(Args::parse_from(args)))
 }
 
 async fn run(args: Args) -> Result<(), StorageError> {
