@@ -468,6 +468,15 @@ pub fn spec(image: &str) -> ImageSpec {
     }
 }
 
+/// An ImageStatus that always crosses to crimson-image: of an image nobody asked about, whose
+/// answer the front door has no copy of (it answers reads it has a copy of without the daemon).
+pub fn uncached_image_status() -> ImageStatusRequest {
+    ImageStatusRequest {
+        image: Some(spec("never-asked-about:latest")),
+        verbose: false,
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         let children: Vec<(Daemon, Child)> = self.children.lock().unwrap().drain().collect();

@@ -6,11 +6,11 @@ use std::time::Duration;
 use crimson_config::Daemon;
 use crimson_integration::{
     require_root,
-    stack::{Stack, StackOptions},
+    stack::{Stack, StackOptions, uncached_image_status},
 };
 use k8s_cri::v1::{
-    CheckpointContainerRequest, ImageSpec, ImageStatusRequest, ListImagesRequest,
-    RuntimeConfigRequest, StatusRequest, VersionRequest,
+    CheckpointContainerRequest, ListImagesRequest, RuntimeConfigRequest, StatusRequest,
+    VersionRequest,
 };
 use tonic::Code;
 
@@ -139,7 +139,7 @@ async fn a_daemon_that_is_down_gives_unavailable_naming_it_then_recovers() {
     stack.kill(Daemon::Image);
     let answer = tokio::time::timeout(
         Duration::from_secs(20),
-        images.list_images(ListImagesRequest::default()),
+        images.image_status(uncached_image_status()),
     )
     .await
     .expect("the front door answers instead of hanging");
@@ -187,17 +187,9 @@ async fn a_hung_daemon_gives_unavailable_instead_of_a_hang() {
             .then_some(())
     })
     .await;
-    // A read the front door has no copy of (it may answer those it has: nothing changes in a
-    // stopped daemon).
     let answer = tokio::time::timeout(
         Duration::from_secs(60),
-        images.image_status(ImageStatusRequest {
-            image: Some(ImageSpec {
-                image: "never-asked-about:latest".into(),
-                ..Default::default()
-            }),
-            verbose: false,
-        }),
+        images.image_status(uncached_image_status()),
     )
     .await;
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crimson_config::Daemon;
 use crimson_integration::{
     require_root,
-    stack::{Stack, StackOptions},
+    stack::{Stack, StackOptions, uncached_image_status},
 };
 use k8s_cri::v1::{ListImagesRequest, ListPodSandboxRequest, VersionRequest};
 use tonic::Code;
@@ -76,12 +76,8 @@ async fn sigterm_lets_the_calls_in_flight_finish_then_the_next_front_door_serves
 
     // A call held in flight: its backend is down, so the front door keeps retrying it.
     stack.kill(Daemon::Image);
-    let in_flight = tokio::spawn(async move {
-        images
-            .list_images(ListImagesRequest::default())
-            .await
-            .map(|r| r.into_inner().images.len())
-    });
+    let in_flight =
+        tokio::spawn(async move { images.image_status(uncached_image_status()).await.map(drop) });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cri_pid = stack.pid(Daemon::Cri).unwrap();
     let terminating = tokio::task::spawn_blocking({
@@ -143,8 +139,8 @@ async fn retries_of_a_backend_that_is_down_last_as_long_as_the_callers_deadline(
     stack.kill(Daemon::Image);
 
     let short = images
-        .list_images(with_deadline(
-            ListImagesRequest::default(),
+        .image_status(with_deadline(
+            uncached_image_status(),
             Duration::from_millis(800),
         ))
         .await
@@ -155,8 +151,8 @@ async fn retries_of_a_backend_that_is_down_last_as_long_as_the_callers_deadline(
     // Down for longer than backend_wait_ms, yet within the caller's deadline: no failure.
     let long = tokio::spawn(async move {
         images
-            .list_images(with_deadline(
-                ListImagesRequest::default(),
+            .image_status(with_deadline(
+                uncached_image_status(),
                 Duration::from_secs(60),
             ))
             .await

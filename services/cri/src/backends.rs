@@ -62,9 +62,8 @@ impl Backends {
     {
         let answer = self
             .sandbox
-            .call_response(|channel| call(sandbox_client(channel)))
-            .await;
-        wrote(&self.sandbox_answers, answer)
+            .call_response(|channel| call(sandbox_client(channel)));
+        wrote(&self.sandbox_answers, answer.await)
     }
 
     /// A call to crimson-sandbox that changes nothing there (stats, exec, streams), retried
@@ -92,8 +91,8 @@ impl Backends {
         F: Fn(SandboxClient<PeerChannel>, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let call = |channel, request| call(sandbox_client(channel), request);
-        cached_read(&self.sandbox, &self.sandbox_answers, method, request, call).await
+        let (peer, answers) = (&self.sandbox, &*self.sandbox_answers);
+        cached_read(peer, answers, sandbox_client, method, request, call).await
     }
 
     /// Starts [`Backends::sandbox_cached`] in the background, after a write, for the read
@@ -106,10 +105,7 @@ impl Backends {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
     {
         let (peer, answers) = (self.sandbox.clone(), self.sandbox_answers.clone());
-        tokio::spawn(async move {
-            let call = |channel, request| call(sandbox_client(channel), request);
-            let _ = cached_read(&peer, &answers, method, request, call).await;
-        });
+        prefetch(peer, answers, sandbox_client, method, request, call);
     }
 
     /// A call to crimson-image that may change it (pull, removal), retried while it cannot be
@@ -121,9 +117,8 @@ impl Backends {
     {
         let answer = self
             .image
-            .call_response(|channel| call(ImagesClient::new(channel)))
-            .await;
-        wrote(&self.image_answers, answer)
+            .call_response(|channel| call(ImagesClient::new(channel)));
+        wrote(&self.image_answers, answer.await)
     }
 
     /// crimson-image's answer to the read `method` with `request`, cached until it changes.
@@ -139,8 +134,8 @@ impl Backends {
         F: Fn(ImagesClient<PeerChannel>, Req) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let call = |channel, request| call(ImagesClient::new(channel), request);
-        cached_read(&self.image, &self.image_answers, method, request, call).await
+        let (peer, answers) = (&self.image, &*self.image_answers);
+        cached_read(peer, answers, ImagesClient::new, method, request, call).await
     }
 
     /// Starts [`Backends::image_cached`] in the background, after a write, for the read
@@ -153,10 +148,7 @@ impl Backends {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
     {
         let (peer, answers) = (self.image.clone(), self.image_answers.clone());
-        tokio::spawn(async move {
-            let call = |channel, request| call(ImagesClient::new(channel), request);
-            let _ = cached_read(&peer, &answers, method, request, call).await;
-        });
+        prefetch(peer, answers, ImagesClient::new, method, request, call);
     }
 
     /// One quick call to `peer` (no retries), bounded by [`PROBE_TIMEOUT`]; a daemon that is
@@ -199,10 +191,12 @@ impl Backends {
     }
 }
 
-/// `peer`'s answer to the read `method` with `request`, from `answers` when they have it.
-async fn cached_read<Req, T, F, Fut>(
+/// `peer`'s answer to the read `method` with `request`, from `answers` when they have it;
+/// `client` makes the client `call` is made with.
+async fn cached_read<C, Req, T, F, Fut>(
     peer: &Peer,
     answers: &ReadCache,
+    client: fn(PeerChannel) -> C,
     method: &'static str,
     request: Req,
     call: F,
@@ -210,14 +204,35 @@ async fn cached_read<Req, T, F, Fut>(
 where
     Req: prost::Message + Clone,
     T: Send + Sync + 'static,
-    F: Fn(PeerChannel, Req) -> Fut,
+    F: Fn(C, Req) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
     answers
         .read(method, &request, || {
-            peer.call_response(|channel| call(channel, request.clone()))
+            peer.call_response(|channel| call(client(channel), request.clone()))
         })
         .await
+}
+
+/// [`cached_read`] in a task of its own, whose answer stays in `answers` for the reads that
+/// follow (or wait for it).
+fn prefetch<C, Req, T, F, Fut>(
+    peer: Peer,
+    answers: Arc<ReadCache>,
+    client: fn(PeerChannel) -> C,
+    method: &'static str,
+    request: Req,
+    call: F,
+) where
+    C: 'static,
+    Req: prost::Message + Clone + 'static,
+    T: Send + Sync + 'static,
+    F: Fn(C, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
+{
+    tokio::spawn(async move {
+        let _ = cached_read(&peer, &answers, client, method, request, call).await;
+    });
 }
 
 /// Tells `answers` that a write answered (with the daemon's write count, when it gave one,
