@@ -55,7 +55,19 @@ impl Backends {
 
     /// A call to crimson-sandbox that may change it, retried while it cannot be reached
     /// (bounded); the cached answers read before it go when it returns.
-    pub async fn sandbox<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    pub async fn sandbox<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(SandboxClient<PeerChannel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        Ok(self.sandbox_stamped(call).await?.0)
+    }
+
+    /// [`Backends::sandbox`], with the daemon's stamp on its answer.
+    pub async fn sandbox_stamped<T, F, Fut>(
+        &self,
+        mut call: F,
+    ) -> Result<(T, Option<ChangeStamp>), tonic::Status>
     where
         F: FnMut(SandboxClient<PeerChannel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -64,6 +76,22 @@ impl Backends {
             .sandbox
             .call_response(|channel| call(sandbox_client(channel)));
         wrote(&self.sandbox_answers, answer.await)
+    }
+
+    /// Keeps `answer` as crimson-sandbox's answer to the read `method` with `request`, which
+    /// a write (answered with `stamp`) gave as read at the daemon's write count `read_at`.
+    pub fn sandbox_keep<Req, T>(
+        &self,
+        method: &'static str,
+        request: &Req,
+        answer: T,
+        stamp: ChangeStamp,
+        read_at: u64,
+    ) where
+        Req: prost::Message,
+        T: Send + Sync + 'static,
+    {
+        (self.sandbox_answers).keep(method, request, answer, stamp.run, read_at);
     }
 
     /// A call to crimson-sandbox that changes nothing there (stats, exec, streams), retried
@@ -95,19 +123,6 @@ impl Backends {
         cached_read(peer, answers, sandbox_client, method, request, call).await
     }
 
-    /// Starts [`Backends::sandbox_cached`] in the background, after a write, for the read
-    /// kubelet sends next (which waits for it rather than asking again).
-    pub fn sandbox_prefetch<Req, T, F, Fut>(&self, method: &'static str, request: Req, call: F)
-    where
-        Req: prost::Message + Clone + 'static,
-        T: Send + Sync + 'static,
-        F: Fn(SandboxClient<PeerChannel>, Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
-    {
-        let (peer, answers) = (self.sandbox.clone(), self.sandbox_answers.clone());
-        prefetch(peer, answers, sandbox_client, method, request, call);
-    }
-
     /// A call to crimson-image that may change it (pull, removal), retried while it cannot be
     /// reached (bounded); the cached answers read before it go when it returns.
     pub async fn image_write<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
@@ -118,7 +133,7 @@ impl Backends {
         let answer = self
             .image
             .call_response(|channel| call(ImagesClient::new(channel)));
-        wrote(&self.image_answers, answer.await)
+        Ok(wrote(&self.image_answers, answer.await)?.0)
     }
 
     /// crimson-image's answer to the read `method` with `request`, cached until it changes.
@@ -148,7 +163,10 @@ impl Backends {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
     {
         let (peer, answers) = (self.image.clone(), self.image_answers.clone());
-        prefetch(peer, answers, ImagesClient::new, method, request, call);
+        tokio::spawn(async move {
+            let client = ImagesClient::new;
+            let _ = cached_read(&peer, &answers, client, method, request, call).await;
+        });
     }
 
     /// One quick call to `peer` (no retries), bounded by [`PROBE_TIMEOUT`]; a daemon that is
@@ -214,39 +232,19 @@ where
         .await
 }
 
-/// [`cached_read`] in a task of its own, whose answer stays in `answers` for the reads that
-/// follow (or wait for it).
-fn prefetch<C, Req, T, F, Fut>(
-    peer: Peer,
-    answers: Arc<ReadCache>,
-    client: fn(PeerChannel) -> C,
-    method: &'static str,
-    request: Req,
-    call: F,
-) where
-    C: 'static,
-    Req: prost::Message + Clone + 'static,
-    T: Send + Sync + 'static,
-    F: Fn(C, Req) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
-{
-    tokio::spawn(async move {
-        let _ = cached_read(&peer, &answers, client, method, request, call).await;
-    });
-}
-
 /// Tells `answers` that a write answered (with the daemon's write count, when it gave one,
-/// failures included), and passes its answer on.
+/// failures included), and passes its answer on with that stamp.
 fn wrote<T>(
     answers: &ReadCache,
     answer: Result<tonic::Response<T>, tonic::Status>,
-) -> Result<T, tonic::Status> {
+) -> Result<(T, Option<ChangeStamp>), tonic::Status> {
     let metadata = match &answer {
         Ok(response) => response.metadata(),
         Err(status) => status.metadata(),
     };
-    answers.wrote(ChangeStamp::from_metadata(metadata));
-    answer.map(tonic::Response::into_inner)
+    let stamp = ChangeStamp::from_metadata(metadata);
+    answers.wrote(stamp);
+    answer.map(|response| (response.into_inner(), stamp))
 }
 
 /// A crimson-sandbox client that takes answers as large as a node's lists get.

@@ -11,7 +11,8 @@
 //!
 //! Readers of the same request wait for the one fetch in flight instead of asking again, and
 //! take its answer if it could be kept; so a read the front door starts itself right after a
-//! write (the status kubelet polls next) serves the poll that arrives while it runs.
+//! write serves the poll that arrives while it runs. A write may also leave the answer of the
+//! read that follows it ([`ReadCache::keep`]).
 
 use std::{
     any::Any,
@@ -114,18 +115,32 @@ impl ReadCache {
             && inner.advance(stamp.run, stamp.after)
             && stamp.before >= inner.seen
         {
-            if inner.answers.len() >= MAX_ANSWERS {
-                inner.answers.clear();
-            }
-            let kept = Kept {
-                count: stamp.before,
-                answer: answer.clone(),
-            };
-            inner.answers.insert(fetching.key.clone(), kept);
+            inner.insert(fetching.key.clone(), stamp.before, answer.clone());
         }
         drop(inner);
         drop(fetching);
         Ok(answer)
+    }
+
+    /// Keeps `answer` as the daemon's answer to `method` with `request`, as its run `run` read
+    /// it at write count `read_at` (a write that answers with what a read would give); not if
+    /// a later write is known, or the run is not the one whose stream is up.
+    pub fn keep<Req, Resp>(
+        &self,
+        method: &'static str,
+        request: &Req,
+        answer: Resp,
+        run: u64,
+        read_at: u64,
+    ) where
+        Req: prost::Message,
+        Resp: Send + Sync + 'static,
+    {
+        let mut inner = self.lock();
+        if inner.run == Some(run) && read_at >= inner.seen {
+            let key = (method, request.encode_to_vec());
+            inner.insert(key, read_at, Arc::new(answer));
+        }
     }
 
     /// The daemon's change stream said `count` writes in its run `run`.
@@ -160,6 +175,14 @@ impl ReadCache {
 }
 
 impl Inner {
+    /// Keeps `answer`, read at write count `count`, under `key`.
+    fn insert(&mut self, key: Key, count: u64, answer: Arc<dyn Any + Send + Sync>) {
+        if self.answers.len() >= MAX_ANSWERS {
+            self.answers.clear();
+        }
+        self.answers.insert(key, Kept { count, answer });
+    }
+
     /// The answer kept for `key`, if it is one of type `Resp`.
     fn kept<Resp: Send + Sync + 'static>(&self, key: &Key) -> Option<Arc<Resp>> {
         self.answers
@@ -337,6 +360,33 @@ mod tests {
         assert_eq!(first.await.unwrap(), 1);
         assert_eq!(*second.await.unwrap().unwrap(), 1);
         assert!(cache.lock().fetching.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_write_can_leave_the_answer_of_the_read_that_follows_it() {
+        let cache = ReadCache::default();
+        cache.changed(RUN, 4);
+        let request = "a".to_string();
+        cache.keep("Get", &request, 7u32, RUN, 4);
+        let not_asked = || async { Err(tonic::Status::internal("asked")) };
+        assert_eq!(
+            *cache
+                .read::<_, u32, _>("Get", &request, not_asked)
+                .await
+                .unwrap(),
+            7
+        );
+        cache.keep("Get", &"b".to_string(), 8u32, RUN, 3);
+        cache.keep("Get", &"c".to_string(), 9u32, RUN + 1, 4);
+        let asked = AtomicU32::new(0);
+        assert_eq!(
+            read(&cache, "b", 4, &asked).await,
+            1,
+            "read before a later write"
+        );
+        assert_eq!(read(&cache, "c", 4, &asked).await, 2, "another run's");
+        cache.changed(RUN, 5);
+        assert_eq!(read(&cache, "a", 5, &asked).await, 3, "a write after it");
     }
 
     #[tokio::test]

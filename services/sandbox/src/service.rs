@@ -7,7 +7,7 @@ use crimson_api::sandbox::v1::{
     CreateContainerResponse, Empty, ExecSyncRequest, ExecSyncResponse, GetStatusRequest,
     ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
     PodStats, RunPodRequest, RunPodResponse, RuntimeHandler, RuntimeStatus, StopContainerRequest,
-    StreamInput, UpdateContainerResourcesRequest, WatchEventsRequest,
+    StreamInput, UpdateContainerResourcesRequest, WatchEventsRequest, WrittenContainer, WrittenPod,
     sandbox_server::{Sandbox, SandboxServer},
 };
 use crimson_config::Config;
@@ -85,6 +85,27 @@ fn respond<T>(result: Result<T>) -> RpcResult<T> {
     })
 }
 
+/// Pod `id` as GetPod answers it now, with the write count read before it (so a write that
+/// lands while it is read makes the front door drop it).
+fn written_pod(state: &State, id: &str) -> WrittenPod {
+    let read_at = state.store.changes().count();
+    let pod = state.pod(id).ok();
+    WrittenPod {
+        pod: pod.map(|record| pod::list::to_proto(state, &record)),
+        read_at,
+    }
+}
+
+/// Container `id` as GetContainer answers it now; see [`written_pod`].
+async fn written_container(state: &State, id: &str) -> WrittenContainer {
+    let read_at = state.store.changes().count();
+    let container = current(state, id).await.ok();
+    WrittenContainer {
+        container: container.map(|record| container::list::to_proto(&record)),
+        read_at,
+    }
+}
+
 fn empty(result: Result<()>) -> RpcResult<Empty> {
     respond(result.map(|()| Empty {}))
 }
@@ -137,12 +158,20 @@ impl Sandbox for SandboxService {
         respond(
             pod::run::run_pod(self.state.clone(), spec)
                 .await
-                .map(|pod_id| RunPodResponse { pod_id }),
+                .map(|pod_id| RunPodResponse {
+                    written: Some(written_pod(&self.state, &pod_id)),
+                    pod_id,
+                }),
         )
     }
 
-    async fn stop_pod(&self, request: Request<PodRef>) -> RpcResult<Empty> {
-        empty(pod::stop::stop_pod(&self.state, &request.into_inner().pod_id).await)
+    async fn stop_pod(&self, request: Request<PodRef>) -> RpcResult<WrittenPod> {
+        let id = request.into_inner().pod_id;
+        respond(
+            pod::stop::stop_pod(&self.state, &id)
+                .await
+                .map(|()| written_pod(&self.state, &id)),
+        )
     }
 
     async fn remove_pod(&self, request: Request<PodRef>) -> RpcResult<Empty> {
@@ -170,34 +199,42 @@ impl Sandbox for SandboxService {
         request: Request<CreateContainerRequest>,
     ) -> RpcResult<CreateContainerResponse> {
         let request = request.into_inner();
-        respond(
-            container::create::create_container(
-                self.state.clone(),
-                request.pod_id,
-                request.spec.unwrap_or_default(),
-            )
-            .await
-            .map(|container_id| CreateContainerResponse { container_id }),
+        let created = container::create::create_container(
+            self.state.clone(),
+            request.pod_id,
+            request.spec.unwrap_or_default(),
         )
+        .await;
+        respond(match created {
+            Ok(container_id) => Ok(CreateContainerResponse {
+                written: Some(written_container(&self.state, &container_id).await),
+                container_id,
+            }),
+            Err(e) => Err(e),
+        })
     }
 
-    async fn start_container(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {
-        empty(
-            container::start::start_container(&self.state, &request.into_inner().container_id)
-                .await,
-        )
+    async fn start_container(&self, request: Request<ContainerRef>) -> RpcResult<WrittenContainer> {
+        let id = request.into_inner().container_id;
+        let started = container::start::start_container(&self.state, &id).await;
+        respond(match started {
+            Ok(()) => Ok(written_container(&self.state, &id).await),
+            Err(e) => Err(e),
+        })
     }
 
-    async fn stop_container(&self, request: Request<StopContainerRequest>) -> RpcResult<Empty> {
+    async fn stop_container(
+        &self,
+        request: Request<StopContainerRequest>,
+    ) -> RpcResult<WrittenContainer> {
         let request = request.into_inner();
-        empty(
-            container::stop::stop_container(
-                &self.state,
-                &request.container_id,
-                request.timeout_seconds,
-            )
-            .await,
-        )
+        let id = request.container_id;
+        let stopped =
+            container::stop::stop_container(&self.state, &id, request.timeout_seconds).await;
+        respond(match stopped {
+            Ok(()) => Ok(written_container(&self.state, &id).await),
+            Err(e) => Err(e),
+        })
     }
 
     async fn remove_container(&self, request: Request<ContainerRef>) -> RpcResult<Empty> {

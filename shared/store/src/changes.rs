@@ -21,6 +21,11 @@ impl Changes {
         self.0.send_modify(|count| *count = count.wrapping_add(1));
     }
 
+    /// The count now.
+    pub fn count(&self) -> u64 {
+        *self.0.borrow()
+    }
+
     /// A receiver of the count, which sees its current value first.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()

@@ -2,9 +2,9 @@
 
 use crimson_api::sandbox::v1::{
     Container, ContainerRef, CreateContainerRequest, StopContainerRequest,
-    UpdateContainerResourcesRequest, sandbox_client::SandboxClient,
+    UpdateContainerResourcesRequest, WrittenContainer, sandbox_client::SandboxClient,
 };
-use crimson_rpc::PeerChannel;
+use crimson_rpc::{ChangeStamp, PeerChannel};
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -29,10 +29,27 @@ async fn get_container(
 /// The cache's name of [`get_container`].
 const GET_CONTAINER: &str = "GetContainer";
 
-/// Reads container `container_id`'s status in the background after a write to it: kubelet
-/// asks for it next.
-fn prefetch_status(backends: &Backends, container_id: String) {
-    backends.sandbox_prefetch(GET_CONTAINER, ContainerRef { container_id }, get_container);
+/// Keeps the container a write to it left (`written`, with the write's `stamp`) as the
+/// answer to the ContainerStatus kubelet sends next.
+fn keep_status(
+    backends: &Backends,
+    container_id: &str,
+    written: Option<WrittenContainer>,
+    stamp: Option<ChangeStamp>,
+) {
+    if let (
+        Some(WrittenContainer {
+            container: Some(container),
+            read_at,
+        }),
+        Some(stamp),
+    ) = (written, stamp)
+    {
+        let request = ContainerRef {
+            container_id: container_id.to_string(),
+        };
+        backends.sandbox_keep(GET_CONTAINER, &request, container, stamp, read_at);
+    }
 }
 
 /// CreateContainer; `image_sub_paths` are the mounts' (cri-api v0.36), in order.
@@ -50,13 +67,13 @@ pub async fn create(
         pod_id: request.pod_sandbox_id,
         spec: Some(spec),
     };
-    let created = backends
-        .sandbox(|mut client| {
+    let (created, stamp) = backends
+        .sandbox_stamped(|mut client| {
             let request = request.clone();
             async move { client.create_container(request).await }
         })
         .await?;
-    prefetch_status(backends, created.container_id.clone());
+    keep_status(backends, &created.container_id, created.written, stamp);
     Ok(cri::CreateContainerResponse {
         container_id: created.container_id,
     })
@@ -65,13 +82,13 @@ pub async fn create(
 /// StartContainer.
 pub async fn start(backends: &Backends, id: String) -> Result<cri::StartContainerResponse, Status> {
     let request = container_ref(id)?;
-    backends
-        .sandbox(|mut client| {
+    let (written, stamp) = backends
+        .sandbox_stamped(|mut client| {
             let request = request.clone();
             async move { client.start_container(request).await }
         })
         .await?;
-    prefetch_status(backends, request.container_id);
+    keep_status(backends, &request.container_id, Some(written), stamp);
     Ok(cri::StartContainerResponse {})
 }
 
@@ -84,13 +101,13 @@ pub async fn stop(
         container_id: container_ref(request.container_id)?.container_id,
         timeout_seconds: request.timeout,
     };
-    backends
-        .sandbox(|mut client| {
+    let (written, stamp) = backends
+        .sandbox_stamped(|mut client| {
             let request = request.clone();
             async move { client.stop_container(request).await }
         })
         .await?;
-    prefetch_status(backends, request.container_id);
+    keep_status(backends, &request.container_id, Some(written), stamp);
     Ok(cri::StopContainerResponse {})
 }
 

@@ -1,7 +1,9 @@
 //! Pod sandbox RPCs → crimson-sandbox.
 
-use crimson_api::sandbox::v1::{Pod, PodRef, RunPodRequest, sandbox_client::SandboxClient};
-use crimson_rpc::PeerChannel;
+use crimson_api::sandbox::v1::{
+    Pod, PodRef, RunPodRequest, WrittenPod, sandbox_client::SandboxClient,
+};
+use crimson_rpc::{ChangeStamp, PeerChannel};
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -16,16 +18,15 @@ pub async fn run(
     let config = request.config.ok_or_else(|| missing("config"))?;
     let spec = pod::to_pod_spec(config, request.runtime_handler)?;
     let request = RunPodRequest { spec: Some(spec) };
-    let response = backends
-        .sandbox(|mut client| {
+    let (response, stamp) = backends
+        .sandbox_stamped(|mut client| {
             let request = request.clone();
             async move { client.run_pod(request).await }
         })
         .await?;
-    let pod_id = response.pod_id;
-    prefetch_status(backends, pod_id.clone());
+    keep_status(backends, &response.pod_id, response.written, stamp);
     Ok(cri::RunPodSandboxResponse {
-        pod_sandbox_id: pod_id,
+        pod_sandbox_id: response.pod_id,
     })
 }
 
@@ -40,10 +41,27 @@ async fn get_pod(
 /// The cache's name of [`get_pod`].
 const GET_POD: &str = "GetPod";
 
-/// Reads pod `pod_id`'s status in the background after a write to it: kubelet asks for it
-/// next.
-fn prefetch_status(backends: &Backends, pod_id: String) {
-    backends.sandbox_prefetch(GET_POD, PodRef { pod_id }, get_pod);
+/// Keeps the pod a write to it left (`written`, with the write's `stamp`) as the answer to
+/// the PodSandboxStatus kubelet sends next.
+fn keep_status(
+    backends: &Backends,
+    pod_id: &str,
+    written: Option<WrittenPod>,
+    stamp: Option<ChangeStamp>,
+) {
+    if let (
+        Some(WrittenPod {
+            pod: Some(pod),
+            read_at,
+        }),
+        Some(stamp),
+    ) = (written, stamp)
+    {
+        let request = PodRef {
+            pod_id: pod_id.to_string(),
+        };
+        backends.sandbox_keep(GET_POD, &request, pod, stamp, read_at);
+    }
 }
 
 fn pod_ref(id: String) -> Result<PodRef, Status> {
@@ -56,13 +74,13 @@ fn pod_ref(id: String) -> Result<PodRef, Status> {
 /// StopPodSandbox (idempotent).
 pub async fn stop(backends: &Backends, id: String) -> Result<cri::StopPodSandboxResponse, Status> {
     let request = pod_ref(id)?;
-    backends
-        .sandbox(|mut client| {
+    let (written, stamp) = backends
+        .sandbox_stamped(|mut client| {
             let request = request.clone();
             async move { client.stop_pod(request).await }
         })
         .await?;
-    prefetch_status(backends, request.pod_id);
+    keep_status(backends, &request.pod_id, Some(written), stamp);
     Ok(cri::StopPodSandboxResponse {})
 }
 
