@@ -91,7 +91,8 @@ impl Backends {
         Req: prost::Message,
         T: Send + Sync + 'static,
     {
-        (self.sandbox_answers).keep(method, request, answer, stamp.run, read_at);
+        self.sandbox_answers
+            .keep(method, request, answer, stamp.run, read_at);
     }
 
     /// A call to crimson-sandbox that changes nothing there (stats, exec, streams), retried
