@@ -8,6 +8,7 @@
 //! the RPC.
 
 mod backends;
+mod cached_peer;
 mod change_feed;
 pub mod cli;
 mod error;

@@ -24,7 +24,9 @@ const LIST_IMAGES: &str = "ListImages";
 
 /// Lists every image in the background, for the next ListImages without a filter.
 pub fn prefetch(backends: &Backends) {
-    backends.image_prefetch(LIST_IMAGES, InternalList::default(), list);
+    backends
+        .image_cache
+        .prefetch(LIST_IMAGES, InternalList::default(), list);
 }
 
 /// Every image, or the one the filter's image spec names.
@@ -38,7 +40,8 @@ pub async fn list_images(
         .map(|spec| spec.image)
         .unwrap_or_default();
     let listed = backends
-        .image_cached(LIST_IMAGES, InternalList { reference }, list)
+        .image_cache
+        .read(LIST_IMAGES, InternalList { reference }, list)
         .await?;
     Ok(ListImagesResponse {
         images: listed.images.iter().map(to_cri_image).collect(),

@@ -25,7 +25,8 @@ pub async fn pull_image(
         credentials,
     };
     let pulled = backends
-        .image_write(|mut client| {
+        .image_cache
+        .write(|mut client| {
             let request = internal.clone();
             async move { client.pull_image(request).await }
         })

@@ -13,7 +13,8 @@ pub async fn remove_image(
 ) -> Result<RemoveImageResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     backends
-        .image_write(|mut client| {
+        .image_cache
+        .write(|mut client| {
             let reference = reference.clone();
             async move { client.remove_image(InternalRemove { reference }).await }
         })

@@ -27,7 +27,9 @@ const GET_IMAGE: &str = "GetImage";
 /// background after a pull or removal: kubelet looks at the image it pulled next, and its
 /// image manager lists them.
 pub fn prefetch_after_write(backends: &Backends, reference: String) {
-    backends.image_prefetch(GET_IMAGE, GetImageRequest { reference }, get_image);
+    backends
+        .image_cache
+        .prefetch(GET_IMAGE, GetImageRequest { reference }, get_image);
     super::list::prefetch(backends);
 }
 
@@ -38,7 +40,8 @@ pub async fn image_status(
 ) -> Result<ImageStatusResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
     let found = backends
-        .image_cached(GET_IMAGE, GetImageRequest { reference }, get_image)
+        .image_cache
+        .read(GET_IMAGE, GetImageRequest { reference }, get_image)
         .await;
     let image = match found {
         Ok(image) => image,

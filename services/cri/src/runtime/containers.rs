@@ -48,7 +48,9 @@ fn keep_status(
         let request = ContainerRef {
             container_id: container_id.to_string(),
         };
-        backends.sandbox_keep(GET_CONTAINER, &request, container, stamp, read_at);
+        backends
+            .sandbox_cache
+            .keep(GET_CONTAINER, &request, container, stamp, read_at);
     }
 }
 
@@ -68,7 +70,8 @@ pub async fn create(
         spec: Some(spec),
     };
     let (created, stamp) = backends
-        .sandbox_stamped(|mut client| {
+        .sandbox_cache
+        .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.create_container(request).await }
         })
@@ -83,7 +86,8 @@ pub async fn create(
 pub async fn start(backends: &Backends, id: String) -> Result<cri::StartContainerResponse, Status> {
     let request = container_ref(id)?;
     let (written, stamp) = backends
-        .sandbox_stamped(|mut client| {
+        .sandbox_cache
+        .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.start_container(request).await }
         })
@@ -102,7 +106,8 @@ pub async fn stop(
         timeout_seconds: request.timeout,
     };
     let (written, stamp) = backends
-        .sandbox_stamped(|mut client| {
+        .sandbox_cache
+        .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.stop_container(request).await }
         })
@@ -133,7 +138,8 @@ pub async fn status(
 ) -> Result<cri::ContainerStatusResponse, Status> {
     let reference = container_ref(request.container_id)?;
     let found = backends
-        .sandbox_cached(GET_CONTAINER, reference, get_container)
+        .sandbox_cache
+        .read(GET_CONTAINER, reference, get_container)
         .await?;
     Ok(container::to_status(&found, request.verbose))
 }
@@ -145,7 +151,8 @@ pub async fn list(
 ) -> Result<cri::ListContainersResponse, Status> {
     let filter = container::to_list_request(request.filter);
     let listed = backends
-        .sandbox_cached("ListContainers", filter, |mut client, filter| async move {
+        .sandbox_cache
+        .read("ListContainers", filter, |mut client, filter| async move {
             client.list_containers(filter).await
         })
         .await?;

@@ -19,7 +19,8 @@ pub async fn run(
     let spec = pod::to_pod_spec(config, request.runtime_handler)?;
     let request = RunPodRequest { spec: Some(spec) };
     let (response, stamp) = backends
-        .sandbox_stamped(|mut client| {
+        .sandbox_cache
+        .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.run_pod(request).await }
         })
@@ -60,7 +61,9 @@ fn keep_status(
         let request = PodRef {
             pod_id: pod_id.to_string(),
         };
-        backends.sandbox_keep(GET_POD, &request, pod, stamp, read_at);
+        backends
+            .sandbox_cache
+            .keep(GET_POD, &request, pod, stamp, read_at);
     }
 }
 
@@ -75,7 +78,8 @@ fn pod_ref(id: String) -> Result<PodRef, Status> {
 pub async fn stop(backends: &Backends, id: String) -> Result<cri::StopPodSandboxResponse, Status> {
     let request = pod_ref(id)?;
     let (written, stamp) = backends
-        .sandbox_stamped(|mut client| {
+        .sandbox_cache
+        .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.stop_pod(request).await }
         })
@@ -106,7 +110,8 @@ pub async fn status(
 ) -> Result<cri::PodSandboxStatusResponse, Status> {
     let pod_request = pod_ref(request.pod_sandbox_id)?;
     let found = backends
-        .sandbox_cached(GET_POD, pod_request, get_pod)
+        .sandbox_cache
+        .read(GET_POD, pod_request, get_pod)
         .await?;
     Ok(pod::to_status(&found, request.verbose))
 }
@@ -147,7 +152,8 @@ pub async fn list(
 ) -> Result<cri::ListPodSandboxResponse, Status> {
     let filter = pod::to_list_request(request.filter);
     let listed = backends
-        .sandbox_cached("ListPods", filter, |mut client, filter| async move {
+        .sandbox_cache
+        .read("ListPods", filter, |mut client, filter| async move {
             client.list_pods(filter).await
         })
         .await?;
