@@ -43,7 +43,15 @@ impl PodEnv {
 
     /// Starts everything with extra stack options.
     pub async fn start_with(dual_stack: bool, options: StackOptions) -> Self {
-        let registry = TestRegistry::start();
+        Self::start_with_registry(TestRegistry::start(), dual_stack, options).await
+    }
+
+    /// Starts everything around `registry`, which gets the test images.
+    pub async fn start_with_registry(
+        registry: TestRegistry,
+        dual_stack: bool,
+        options: StackOptions,
+    ) -> Self {
         let pusher = Pusher::new(&registry.address, None);
         pusher.push("busybox", "test", &TestImage::busybox()).await;
         let mut pause = TestImage::with_layers(vec![LayerBuilder::new().busybox_base().build()]);

@@ -29,25 +29,32 @@ enum Auth {
 }
 
 impl TestRegistry {
-    /// Starts an open registry.
+    /// Starts an open registry on a free loopback port.
     pub fn start() -> Self {
-        Self::start_with(Auth::Open, None)
+        Self::start_with(Auth::Open, None, crate::free_port())
+    }
+
+    /// Starts an open registry on loopback port `port` (one another runtime is configured to
+    /// pull from).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_with(Auth::Open, None, port)
     }
 
     /// Starts a registry that requires `user`/`password` (HTTP basic, bcrypt htpasswd).
     pub fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::start_with(Auth::Basic, Some((user.to_string(), password.to_string())))
+        let credentials = Some((user.to_string(), password.to_string()));
+        Self::start_with(Auth::Basic, credentials, crate::free_port())
     }
 
     /// Starts a registry that answers with a Bearer challenge; its token server hands tokens
     /// to `user`/`password`.
     pub fn start_with_token_auth(user: &str, password: &str) -> Self {
-        Self::start_with(Auth::Token, Some((user.to_string(), password.to_string())))
+        let credentials = Some((user.to_string(), password.to_string()));
+        Self::start_with(Auth::Token, credentials, crate::free_port())
     }
 
-    fn start_with(auth: Auth, credentials: Option<(String, String)>) -> Self {
+    fn start_with(auth: Auth, credentials: Option<(String, String)>, port: u16) -> Self {
         let dir = tempfile::tempdir().expect("registry dir");
-        let port = crate::free_port();
         let address = format!("127.0.0.1:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",

@@ -259,11 +259,11 @@ impl State {
 }
 
 /// A new random 64-hex-digit id, like the other CRI runtimes use.
-pub fn new_id() -> String {
-    let mut bytes = [0u8; 32];
-    if let Ok(mut random) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = random.read_exact(&mut bytes);
-    }
-    hex::encode(bytes)
+pub fn new_id() -> Result<String> {
+    crimson_sys::random_bytes::<32>()
+        .map(hex::encode)
+        .map_err(SandboxError::io(
+            "drawing random bytes for an id from",
+            "getrandom(2)",
+        ))
 }

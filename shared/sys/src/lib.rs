@@ -4,6 +4,8 @@
 //! bounded time.
 
 mod blocking;
+mod random;
 pub mod user_namespaces;
 
 pub use blocking::{BlockingError, blocking};
+pub use random::random_bytes;

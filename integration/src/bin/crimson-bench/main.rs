@@ -23,6 +23,8 @@ use crimson_integration::{
     containerd::Containerd,
     image_builder::{LayerBuilder, Pusher, TestImage},
     pods::{PodEnv, tear_down},
+    registry::TestRegistry,
+    stack::StackOptions,
 };
 use k8s_cri::v1::{
     ExecSyncRequest, ImageStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
@@ -39,9 +41,19 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     burst: usize,
     /// The runtime Crimson is measured beside: `containerd` (a private one is started), or
-    /// `none`.
+    /// `none`. `--endpoint` overrides it.
     #[arg(long, default_value = "containerd")]
     peer: String,
+    /// The CRI socket of a running runtime to measure beside Crimson instead of the private
+    /// containerd (`unix:///run/containerd/containerd.sock`). It must pull from the bench's
+    /// registry (`--registry-port`, plain HTTP on loopback) and run pods with its own CNI
+    /// network and sandbox image; its memory is not measured.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The loopback port of the bench's registry (a free one by default): the one an
+    /// `--endpoint` runtime is configured to pull `127.0.0.1:<port>/...` from.
+    #[arg(long)]
+    registry_port: Option<u16>,
     /// Interleaved rounds of the side-by-side measurement (`--iterations` lifecycles each).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -76,7 +88,10 @@ async fn main() {
         eprintln!("crimson-bench needs root (namespaces, mounts, cgroups)");
         std::process::exit(2);
     }
-    let env = Arc::new(PodEnv::start(false).await);
+    let registry = args
+        .registry_port
+        .map_or_else(TestRegistry::start, TestRegistry::start_on);
+    let env = Arc::new(PodEnv::start_with_registry(registry, false, StackOptions::default()).await);
     let fresh = pss::of_processes_naming(env.stack.root());
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); STEPS.len() + 1];
     for iteration in 0..=args.iterations {
@@ -188,14 +203,10 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// with a burst's pods running.
 async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     let (rounds, per_round) = (args.rounds, args.iterations);
-    match args.peer.as_str() {
-        "none" => return,
-        "containerd" => {}
-        other => {
-            eprintln!("unknown peer {other:?}: containerd or none");
-            return;
-        }
-    }
+    let pause = format!("{}/pause:test", env.registry.address);
+    let Some(peer) = Peer::start(args, &env.registry.address, &pause).await else {
+        return;
+    };
     // An image neither runtime holds, pulled and removed in every lifecycle.
     let pulled = format!("{}/bench-pull:1", env.registry.address);
     let layer = LayerBuilder::new()
@@ -204,16 +215,10 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     Pusher::new(&env.registry.address, None)
         .push("bench-pull", "1", &TestImage::with_layers(vec![layer]))
         .await;
-    let pause = format!("{}/pause:test", env.registry.address);
-    let containerd = Containerd::start(&env.registry.address, &pause).await;
     let targets = [
+        peer.target.clone(),
         side_by_side::Target {
-            name: "containerd",
-            runtime: containerd.runtime(),
-            images: containerd.images(),
-        },
-        side_by_side::Target {
-            name: "crimson",
+            name: "crimson".into(),
             runtime: env.stack.runtime(),
             images: env.stack.images(),
         },
@@ -227,13 +232,16 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
             ..Default::default()
         })
         .await
-        .expect("containerd pulls busybox");
-    let dirs = [containerd.root(), env.stack.root()];
-    let fresh = [pss::of_processes_naming(dirs[0]), fresh];
+        .expect("the peer pulls busybox");
+    let peer_memory = || peer.dir().map(pss::of_processes_naming);
+    let fresh = [peer_memory(), Some(fresh)];
     let operations = &side_by_side::OPERATIONS;
     let measured = side_by_side::measure(env, &targets, &pulled, rounds, per_round, 1).await;
     tokio::time::sleep(SETTLE).await;
-    let rested = dirs.map(pss::of_processes_naming);
+    let rested = [
+        peer_memory(),
+        Some(pss::of_processes_naming(env.stack.root())),
+    ];
     println!(
         "\nside by side: {rounds} interleaved rounds of {per_round} lifecycles each \
          (median of the round medians; ratio = crimson / containerd)"
@@ -248,20 +256,20 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     let measured = polled::measure(env, &targets, pods, rounds, samples).await;
     println!("\nthe calls kubelet polls, {pods} pods running on each ({samples} a round)");
     side_by_side::print(&targets, &polled::POLLED, &measured);
-    println!("\nmemory (PSS MiB, daemons and monitors)   containerd    crimson   ratio");
-    for (label, [peer, crimson]) in [
+    println!(
+        "\nmemory (PSS MiB, daemons and monitors) {:>12}    crimson   ratio",
+        targets[0].name
+    );
+    for (label, memory) in [
         ("idle, fresh", fresh),
         ("idle, after the lifecycles", rested),
     ] {
-        println!(
-            "{label:<40} {peer:>10.1} {crimson:>10.1} {:>7.2}",
-            crimson / peer
-        );
+        print_compared(label, memory, 1);
     }
     for &count in &args.peer_bursts {
         let mut walls = Vec::new();
         let mut memory = Vec::new();
-        for (target, dir) in targets.iter().zip(dirs) {
+        for target in &targets {
             let (wall, started, failures) = burst_at_once(
                 env,
                 &target.runtime,
@@ -269,7 +277,10 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
                 count,
             )
             .await;
-            memory.push(pss::of_processes_naming(dir));
+            memory.push(match target.name.as_str() {
+                "crimson" => Some(pss::of_processes_naming(env.stack.root())),
+                _ => peer_memory(),
+            });
             walls.push(wall);
             if failures > 0 {
                 println!(
@@ -279,20 +290,92 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
             }
             remove_all(&target.runtime, started).await;
         }
-        println!(
-            "{:<40} {:>10.1} {:>10.1} {:>7.2}",
-            format!("{count} pods running"),
-            memory[0],
-            memory[1],
-            memory[1] / memory[0]
+        print_compared(&format!("{count} pods running"), [memory[0], memory[1]], 1);
+        let wall_ms = |wall: Duration| Some(wall.as_secs_f64() * 1000.0);
+        print_compared(
+            &format!("{count} pods started at once (wall ms)"),
+            [wall_ms(walls[0]), wall_ms(walls[1])],
+            0,
         );
-        println!(
-            "{:<40} {:>10.0} {:>10.0} {:>7.2}",
-            format!("{count} pods started at once (wall ms)"),
-            walls[0].as_secs_f64() * 1000.0,
-            walls[1].as_secs_f64() * 1000.0,
-            walls[1].as_secs_f64() / walls[0].as_secs_f64()
-        );
+    }
+}
+
+/// One line of the peer's and Crimson's figure and their ratio (`-` for what was not
+/// measured), with `decimals` digits.
+fn print_compared(label: &str, [peer, crimson]: [Option<f64>; 2], decimals: usize) {
+    let figure = |value: Option<f64>| value.map_or("-".into(), |v| format!("{v:.decimals$}"));
+    let ratio = peer.zip(crimson).map_or("-".into(), |(peer, crimson)| {
+        format!("{:.2}", crimson / peer)
+    });
+    println!(
+        "{label:<40} {:>10} {:>10} {ratio:>7}",
+        figure(peer),
+        figure(crimson)
+    );
+}
+
+/// The runtime measured beside Crimson.
+struct Peer {
+    /// Its clients and its name in the report.
+    target: side_by_side::Target,
+    /// The private containerd, when the bench started it (stopped when dropped).
+    containerd: Option<Containerd>,
+}
+
+impl Peer {
+    /// The runtime at `--endpoint`, else a private containerd pulling from `registry` with
+    /// `pause` as its sandbox image; `None` for `--peer none`.
+    async fn start(args: &Args, registry: &str, pause: &str) -> Option<Self> {
+        if let Some(endpoint) = &args.endpoint {
+            let Some(socket) = endpoint.strip_prefix("unix://") else {
+                eprintln!("--endpoint {endpoint:?}: a unix:// socket");
+                std::process::exit(2);
+            };
+            let channel = crimson_rpc::connect_unix(socket);
+            let mut runtime =
+                k8s_cri::v1::runtime_service_client::RuntimeServiceClient::new(channel.clone());
+            let version = runtime
+                .version(k8s_cri::v1::VersionRequest::default())
+                .await
+                .unwrap_or_else(|status| {
+                    eprintln!("{endpoint}: {}", status.message());
+                    std::process::exit(2);
+                })
+                .into_inner();
+            let target = side_by_side::Target {
+                name: version.runtime_name,
+                runtime,
+                images: k8s_cri::v1::image_service_client::ImageServiceClient::new(channel),
+            };
+            return Some(Self {
+                target,
+                containerd: None,
+            });
+        }
+        match args.peer.as_str() {
+            "none" => None,
+            "containerd" => {
+                let containerd = Containerd::start(registry, pause).await;
+                let target = side_by_side::Target {
+                    name: "containerd".into(),
+                    runtime: containerd.runtime(),
+                    images: containerd.images(),
+                };
+                Some(Self {
+                    target,
+                    containerd: Some(containerd),
+                })
+            }
+            other => {
+                eprintln!("unknown peer {other:?}: containerd or none");
+                None
+            }
+        }
+    }
+
+    /// The directory every process of the peer names, when the bench started it.
+    fn dir(&self) -> Option<&Path> {
+        self.containerd.as_ref().map(Containerd::root)
     }
 }
 

@@ -19,7 +19,7 @@ use tonic::transport::Channel;
 #[derive(Clone)]
 pub struct Target {
     /// Its name in the report.
-    pub name: &'static str,
+    pub name: String,
     /// RuntimeService.
     pub runtime: RuntimeServiceClient<Channel>,
     /// ImageService.

@@ -76,9 +76,7 @@ impl StreamingServer {
             StreamRequest::Attach(_) => "attach",
             StreamRequest::PortForward(_) => "portforward",
         };
-        let token = self.tokens.issue(request).ok_or_else(|| {
-            Status::resource_exhausted("too many streams are waiting to be opened")
-        })?;
+        let token = self.tokens.issue(request)?;
         Ok(format!("{}/{path}/{token}", self.base_url))
     }
 }

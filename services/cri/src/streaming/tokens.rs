@@ -9,6 +9,7 @@ use std::{
 };
 
 use base64::Engine;
+use tonic::Status;
 
 /// Most requests waiting for their stream at once.
 const MAX_PENDING: usize = 1000;
@@ -59,17 +60,19 @@ impl Tokens {
         }
     }
 
-    /// Stores `request` under a new token; `None` when too many are pending.
-    pub fn issue(&self, request: StreamRequest) -> Option<String> {
+    /// Stores `request` under a new token; RESOURCE_EXHAUSTED when too many are pending.
+    pub fn issue(&self, request: StreamRequest) -> Result<String, Status> {
+        let token = new_token()?;
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         pending.retain(|_, (expiry, _)| *expiry > now);
         if pending.len() >= MAX_PENDING {
-            return None;
+            return Err(Status::resource_exhausted(
+                "too many streams are waiting to be opened",
+            ));
         }
-        let token = new_token();
         pending.insert(token.clone(), (now + self.ttl, request));
-        Some(token)
+        Ok(token)
     }
 
     /// Takes the request of `token` if it is pending and not expired.
@@ -83,13 +86,11 @@ impl Tokens {
     }
 }
 
-fn new_token() -> String {
-    let mut bytes = [0u8; 18];
-    if let Ok(mut random) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = random.read_exact(&mut bytes);
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// 144 random bits; a token nobody can guess, or none at all.
+fn new_token() -> Result<String, Status> {
+    let bytes = crimson_sys::random_bytes::<18>()
+        .map_err(|e| Status::unavailable(format!("no random bytes for a stream token: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]
@@ -114,6 +115,9 @@ mod tests {
         let expired = Tokens::new(Duration::ZERO);
         let token = expired.issue(request()).unwrap();
         assert_eq!(expired.take(&token), None, "expired");
-        assert_ne!(tokens.issue(request()), tokens.issue(request()));
+        assert_ne!(
+            tokens.issue(request()).unwrap(),
+            tokens.issue(request()).unwrap()
+        );
     }
 }

@@ -83,7 +83,7 @@ pub async fn create_record(
         ))
     })?;
     let defaults = ImageDefaults::from_config_json(&image.config_json);
-    let id = new_id();
+    let id = new_id()?;
     let bundle = state.layout.bundle(&id);
     let made = bundle.clone();
     host("creating the bundle", move || {

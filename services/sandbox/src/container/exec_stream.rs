@@ -93,7 +93,7 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
         )));
     }
     let bundle = state.layout.bundle(&record.id);
-    let id = new_id()[..16].to_string();
+    let id = new_id()?[..16].to_string();
     let session = Session {
         process_file: bundle.join(format!("exec-{id}.json")),
         pid_file: bundle.join(format!("exec-{id}.pid")),

@@ -35,7 +35,7 @@ pub async fn exec_sync(state: &State, request: ExecSyncRequest) -> Result<ExecSy
         )));
     }
     let bundle = state.layout.bundle(&record.id);
-    let session = new_id()[..16].to_string();
+    let session = new_id()?[..16].to_string();
     let process_file = bundle.join(format!("exec-{session}.json"));
     let pid_file = bundle.join(format!("exec-{session}.pid"));
     write_process_spec(&bundle.join("config.json"), &request.cmd, &process_file)?;

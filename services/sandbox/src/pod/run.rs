@@ -71,7 +71,7 @@ fn validate(spec: &PodSpec) -> Result<()> {
 }
 
 async fn create(state: &State, spec: PodSpec) -> Result<String> {
-    let id = new_id();
+    let id = new_id()?;
     let pod_dir = state.layout.pod_dir(&id);
     host("creating the pod directory", move || {
         std::fs::create_dir_all(&pod_dir).map_err(SandboxError::io("creating", &pod_dir))
