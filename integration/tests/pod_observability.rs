@@ -169,6 +169,49 @@ async fn stats_come_from_the_cgroups_and_the_writable_layer() {
     assert!(stats.memory.unwrap().working_set_bytes.unwrap().value > 0);
     assert_eq!(stats.attributes.unwrap().metadata.unwrap().name, "busy");
 
+    // One call measures every container; each gets its own figures.
+    env.run_container(
+        &pod_id,
+        &pod,
+        env.container_config("idle", &["sleep", "300"]),
+    )
+    .await;
+    let listed = runtime
+        .list_container_stats(ListContainerStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .stats;
+    let layer_of = |name: &str| {
+        let found = listed
+            .iter()
+            .find(|s| {
+                s.attributes
+                    .as_ref()
+                    .unwrap()
+                    .metadata
+                    .as_ref()
+                    .unwrap()
+                    .name
+                    == name
+            })
+            .unwrap_or_else(|| panic!("{name} is listed: {listed:?}"));
+        found
+            .writable_layer
+            .as_ref()
+            .unwrap()
+            .used_bytes
+            .as_ref()
+            .unwrap()
+            .value
+    };
+    assert_eq!(listed.len(), 2);
+    assert!(layer_of("busy") >= 4 * 1024 * 1024);
+    assert!(
+        layer_of("idle") < 1024 * 1024,
+        "the idle container wrote nothing"
+    );
+
     let listed = runtime
         .list_container_stats(ListContainerStatsRequest {
             filter: Some(ContainerStatsFilter {
@@ -192,7 +235,7 @@ async fn stats_come_from_the_cgroups_and_the_writable_layer() {
         .unwrap();
     let linux = pod_stats.linux.unwrap();
     assert!(linux.cpu.unwrap().usage_core_nano_seconds.unwrap().value > 0);
-    assert_eq!(linux.containers.len(), 1);
+    assert_eq!(linux.containers.len(), 2);
     let all = runtime
         .list_pod_sandbox_stats(ListPodSandboxStatsRequest::default())
         .await

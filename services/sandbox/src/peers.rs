@@ -5,7 +5,7 @@ use crimson_api::{
     network::v1::{PodNetwork, SetUpPodRequest, TearDownPodRequest, network_client::NetworkClient},
     storage::v1::{
         CreateRootfsRequest, IdMapping as StorageIdMapping, RemoveRootfsRequest,
-        RootfsUsageRequest, RootfsUsageResponse, storage_client::StorageClient,
+        RootfsUsageRequest, WritableLayerUsage, storage_client::StorageClient,
     },
 };
 use crimson_sys::user_namespaces::IdMapping;
@@ -97,9 +97,9 @@ pub async fn remove_rootfs(state: &State, id: &str) -> Result<()> {
         .map_err(peer_error("crimson-storage"))
 }
 
-/// Space used by the container's writable layer.
-pub async fn rootfs_usage(state: &State, id: &str) -> Result<RootfsUsageResponse> {
-    let request = RootfsUsageRequest { id: id.to_string() };
+/// Space used by the writable layers of containers `ids` (those crimson-storage holds).
+pub async fn rootfs_usage(state: &State, ids: Vec<String>) -> Result<Vec<WritableLayerUsage>> {
+    let request = RootfsUsageRequest { ids };
     state
         .storage
         .call(|channel| {
@@ -107,6 +107,7 @@ pub async fn rootfs_usage(state: &State, id: &str) -> Result<RootfsUsageResponse
             async move { StorageClient::new(channel).rootfs_usage(request).await }
         })
         .await
+        .map(|response| response.usages)
         .map_err(peer_error("crimson-storage"))
 }
 

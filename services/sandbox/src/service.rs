@@ -3,11 +3,12 @@
 use std::{pin::Pin, sync::Arc};
 
 use crimson_api::sandbox::v1::{
-    Container, ContainerEvent, ContainerRef, ContainerStats, CreateContainerRequest,
-    CreateContainerResponse, Empty, ExecSyncRequest, ExecSyncResponse, GetStatusRequest,
-    ListContainersRequest, ListContainersResponse, ListPodsRequest, ListPodsResponse, Pod, PodRef,
-    PodStats, RunPodRequest, RunPodResponse, RuntimeHandler, RuntimeStatus, StopContainerRequest,
-    StreamInput, UpdateContainerResourcesRequest, WatchEventsRequest, WrittenContainer, WrittenPod,
+    Container, ContainerEvent, ContainerRef, CreateContainerRequest, CreateContainerResponse,
+    Empty, ExecSyncRequest, ExecSyncResponse, GetStatusRequest, ListContainerStatsResponse,
+    ListContainersRequest, ListContainersResponse, ListPodStatsResponse, ListPodsRequest,
+    ListPodsResponse, Pod, PodRef, RunPodRequest, RunPodResponse, RuntimeHandler, RuntimeStatus,
+    StopContainerRequest, StreamInput, UpdateContainerResourcesRequest, WatchEventsRequest,
+    WrittenContainer, WrittenPod,
     sandbox_server::{Sandbox, SandboxServer},
 };
 use crimson_config::Config;
@@ -283,21 +284,28 @@ impl Sandbox for SandboxService {
         empty(container::update::reopen_log(&self.state, &request.into_inner().container_id).await)
     }
 
-    async fn get_container_stats(
+    async fn list_container_stats(
         &self,
-        request: Request<ContainerRef>,
-    ) -> RpcResult<ContainerStats> {
-        let id = request.into_inner().container_id;
-        let result = async {
-            let record = current(&self.state, &id).await?;
-            container::stats::container_stats(&self.state, &record).await
-        }
-        .await;
-        respond(result)
+        request: Request<ListContainersRequest>,
+    ) -> RpcResult<ListContainerStatsResponse> {
+        let filter = request.into_inner();
+        respond(
+            container::stats::list_container_stats(&self.state, &filter)
+                .await
+                .map(|containers| ListContainerStatsResponse { containers }),
+        )
     }
 
-    async fn get_pod_stats(&self, request: Request<PodRef>) -> RpcResult<PodStats> {
-        respond(container::stats::pod_stats(&self.state, &request.into_inner().pod_id).await)
+    async fn list_pod_stats(
+        &self,
+        request: Request<ListPodsRequest>,
+    ) -> RpcResult<ListPodStatsResponse> {
+        let filter = request.into_inner();
+        respond(
+            container::stats::list_pod_stats(&self.state, &filter)
+                .await
+                .map(|pods| ListPodStatsResponse { pods }),
+        )
     }
 
     async fn exec_sync(&self, request: Request<ExecSyncRequest>) -> RpcResult<ExecSyncResponse> {

@@ -20,6 +20,7 @@ mod rootfs;
 mod service;
 mod state;
 pub mod unpack;
+mod usage;
 
 pub use error::{Result, StorageError};
 pub use service::StorageService;

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// How long mounting, copying (vfs), unmounting or measuring one root filesystem may take.
-const FS_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const FS_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Mounts (or, vfs, copies) the root filesystem of `record` off the async workers.
 async fn make(state: &State, record: &RootfsRecord) -> Result<()> {
@@ -139,7 +139,7 @@ fn validate_mappings(driver: StorageDriver, mappings: &IdMappings) -> Result<()>
 }
 
 /// Root filesystem ids name directories: letters, digits, `-`, `_`, `.`; no leading dot.
-fn validate_id(id: &str) -> Result<()> {
+pub(crate) fn validate_id(id: &str) -> Result<()> {
     let valid = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
@@ -153,43 +153,4 @@ fn validate_id(id: &str) -> Result<()> {
             "invalid rootfs id {id:?}"
         )))
     }
-}
-
-/// Bytes and inodes used by the writable layer of rootfs `id` (walked off the async workers).
-pub async fn rootfs_usage(state: &State, id: &str) -> Result<(std::path::PathBuf, u64, u64)> {
-    validate_id(id)?;
-    let record = state
-        .rootfs
-        .get(id)?
-        .ok_or_else(|| StorageError::LayerNotFound(format!("rootfs {id}")))?;
-    let writable = match state.driver {
-        crimson_config::StorageDriver::Overlay => state.layout.rootfs(id).join("upper"),
-        crimson_config::StorageDriver::Vfs => record.mount_path.clone(),
-    };
-    crimson_sys::blocking("measuring the writable layer", FS_TIMEOUT, move || {
-        let (bytes, inodes) = disk_usage(&writable);
-        Ok((writable, bytes, inodes))
-    })
-    .await
-}
-
-/// Apparent size and inode count of a tree (not following symlinks, not crossing mounts).
-fn disk_usage(root: &std::path::Path) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(root_meta) = std::fs::symlink_metadata(root) else {
-        return (0, 0);
-    };
-    let mut stack = vec![root.to_path_buf()];
-    let (mut bytes, mut inodes) = (0, 0);
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            inodes += 1;
-            bytes += meta.blocks() * 512;
-            if meta.is_dir() && meta.dev() == root_meta.dev() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    (bytes, inodes)
 }

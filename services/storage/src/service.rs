@@ -202,14 +202,12 @@ impl Storage for StorageService {
         &self,
         request: Request<RootfsUsageRequest>,
     ) -> RpcResult<RootfsUsageResponse> {
-        let id = request.into_inner().id;
-        respond(rootfs::rootfs_usage(&self.state, &id).await.map(
-            |(path, used_bytes, inodes_used)| RootfsUsageResponse {
-                writable_path: path.display().to_string(),
-                used_bytes,
-                inodes_used,
-            },
-        ))
+        let ids = request.into_inner().ids;
+        respond(
+            crate::usage::rootfs_usage(&self.state, ids)
+                .await
+                .map(|usages| RootfsUsageResponse { usages }),
+        )
     }
 }
 

@@ -20,6 +20,8 @@ pub struct State {
     pub records_lock: tokio::sync::Mutex<()>,
     /// One lock per chain id being imported, so a layer is unpacked once.
     pub imports: crimson_rpc::KeyedLocks,
+    /// Recent measures of writable layers.
+    pub usage: crate::usage::UsageCache,
 }
 
 impl State {
@@ -37,6 +39,7 @@ impl State {
             driver,
             records_lock: tokio::sync::Mutex::new(()),
             imports: crimson_rpc::KeyedLocks::default(),
+            usage: Default::default(),
         })
     }
 }

@@ -158,10 +158,12 @@ async fn container_report(config: &Config, prefix: &str) -> anyhow::Result<Value
     });
     let mut storage_view = answer(rootfs);
     let usage = storage
-        .rootfs_usage(RootfsUsageRequest { id: container.id.clone() })
+        .rootfs_usage(RootfsUsageRequest {
+            ids: vec![container.id.clone()],
+        })
         .await
         .map(|u| {
-            let u = u.into_inner();
+            let u = u.into_inner().usages.pop().unwrap_or_default();
             json!({ "writable_path": u.writable_path, "used_bytes": u.used_bytes, "inodes_used": u.inodes_used })
         });
     if let Some(view) = storage_view.as_object_mut() {

@@ -1,15 +1,19 @@
 //! Resource usage from the cgroups (v1 controllers, or the unified hierarchy) and the writable
 //! layer's size from crimson-storage.
 
-use std::path::Path;
+use std::{collections::HashMap, path::Path};
 
-use crimson_api::sandbox::v1::{ContainerStats, InterfaceStats, PodStats};
+use crimson_api::{
+    sandbox::v1::{
+        Container, ContainerState, ContainerStats, ContainerWithStats, InterfaceStats,
+        ListContainersRequest, ListPodsRequest, PodStats, PodWithStats,
+    },
+    storage::v1::WritableLayerUsage,
+};
 
+use super::list::list_containers;
 use crate::{
-    Result, peers,
-    records::{ContainerPhase, ContainerRecord},
-    runtime::exit::now_nanos,
-    state::State,
+    Result, host::host, peers, pod::list::list_pods, runtime::exit::now_nanos, state::State,
 };
 
 /// CPU time and memory of one cgroup.
@@ -80,19 +84,15 @@ pub fn parse_net_dev(text: &str) -> Vec<InterfaceStats> {
         .collect()
 }
 
-/// The pod network's interface counters, read through a running process of the pod (every
-/// process in it shares the pod's network namespace).
-fn pod_interfaces(
-    pod_has_own_network: bool,
-    containers: &[ContainerRecord],
-) -> Vec<InterfaceStats> {
+/// The pod network's interface counters, read through the first of `pids` still running
+/// (every process of the pod shares its network namespace).
+fn pod_interfaces(pod_has_own_network: bool, pids: &[u32]) -> Vec<InterfaceStats> {
     if !pod_has_own_network {
         return Vec::new();
     }
-    containers
-        .iter()
-        .filter(|c| c.phase == ContainerPhase::Running && c.pid > 0)
-        .find_map(|c| std::fs::read_to_string(format!("/proc/{}/net/dev", c.pid)).ok())
+    pids.iter()
+        .filter(|pid| **pid > 0)
+        .find_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok())
         .map(|text| parse_net_dev(&text))
         .unwrap_or_default()
 }
@@ -126,44 +126,146 @@ pub fn cgroup_usage(path: &str) -> CgroupUsage {
     }
 }
 
-/// Stats of one container.
-pub async fn container_stats(state: &State, record: &ContainerRecord) -> Result<ContainerStats> {
-    let usage = cgroup_usage(&record.cgroup_path);
-    let layer = peers::rootfs_usage(state, &record.id).await.ok();
-    Ok(ContainerStats {
-        container_id: record.id.clone(),
-        timestamp_nanos: now_nanos(),
-        cpu_usage_nanos: usage.cpu_nanos,
-        memory_working_set_bytes: usage.memory_working_set,
-        memory_usage_bytes: usage.memory_usage,
-        writable_layer_bytes: layer.as_ref().map_or(0, |l| l.used_bytes),
-        writable_layer_inodes: layer.as_ref().map_or(0, |l| l.inodes_used),
-        writable_layer_mountpoint: layer.map(|l| l.writable_path).unwrap_or_default(),
-    })
+/// What the cgroups and `/proc` say of one pod.
+struct PodUsage {
+    cgroup: CgroupUsage,
+    interfaces: Vec<InterfaceStats>,
+    process_count: u64,
+    containers: Vec<CgroupUsage>,
 }
 
-/// Stats of a pod and its containers.
-pub async fn pod_stats(state: &State, pod_id: &str) -> Result<PodStats> {
-    let pod = state.pod(pod_id)?;
-    let usage = cgroup_usage(&pod.cgroup_path);
-    let records = state.containers_of(pod_id)?;
-    let mut containers = Vec::new();
-    for record in records
-        .iter()
-        .filter(|c| !c.infra && c.phase != ContainerPhase::Removing)
-    {
-        containers.push(container_stats(state, record).await?);
+/// The stats of the containers `ListContainers` lists with `filter`, each beside it: one
+/// pass over the cgroups (off the async workers) and one question to crimson-storage.
+pub async fn list_container_stats(
+    state: &State,
+    filter: &ListContainersRequest,
+) -> Result<Vec<ContainerWithStats>> {
+    let containers = list_containers(state, filter).await?;
+    let cgroups: Vec<String> = containers.iter().map(|c| c.cgroup_path.clone()).collect();
+    let usages = host("reading container cgroups", move || {
+        Ok(cgroups
+            .iter()
+            .map(|path| cgroup_usage(path))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let mut layers = layer_usage(state, containers.iter()).await;
+    let now = now_nanos();
+    Ok(containers
+        .into_iter()
+        .zip(usages)
+        .map(|(container, usage)| ContainerWithStats {
+            stats: Some(container_stats(&container.id, now, usage, &mut layers)),
+            container: Some(container),
+        })
+        .collect())
+}
+
+/// The stats of the pods `ListPods` lists with `filter`, each beside it and its containers.
+pub async fn list_pod_stats(state: &State, filter: &ListPodsRequest) -> Result<Vec<PodWithStats>> {
+    let pods = list_pods(state, filter)?;
+    let mut members = Vec::with_capacity(pods.len());
+    for pod in &pods {
+        let of_pod = ListContainersRequest {
+            pod_id: pod.id.clone(),
+            ..Default::default()
+        };
+        members.push(list_containers(state, &of_pod).await?);
     }
-    Ok(PodStats {
-        pod_id: pod_id.to_string(),
-        timestamp_nanos: now_nanos(),
+    let work: Vec<_> = pods
+        .iter()
+        .zip(&members)
+        .map(|(pod, containers)| {
+            let running = containers
+                .iter()
+                .filter(|c| c.state == ContainerState::Running as i32)
+                .map(|c| c.pid);
+            let pids: Vec<u32> = std::iter::once(pod.infra_pid).chain(running).collect();
+            let cgroups: Vec<String> = containers.iter().map(|c| c.cgroup_path.clone()).collect();
+            (
+                pod.cgroup_path.clone(),
+                !pod.netns_path.is_empty(),
+                pids,
+                cgroups,
+            )
+        })
+        .collect();
+    let usages = host("reading pod cgroups", move || {
+        Ok(work
+            .into_iter()
+            .map(|(cgroup, own_network, pids, cgroups)| PodUsage {
+                cgroup: cgroup_usage(&cgroup),
+                interfaces: pod_interfaces(own_network, &pids),
+                process_count: count_processes(&process_hierarchy(&cgroup)),
+                containers: cgroups.iter().map(|path| cgroup_usage(path)).collect(),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    let mut layers = layer_usage(state, members.iter().flatten()).await;
+    let now = now_nanos();
+    Ok(pods
+        .into_iter()
+        .zip(members)
+        .zip(usages)
+        .map(|((pod, containers), usage)| {
+            let stats = PodStats {
+                pod_id: pod.id.clone(),
+                timestamp_nanos: now,
+                cpu_usage_nanos: usage.cgroup.cpu_nanos,
+                memory_working_set_bytes: usage.cgroup.memory_working_set,
+                memory_usage_bytes: usage.cgroup.memory_usage,
+                containers: containers
+                    .iter()
+                    .zip(usage.containers)
+                    .map(|(c, u)| container_stats(&c.id, now, u, &mut layers))
+                    .collect(),
+                interfaces: usage.interfaces,
+                process_count: usage.process_count,
+            };
+            PodWithStats {
+                pod: Some(pod),
+                stats: Some(stats),
+                containers,
+            }
+        })
+        .collect())
+}
+
+/// The writable layers' usage of `records` by container id; none when crimson-storage does
+/// not answer (the stats carry the rest).
+async fn layer_usage(
+    state: &State,
+    containers: impl Iterator<Item = &Container>,
+) -> HashMap<String, WritableLayerUsage> {
+    let ids = containers.map(|c| c.id.clone()).collect();
+    match peers::rootfs_usage(state, ids).await {
+        Ok(usages) => usages.into_iter().map(|u| (u.id.clone(), u)).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "writable layer usage unavailable");
+            HashMap::new()
+        }
+    }
+}
+
+/// The stats of container `id`, measured at `now`.
+fn container_stats(
+    id: &str,
+    now: i64,
+    usage: CgroupUsage,
+    layers: &mut HashMap<String, WritableLayerUsage>,
+) -> ContainerStats {
+    let layer = layers.remove(id).unwrap_or_default();
+    ContainerStats {
+        container_id: id.to_string(),
+        timestamp_nanos: now,
         cpu_usage_nanos: usage.cpu_nanos,
         memory_working_set_bytes: usage.memory_working_set,
         memory_usage_bytes: usage.memory_usage,
-        containers,
-        interfaces: pod_interfaces(pod.netns_path.is_some(), &records),
-        process_count: count_processes(&process_hierarchy(&pod.cgroup_path)),
-    })
+        writable_layer_bytes: layer.used_bytes,
+        writable_layer_inodes: layer.inodes_used,
+        writable_layer_mountpoint: layer.writable_path,
+    }
 }
 
 #[cfg(test)]
