@@ -11,7 +11,7 @@ use std::{
 };
 
 use crimson_api::storage::v1::storage_client::StorageClient;
-use crimson_config::{DAEMON_EXECUTABLE, Daemon};
+use crimson_config::{Config, DAEMON_EXECUTABLE, Daemon, StorageDriver};
 use k8s_cri::v1::{
     Image, ImageSpec, ImageStatusRequest, PullImageRequest,
     image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
@@ -25,29 +25,28 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+/// Changes a test makes to the stack's configuration after the harness set its own paths.
+pub type Configure = std::sync::Arc<dyn Fn(&mut Config) + Send + Sync>;
+
 /// How a test wants its stack.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StackOptions {
     /// Content of the registries.conf the stack uses.
     pub registries_conf: String,
     /// Content of the global auth file (Docker config.json format), if any.
     pub auth_file: Option<String>,
-    /// `overlay` or `vfs`.
-    pub storage_driver: &'static str,
+    /// The layer driver.
+    pub storage_driver: StorageDriver,
     /// OTLP endpoint for span export.
     pub otlp_endpoint: Option<String>,
     /// How long the front door waits for a daemon that is down.
     pub backend_wait_ms: u64,
     /// Image of the pods' infra process (pods sharing their PID namespace).
     pub pause_image: Option<String>,
-    /// More `[sandbox]` TOML (keys, then subtables such as `[sandbox.runtimes.x]`).
-    pub sandbox_toml: String,
     /// Seconds a streaming URL stays valid.
     pub stream_token_ttl_secs: u64,
-    /// More `[cri]` TOML.
-    pub cri_toml: String,
-    /// More `[network]` TOML.
-    pub network_toml: String,
+    /// Anything else the test sets in `crimson.toml`.
+    pub configure: Option<Configure>,
     /// A CNI plugin directory searched before Debian's.
     pub cni_bin_dir: Option<PathBuf>,
     /// Name of the run root inside the stack's directory (`run`).
@@ -61,14 +60,12 @@ impl Default for StackOptions {
         Self {
             registries_conf: String::new(),
             auth_file: None,
-            storage_driver: "overlay",
+            storage_driver: StorageDriver::Overlay,
             otlp_endpoint: None,
             backend_wait_ms: 3000,
             pause_image: None,
-            sandbox_toml: String::new(),
             stream_token_ttl_secs: 60,
-            cri_toml: String::new(),
-            network_toml: String::new(),
+            configure: None,
             cni_bin_dir: None,
             run_dir_name: "run".into(),
             metrics_address: None,
@@ -141,44 +138,37 @@ impl Stack {
         let path = |name: &str| root.path().join(name);
         std::fs::create_dir_all(path("cni")).unwrap();
         std::fs::write(path("registries.conf"), &options.registries_conf).unwrap();
-        let mut config = format!(
-            "state_root = {:?}\nrun_root = {:?}\n[log]\nlevel = \"info,crimson_image=debug,crimson_storage=debug\"\n\
-             [cri]\nbackend_wait_ms = {}\nstream_token_ttl_secs = {}\n[image]\nregistries_conf = {:?}\n[storage]\ndriver = {:?}\n\
-             [network]\ncni_conf_dir = {:?}\ncni_bin_dirs = [{}\"/usr/lib/cni\"]\nnetns_dir = {:?}\n{}\n",
-            path("state"),
-            path(&options.run_dir_name),
-            options.backend_wait_ms,
-            options.stream_token_ttl_secs,
-            path("registries.conf"),
-            options.storage_driver,
-            path("cni"),
-            options
-                .cni_bin_dir
-                .as_ref()
-                .map_or(String::new(), |dir| format!("{dir:?}, ")),
-            path(&options.run_dir_name).join("netns"),
-            options.network_toml,
-        );
-        config = config.replace("[image]\n", &format!("{}[image]\n", options.cri_toml));
+        let mut config = Config {
+            state_root: path("state"),
+            run_root: path(&options.run_dir_name),
+            ..Default::default()
+        };
+        config.log.level = "info,crimson_image=debug,crimson_storage=debug".into();
+        config.cri.backend_wait_ms = options.backend_wait_ms;
+        config.cri.stream_token_ttl_secs = options.stream_token_ttl_secs;
+        config.image.registries_conf = path("registries.conf");
         if let Some(auth) = &options.auth_file {
             std::fs::write(path("auth.json"), auth).unwrap();
-            config = config.replace(
-                "[image]\n",
-                &format!("[image]\nglobal_auth_file = {:?}\n", path("auth.json")),
-            );
+            config.image.global_auth_file = Some(path("auth.json"));
         }
-        config.push_str("[sandbox]\n");
+        config.storage.driver = options.storage_driver;
+        config.network.cni_conf_dir = path("cni");
+        config.network.cni_bin_dirs = options
+            .cni_bin_dir
+            .iter()
+            .cloned()
+            .chain([PathBuf::from("/usr/lib/cni")])
+            .collect();
+        config.network.netns_dir = path(&options.run_dir_name).join("netns");
         if let Some(image) = &options.pause_image {
-            config.push_str(&format!("pause_image = {image:?}\n"));
+            config.sandbox.pause_image = image.clone();
         }
-        config.push_str(&options.sandbox_toml);
-        config.push('\n');
-        if let Some(endpoint) = &options.otlp_endpoint {
-            config.push_str(&format!("[telemetry]\notlp_endpoint = {endpoint:?}\n"));
+        config.telemetry.otlp_endpoint = options.otlp_endpoint.clone();
+        config.metrics.address = options.metrics_address.clone();
+        if let Some(configure) = &options.configure {
+            configure(&mut config);
         }
-        if let Some(address) = &options.metrics_address {
-            config.push_str(&format!("[metrics]\naddress = {address:?}\n"));
-        }
+        let config = config.to_toml().expect("writing crimson.toml");
         std::fs::write(path("crimson.toml"), config).unwrap();
         std::fs::create_dir_all(path("logs")).unwrap();
         let stack = Self {

@@ -5,6 +5,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use crimson_api::storage::v1::{CreateRootfsRequest, RemoveRootfsRequest};
+use crimson_config::StorageDriver;
 use crimson_integration::{
     image_builder::{LayerBuilder, Pusher, TestImage},
     registry::TestRegistry,
@@ -38,7 +39,7 @@ fn layered_image() -> TestImage {
     TestImage::with_layers(vec![base, middle, top])
 }
 
-async fn check_rootfs(driver: &'static str) {
+async fn check_rootfs(driver: StorageDriver) {
     let registry = TestRegistry::start();
     Pusher::new(&registry.address, None)
         .push("layered", "1", &layered_image())
@@ -66,28 +67,28 @@ async fn check_rootfs(driver: &'static str) {
 
     assert!(
         root.join("bin/busybox").is_file(),
-        "{driver}: base layer visible"
+        "{driver:?}: base layer visible"
     );
     assert!(
         !root.join("data/gone").exists(),
-        "{driver}: whiteout applied"
+        "{driver:?}: whiteout applied"
     );
     assert!(
         !root.join("cache/old").exists(),
-        "{driver}: opaque dir hides the lower content"
+        "{driver:?}: opaque dir hides the lower content"
     );
     assert_eq!(std::fs::read(root.join("cache/new")).unwrap(), b"new");
     let kept = std::fs::metadata(root.join("data/kept")).unwrap();
     assert_eq!(
         (kept.uid(), kept.gid(), kept.mode() & 0o7777),
         (1000, 33, 0o4750),
-        "{driver}: owner and setuid mode"
+        "{driver:?}: owner and setuid mode"
     );
-    assert_eq!(kept.nlink(), 2, "{driver}: hard link kept");
+    assert_eq!(kept.nlink(), 2, "{driver:?}: hard link kept");
     assert_eq!(
         xattr_of(&root.join("data/labelled"), "user.crimson"),
         Some(b"kept".to_vec()),
-        "{driver}: xattr kept"
+        "{driver:?}: xattr kept"
     );
     assert_eq!(
         std::fs::read_link(root.join("data/to-kept"))
@@ -101,7 +102,7 @@ async fn check_rootfs(driver: &'static str) {
         (0o020000, nix::sys::stat::makedev(1, 3))
     );
     std::fs::write(root.join("data/written"), b"container data").expect("the rootfs is writable");
-    if driver == "overlay" {
+    if driver == StorageDriver::Overlay {
         assert!(
             mounts_under(stack.root())
                 .iter()
@@ -147,13 +148,13 @@ fn libc_s_ifmt() -> u32 {
 #[tokio::test(flavor = "multi_thread")]
 async fn overlay_of_the_chain_is_the_image_filesystem() {
     require_root!();
-    check_rootfs("overlay").await;
+    check_rootfs(StorageDriver::Overlay).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn vfs_copies_give_the_same_filesystem() {
     require_root!();
-    check_rootfs("vfs").await;
+    check_rootfs(StorageDriver::Vfs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,7 +2,9 @@
 //! paths, global mounts.conf mounts, recursive read-only mounts, runtime handlers, privileged
 //! containers, OOM kills, and metadata kept as given.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
+
+use crimson_config::RuntimeHandler;
 
 use crimson_integration::{
     pods::{PodEnv, lines_of},
@@ -27,10 +29,13 @@ async fn shm_mounts_devices_masked_paths_and_global_mounts() {
         format!("{}:/run/global\n", secrets.path().display()),
     )
     .unwrap();
+    let mounts_conf_path = mounts_conf.path().to_path_buf();
     let env = PodEnv::start_with(
         false,
         StackOptions {
-            sandbox_toml: format!("mounts_conf = {:?}\n", mounts_conf.path()),
+            configure: Some(Arc::new(move |config| {
+                config.sandbox.mounts_conf = mounts_conf_path.clone();
+            })),
             ..Default::default()
         },
     )
@@ -98,7 +103,12 @@ async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
     let env = PodEnv::start_with(
         false,
         StackOptions {
-            sandbox_toml: "[sandbox.runtimes.alt]\nruntime_path = \"/usr/sbin/runc\"\n".into(),
+            configure: Some(Arc::new(|config| {
+                let alt = RuntimeHandler {
+                    runtime_path: "/usr/sbin/runc".into(),
+                };
+                config.sandbox.runtimes.insert("alt".into(), alt);
+            })),
             ..Default::default()
         },
     )

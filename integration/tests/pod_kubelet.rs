@@ -3,7 +3,7 @@
 //! the first attempt's pod, exits seen after a sandbox restart,
 //! and stop grace periods.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crimson_config::Daemon;
 use crimson_integration::{pods::PodEnv, require_root, stack::StackOptions};
@@ -53,7 +53,7 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
     // A network whose ADD takes a second, so the hurried first attempt is still being worked
     // on when its caller gives up.
     let plugins = tempfile::tempdir().unwrap();
-    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
+    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, None).await;
     let pod = env.pod_config("dup");
     let mut runtime = env.stack.runtime();
 
@@ -145,7 +145,7 @@ async fn duplicate_names_are_refused_and_deadline_retries_get_the_same_pod() {
 async fn a_result_kept_for_a_retry_survives_a_sandbox_restart() {
     require_root!();
     let plugins = tempfile::tempdir().unwrap();
-    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
+    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, None).await;
     let pod = env.pod_config("kept");
     let mut runtime = env.stack.runtime();
     runtime
@@ -174,7 +174,7 @@ async fn a_result_kept_for_a_retry_survives_a_sandbox_restart() {
 async fn a_pod_start_survives_a_sandbox_kill_in_the_middle() {
     require_root!();
     let plugins = tempfile::tempdir().unwrap();
-    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, "").await;
+    let env = env_with_plugin(&plugins, "slow", SLOW_ADD, None).await;
     let pod = env.pod_config("interrupted");
     let request = RunPodSandboxRequest {
         config: Some(pod.clone()),
@@ -300,7 +300,7 @@ async fn a_hung_cni_plugin_fails_the_pod_in_time_and_the_retry_proceeds() {
         &plugins,
         "hang",
         "[ \"$CNI_COMMAND\" = ADD ] && exec sleep 3600\nexit 0",
-        "plugin_timeout_secs = 2",
+        Some(2),
     )
     .await;
     let hung_network = env.stack.cni_conf_dir().join("00-hang.conflist");
@@ -366,7 +366,7 @@ async fn env_with_plugin(
     dir: &tempfile::TempDir,
     name: &str,
     script: &str,
-    network_toml: &str,
+    plugin_timeout_secs: Option<u64>,
 ) -> PodEnv {
     let plugin = dir.path().join(name);
     std::fs::write(&plugin, format!("#!/bin/sh\n{script}\n")).unwrap();
@@ -374,7 +374,11 @@ async fn env_with_plugin(
     let env = PodEnv::start_with(
         false,
         StackOptions {
-            network_toml: network_toml.into(),
+            configure: Some(Arc::new(move |config| {
+                if let Some(seconds) = plugin_timeout_secs {
+                    config.network.plugin_timeout_secs = seconds;
+                }
+            })),
             cni_bin_dir: Some(dir.path().to_path_buf()),
             ..Default::default()
         },

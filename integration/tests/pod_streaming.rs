@@ -2,7 +2,7 @@
 //! from the protocol documents (every frame is checked, not only the bytes); tokens, TLS, and
 //! clients that go away or read slowly. Port-forward is in `pod_port_forward.rs`.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crimson_integration::{
     eventually,
@@ -541,7 +541,10 @@ async fn streams_can_be_served_over_tls() {
     let env = PodEnv::start_with(
         false,
         StackOptions {
-            cri_toml: format!("stream_tls_cert = {cert:?}\nstream_tls_key = {key:?}\n"),
+            configure: Some(Arc::new(move |config| {
+                config.cri.stream_tls_cert = Some(cert.clone());
+                config.cri.stream_tls_key = Some(key.clone());
+            })),
             ..Default::default()
         },
     )

@@ -19,6 +19,9 @@ pub enum ConfigError {
         /// What the parser said.
         message: String,
     },
+    /// A configuration could not be written as TOML.
+    #[error("writing the configuration as TOML: {0}")]
+    Encode(#[from] toml::ser::Error),
 }
 
 /// Result with [`ConfigError`].

@@ -106,6 +106,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_config_written_as_toml_loads_back_to_itself() {
+        let mut config = Config {
+            state_root: "/s".into(),
+            ..Default::default()
+        };
+        config.sandbox.pause_image = "registry/pause:1".into();
+        config.sandbox.runtimes.insert(
+            "alt".into(),
+            crate::RuntimeHandler {
+                runtime_path: "/usr/sbin/runc".into(),
+            },
+        );
+        config.image.global_auth_file = Some("/auth.json".into());
+        config.storage.driver = crate::StorageDriver::Vfs;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("crimson.toml");
+        std::fs::write(&file, config.to_toml().unwrap()).unwrap();
+        let loaded = load_layers(Some(&file)).unwrap();
+        assert_eq!(loaded.to_toml().unwrap(), config.to_toml().unwrap());
+        assert_eq!(
+            loaded.sandbox.runtimes["alt"].runtime_path,
+            std::path::Path::new("/usr/sbin/runc")
+        );
+    }
+
+    #[test]
     fn drop_ins_override_main_file_in_name_order() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("crimson.toml");

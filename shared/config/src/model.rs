@@ -64,6 +64,11 @@ impl Config {
         socket_holder(&self.socket(Daemon::Cri))
     }
 
+    /// This configuration as a `crimson.toml` that loads back to it.
+    pub fn to_toml(&self) -> crate::Result<String> {
+        Ok(toml::to_string(self)?)
+    }
+
     /// The directory holding `daemon`'s database and files.
     pub fn state_dir(&self, daemon: Daemon) -> PathBuf {
         self.state_root.join(daemon.short_name())
