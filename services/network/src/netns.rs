@@ -6,9 +6,10 @@ use std::{
     time::Duration,
 };
 
+use crimson_sys::mounts::is_mounted;
 use nix::{
-    mount::{MntFlags, MsFlags, mount, umount2},
-    sched::{CloneFlags, unshare},
+    mount::{MntFlags, umount2},
+    sched::CloneFlags,
 };
 
 use crate::{NetworkError, Result};
@@ -43,7 +44,7 @@ pub async fn remove(path: PathBuf) -> Result<()> {
 }
 
 fn create_now(path: &Path, owner: Option<&Path>) -> Result<()> {
-    if is_pinned(path) {
+    if is_mounted(path) {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
@@ -60,31 +61,12 @@ fn create_now(path: &Path, owner: Option<&Path>) -> Result<()> {
             netns_error(path, e)
         });
     }
-    std::fs::File::create(path).map_err(|e| netns_error(path, e))?;
-    let target = path.to_path_buf();
-    // A fresh thread: unshare changes only the calling thread's namespace, and the thread
-    // ends right after, so no pooled thread is left in the pod's namespace.
-    let pinned = std::thread::spawn(move || -> std::result::Result<(), String> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| format!("bind mount: {e}"))
-    })
-    .join()
-    .map_err(|_| netns_error(path, "namespace thread panicked"))?;
-    pinned.map_err(|message| {
-        let _ = std::fs::remove_file(path);
-        netns_error(path, message)
-    })
+    crimson_sys::namespaces::pin_new(&[(CloneFlags::CLONE_NEWNET, path)], "")
+        .map_err(|message| netns_error(path, message))
 }
 
 fn remove_now(path: &Path) -> Result<()> {
-    if is_pinned(path) {
+    if is_mounted(path) {
         umount2(path, MntFlags::MNT_DETACH).map_err(|e| netns_error(path, e))?;
     }
     match std::fs::remove_file(path) {
@@ -92,14 +74,4 @@ fn remove_now(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(netns_error(path, e)),
     }
-}
-
-/// True when a namespace is mounted at `path`.
-pub fn is_pinned(path: &Path) -> bool {
-    let wanted = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| mount_point == wanted)
 }

@@ -10,7 +10,7 @@ use crate::{
     cni_result::pod_ips,
     netns,
     pod_teardown::detach,
-    records::{AttachmentState, PodAttachment},
+    records::{AttachmentState, PodAttachment, validate_pod_id},
     state::State,
 };
 
@@ -127,22 +127,5 @@ pub fn to_proto(attachment: &PodAttachment) -> PodNetwork {
             .unwrap_or_default(),
         port_mappings_json: Value::from(attachment.port_mappings.clone()).to_string(),
         attached: attachment.state == AttachmentState::Attached,
-    }
-}
-
-/// Pod ids name files: letters, digits, `-`, `_`, `.`; no leading dot.
-pub fn validate_pod_id(id: &str) -> Result<()> {
-    let valid = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(NetworkError::InvalidArgument(format!(
-            "invalid pod id {id:?}"
-        )))
     }
 }

@@ -1,7 +1,10 @@
 //! TearDownPod: CNI DEL with the configuration used for ADD, then drop the namespace.
 
 use crate::{
-    Result, cni_exec::CniCommand, netns, pod_setup::validate_pod_id, records::PodAttachment,
+    Result,
+    cni_exec::CniCommand,
+    netns,
+    records::{PodAttachment, validate_pod_id},
     state::State,
 };
 
@@ -18,7 +21,7 @@ pub async fn tear_down_pod(state: &State, pod_id: &str) -> Result<()> {
 /// Runs DEL, removes the namespace and forgets the attachment.
 pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
     let mut cni = attachment.cni_attachment();
-    if !netns::is_pinned(std::path::Path::new(&attachment.netns_path)) {
+    if !crimson_sys::mounts::is_mounted(std::path::Path::new(&attachment.netns_path)) {
         // The namespace is gone: a teardown killed after its unmount, or an ADD killed before
         // its pin. DEL without one still releases the address and the host-side rules, as the
         // CNI spec asks of plugins (and as CRI-O and containerd call it).

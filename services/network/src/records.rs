@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::{NetworkError, Result};
+
 /// Tree of [`PodAttachment`]s, keyed by pod id.
 pub const PODS_TREE: &str = "pods";
 /// Database schema version this build writes.
@@ -48,5 +50,16 @@ impl PodAttachment {
             pod_uid: self.pod_uid.clone(),
             port_mappings: self.port_mappings.clone(),
         }
+    }
+}
+
+/// Pod ids name files: letters, digits, `-`, `_`, `.`; no leading dot.
+pub fn validate_pod_id(id: &str) -> Result<()> {
+    if crimson_sys::is_safe_file_name(id) {
+        Ok(())
+    } else {
+        Err(NetworkError::InvalidArgument(format!(
+            "invalid pod id {id:?}"
+        )))
     }
 }

@@ -6,6 +6,7 @@ use std::{
 };
 
 use crimson_config::StorageDriver;
+use crimson_sys::mounts::is_mounted;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 use crate::{
@@ -126,27 +127,6 @@ pub fn unmount(merged: &Path) -> Result<()> {
         path: merged.to_path_buf(),
         source,
     })
-}
-
-/// True when `path` is a mount point of this mount namespace.
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let wanted = path.display().to_string();
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| unescape_mountinfo(mount_point) == wanted)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 /// Copies a tree preserving owners, modes, times, xattrs, hard links and special files.

@@ -140,13 +140,7 @@ fn validate_mappings(driver: StorageDriver, mappings: &IdMappings) -> Result<()>
 
 /// Root filesystem ids name directories: letters, digits, `-`, `_`, `.`; no leading dot.
 pub(crate) fn validate_id(id: &str) -> Result<()> {
-    let valid = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid {
+    if crimson_sys::is_safe_file_name(id) {
         Ok(())
     } else {
         Err(StorageError::InvalidArgument(format!(

@@ -4,8 +4,12 @@
 //! bounded time.
 
 mod blocking;
+pub mod mounts;
+mod names;
+pub mod namespaces;
 mod random;
 pub mod user_namespaces;
 
 pub use blocking::{BlockingError, blocking};
+pub use names::is_safe_file_name;
 pub use random::random_bytes;

@@ -5,15 +5,10 @@ use std::path::PathBuf;
 
 /// Mount points of the cgroup hierarchies (v1 controllers and the unified one).
 fn hierarchies() -> Vec<PathBuf> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (mount, fs) = line.split_once(" - ")?;
-            let fstype = fs.split(' ').next()?;
-            let mount_point = mount.split(' ').nth(4)?;
-            matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
-        })
+    crimson_sys::mounts::mounts()
+        .into_iter()
+        .filter(|mount| matches!(mount.fstype.as_str(), "cgroup" | "cgroup2"))
+        .map(|mount| mount.mount_point)
         .collect()
 }
 
