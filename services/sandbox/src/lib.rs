@@ -20,7 +20,7 @@ mod pod;
 pub mod reaper;
 mod reconcile;
 mod records;
-mod runtime;
+pub mod runtime;
 mod service;
 mod state;
 

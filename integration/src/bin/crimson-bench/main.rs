@@ -139,6 +139,11 @@ async fn main() {
         "{:<34} {run_median:>10.1} {run_p95:>10.1}",
         "runc run -d (floor)"
     );
+    let (monitored_median, monitored_p95) = summary(&mut floor.monitored);
+    println!(
+        "{:<34} {monitored_median:>10.1} {monitored_p95:>10.1}",
+        "conmon + runc create, runc start"
+    );
     let (create_start_median, _) = summary(&mut create_start);
     let (total_median, _) = summary(&mut samples[STEPS.len()]);
     let mut exec_samples = exec_samples;
@@ -159,6 +164,10 @@ async fn main() {
     println!(
         "ratio of medians, CreateContainer + StartContainer / runc run -d: {:.2}x",
         create_start_median / run_median
+    );
+    println!(
+        "ratio of medians, CreateContainer + StartContainer / (conmon + runc create, runc start): {:.2}x",
+        create_start_median / monitored_median
     );
     println!(
         "ratio of medians, ExecSync / runc exec: {:.1}x",
@@ -657,6 +666,7 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> RuncFloor {
             run_samples.push(ran);
         }
     }
+    let monitored = monitored_floor(bundle.path(), state.path(), iterations).await;
     let exec_id = "crimson-bench-floor-exec";
     run(runc(state.path())
         .args(["run", "-d", "--bundle"])
@@ -674,8 +684,48 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> RuncFloor {
     RuncFloor {
         lifecycle: samples,
         run: run_samples,
+        monitored,
         exec: exec_samples,
     }
+}
+
+/// conmon running `runc create`, then `runc start`, through crimson-sandbox's own code for
+/// them, on the floor bundle: what CreateContainer + StartContainer cannot do without.
+async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<Duration> {
+    use crimson_sandbox::runtime::{conmon, oci_runtime::OciRuntime};
+    let runtime = OciRuntime {
+        path: "/usr/sbin/runc".into(),
+        root: root.to_path_buf(),
+        features: Default::default(),
+    };
+    let files = tempfile::tempdir().unwrap();
+    let mut samples = Vec::new();
+    for iteration in 0..=iterations {
+        let id = format!("crimson-bench-monitored-{iteration}");
+        let started = Instant::now();
+        conmon::create(conmon::ConmonCreate {
+            conmon: Path::new("conmon"),
+            runtime: &runtime,
+            container_id: &id,
+            name: "floor",
+            bundle,
+            log_path: &files.path().join(format!("{id}.log")),
+            exit_dir: files.path(),
+            attach_dir: files.path(),
+            stdin: false,
+            stdin_once: false,
+            tty: false,
+            log_size_max: -1,
+        })
+        .await
+        .expect("conmon + runc create");
+        runtime.start(&id).await.expect("runc start");
+        if iteration > 0 {
+            samples.push(started.elapsed());
+        }
+        run(runc(root).args(["delete", "--force", &id]));
+    }
+    samples
 }
 
 /// What the raw OCI runtime takes, by sample.
@@ -684,6 +734,9 @@ struct RuncFloor {
     lifecycle: Vec<Duration>,
     /// `runc run -d` alone: what CreateContainer + StartContainer do for one container.
     run: Vec<Duration>,
+    /// conmon + `runc create`, then `runc start`: the same through a monitor, as Crimson (and
+    /// CRI-O) run every container.
+    monitored: Vec<Duration>,
     /// `runc exec true`.
     exec: Vec<Duration>,
 }
