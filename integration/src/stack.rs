@@ -168,7 +168,9 @@ impl Stack {
         if let Some(configure) = &options.configure {
             configure(&mut config);
         }
-        let config = config.to_toml().expect("writing crimson.toml");
+        let config = config
+            .to_toml_without_defaults()
+            .expect("writing crimson.toml");
         std::fs::write(path("crimson.toml"), config).unwrap();
         std::fs::create_dir_all(path("logs")).unwrap();
         let stack = Self {

@@ -56,15 +56,15 @@ async fn sighup_applies_what_can_change_and_keeps_serving() {
     let metrics = stack.root().join("metrics.sock");
     assert!(!handlers(stack).await.contains(&"fast".to_string()));
 
-    let changed = original
-        .replace(
-            "level = \"info,crimson_image=debug,crimson_storage=debug\"",
-            "level = \"info,crimson_network=debug\"",
-        )
-        .replace("backend_wait_ms = ", "backend_wait_ms = 1")
-        + &format!(
-            "[metrics]\naddress = {metrics:?}\n[sandbox.runtimes.fast]\nruntime_path = \"runc\"\n"
-        );
+    let mut changed = crimson_config::load_layers(Some(&config_path)).unwrap();
+    changed.log.level = "info,crimson_network=debug".into();
+    changed.cri.backend_wait_ms = 1;
+    changed.metrics.address = Some(metrics.display().to_string());
+    let fast = crimson_config::RuntimeHandler {
+        runtime_path: "runc".into(),
+    };
+    changed.sandbox.runtimes.insert("fast".into(), fast);
+    let changed = changed.to_toml_without_defaults().unwrap();
     std::fs::write(&config_path, &changed).unwrap();
     for daemon in Daemon::ALL {
         hang_up(stack, daemon);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crimson_rpc::{ChangeStamp, Peer, PeerChannel};
+use crimson_rpc::{ChangeReport, Peer, PeerChannel};
 
 use crate::{change_feed, read_cache::ReadCache};
 
@@ -52,11 +52,11 @@ impl<C: 'static> CachedPeer<C> {
         Ok(self.write_stamped(call).await?.0)
     }
 
-    /// [`CachedPeer::write`], with the daemon's stamp on its answer.
+    /// [`CachedPeer::write`], with the daemon's report on its answer.
     pub async fn write_stamped<T, F, Fut>(
         &self,
         mut call: F,
-    ) -> Result<(T, Option<ChangeStamp>), tonic::Status>
+    ) -> Result<(T, Option<ChangeReport>), tonic::Status>
     where
         F: FnMut(C) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -69,9 +69,9 @@ impl<C: 'static> CachedPeer<C> {
             Ok(response) => response.metadata(),
             Err(status) => status.metadata(),
         };
-        let stamp = ChangeStamp::from_metadata(metadata);
-        self.answers.wrote(stamp);
-        answer.map(|response| (response.into_inner(), stamp))
+        let report = ChangeReport::from_metadata(metadata);
+        self.answers.wrote(report.as_ref());
+        answer.map(|response| (response.into_inner(), report))
     }
 
     /// The daemon's answer to the read `method` with `request`, kept until it changes.
@@ -111,19 +111,18 @@ impl<C: 'static> CachedPeer<C> {
     }
 
     /// Keeps `answer` as the daemon's answer to the read `method` with `request`, which a
-    /// write (answered with `stamp`) gave as read at the daemon's write count `read_at`.
+    /// write (answered with `report`) gave as read at the daemon's write count `read_at`.
     pub fn keep<Req, T>(
         &self,
         method: &'static str,
         request: &Req,
         answer: T,
-        stamp: ChangeStamp,
+        report: &ChangeReport,
         read_at: u64,
     ) where
         Req: prost::Message,
         T: Send + Sync + 'static,
     {
-        self.answers
-            .keep(method, request, answer, stamp.run, read_at);
+        self.answers.keep(method, request, answer, report, read_at);
     }
 }

@@ -1,13 +1,14 @@
-//! Following a daemon's write count (`crimson.daemon.v1.Daemon/WatchChanges`) to keep a
-//! [`ReadCache`] of its answers honest.
+//! Following a daemon's writes (`crimson.daemon.v1.Daemon/WatchChanges`: their count and what
+//! they touched) to keep a [`ReadCache`] of its answers honest.
 
 use std::{sync::Arc, time::Duration};
 
 use crimson_api::daemon::v1::{WatchChangesRequest, daemon_client::DaemonClient};
 use crimson_rpc::Peer;
+use crimson_store::Footprint;
 use tokio_stream::StreamExt;
 
-use crate::read_cache::ReadCache;
+use crate::read_cache::{ReadCache, Written};
 
 /// How long to wait before asking a daemon for its changes again after the stream ended.
 const RECONNECT: Duration = Duration::from_millis(200);
@@ -34,7 +35,13 @@ async fn follow_once(peer: &Peer, cache: &ReadCache) -> Result<(), tonic::Status
         .await?
         .into_inner();
     while let Some(change) = changes.next().await.transpose()? {
-        cache.changed(change.run, change.count);
+        let touched: Footprint =
+            serde_json::from_str(&change.writes).unwrap_or_else(|_| Footprint::everything());
+        let written = Written {
+            from: change.from,
+            touched: &touched,
+        };
+        cache.changed(change.run, change.count, Some(written));
     }
     Ok(())
 }

@@ -1,13 +1,15 @@
-//! Answers of one daemon to read calls, kept while nothing in that daemon changed.
+//! Answers of one daemon to read calls, kept while nothing they read in that daemon changed.
 //!
 //! kubelet polls status and list calls far more often than anything changes; each of them
 //! costs a hop to a daemon. Every answer a daemon gives carries its write count before and
-//! after the call ([`ChangeStamp`]); the front door keeps a read's answer under the count it
-//! was read at and drops it as soon as it learns of a higher count: from the daemon's
-//! `WatchChanges` stream (which also covers changes nobody routed: a container that exited, a
-//! removal finished after a restart), or from the answer to a write it routed itself (so a
-//! caller reads its own writes at once). The cache answers only while that stream is up; a
-//! daemon that is down or restarting is asked directly, as before.
+//! after the call, what the call read (trees and keys of its database) and what the writes
+//! during it touched ([`ChangeReport`]). The front door keeps a read's answer under the count
+//! it was read at, and as it learns of writes after that count it drops the answers that read
+//! something they touched (all of them, when it cannot tell what they touched): from the
+//! daemon's `WatchChanges` stream (which also covers changes nobody routed: a container that
+//! exited, a removal finished after a restart), or from the answer to a write it routed itself
+//! (so a caller reads its own writes at once). The cache answers only while that stream is up;
+//! a daemon that is down or restarting is asked directly, as before.
 //!
 //! Readers of the same request wait for the one fetch in flight instead of asking again, and
 //! take its answer if it could be kept; so a read the front door starts itself right after a
@@ -20,7 +22,8 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use crimson_rpc::ChangeStamp;
+use crimson_rpc::ChangeReport;
+use crimson_store::Footprint;
 use tokio::sync::watch;
 
 /// Most answers kept; the cache starts over when it is full (reads repeat, so it refills).
@@ -69,10 +72,19 @@ impl Drop for Fetching<'_> {
     }
 }
 
-/// An answer and the write count it was read at.
+/// An answer, the write count it was read at and what it read.
 struct Kept {
     count: u64,
+    reads: Footprint,
     answer: Arc<dyn Any + Send + Sync>,
+}
+
+/// Writes the cache learns of: what those after count `from` up to a newer count touched.
+pub struct Written<'a> {
+    /// The count they follow.
+    pub from: u64,
+    /// What they touched.
+    pub touched: &'a Footprint,
 }
 
 impl ReadCache {
@@ -108,56 +120,67 @@ impl ReadCache {
             }
         };
         let response = fetch().await?;
-        let stamp = ChangeStamp::from_metadata(response.metadata());
+        let report = ChangeReport::from_metadata(response.metadata());
         let answer = Arc::new(response.into_inner());
         let mut inner = self.lock();
-        if let Some(stamp) = stamp
-            && inner.advance(stamp.run, stamp.after)
+        if let Some(ChangeReport {
+            stamp,
+            reads,
+            writes,
+        }) = report
+            && inner.advance(stamp.run, stamp.after, written_by(stamp.before, &writes))
+            && stamp.before == stamp.after
             && stamp.before >= inner.seen
         {
-            inner.insert(fetching.key.clone(), stamp.before, answer.clone());
+            inner.insert(fetching.key.clone(), stamp.before, reads, answer.clone());
         }
         drop(inner);
         drop(fetching);
         Ok(answer)
     }
 
-    /// Keeps `answer` as the daemon's answer to `method` with `request`, as its run `run` read
-    /// it at write count `read_at` (a write that answers with what a read would give); not if
-    /// a later write is known, or the run is not the one whose stream is up.
+    /// Keeps `answer` as the daemon's answer to `method` with `request`, as read at write
+    /// count `read_at` by a write that answers with what a read would give (`report` is on that
+    /// write's answer; what the write read covers what the answer read); not if a later write
+    /// is known, or the run is not the one whose stream is up.
     pub fn keep<Req, Resp>(
         &self,
         method: &'static str,
         request: &Req,
         answer: Resp,
-        run: u64,
+        report: &ChangeReport,
         read_at: u64,
     ) where
         Req: prost::Message,
         Resp: Send + Sync + 'static,
     {
         let mut inner = self.lock();
-        if inner.run == Some(run) && read_at >= inner.seen {
+        if inner.run == Some(report.stamp.run) && read_at >= inner.seen {
             let key = (method, request.encode_to_vec());
-            inner.insert(key, read_at, Arc::new(answer));
+            inner.insert(key, read_at, report.reads.clone(), Arc::new(answer));
         }
     }
 
-    /// The daemon's change stream said `count` writes in its run `run`.
-    pub fn changed(&self, run: u64, count: u64) {
+    /// The daemon's change stream said `count` writes in its run `run`, and what those since
+    /// the count it last said touched (`written`; none from the first message).
+    pub fn changed(&self, run: u64, count: u64, written: Option<Written<'_>>) {
         let mut inner = self.lock();
-        if !inner.advance(run, count) {
+        if !inner.advance(run, count, written) {
             inner.run = Some(run);
             inner.seen = count;
             inner.answers.clear();
         }
     }
 
-    /// A write routed through the front door answered (`stamp` is on its answer; none when it
-    /// failed before the daemon answered): what was read before it goes.
-    pub fn wrote(&self, stamp: Option<ChangeStamp>) {
+    /// A write routed through the front door answered (`report` is on its answer; none when
+    /// it failed before the daemon answered): what it touched goes.
+    pub fn wrote(&self, report: Option<&ChangeReport>) {
         let mut inner = self.lock();
-        if !stamp.is_some_and(|stamp| inner.advance(stamp.run, stamp.after)) {
+        let advanced = report.is_some_and(|report| {
+            let written = written_by(report.stamp.before, &report.writes);
+            inner.advance(report.stamp.run, report.stamp.after, written)
+        });
+        if !advanced {
             inner.answers.clear();
         }
     }
@@ -174,13 +197,34 @@ impl ReadCache {
     }
 }
 
+/// The writes a stamp counts after `before`, which touched `touched`.
+fn written_by(before: u64, touched: &Footprint) -> Option<Written<'_>> {
+    Some(Written {
+        from: before,
+        touched,
+    })
+}
+
 impl Inner {
-    /// Keeps `answer`, read at write count `count`, under `key`.
-    fn insert(&mut self, key: Key, count: u64, answer: Arc<dyn Any + Send + Sync>) {
+    /// Keeps `answer`, read at write count `count` with footprint `reads`, under `key`.
+    fn insert(
+        &mut self,
+        key: Key,
+        count: u64,
+        reads: Footprint,
+        answer: Arc<dyn Any + Send + Sync>,
+    ) {
         if self.answers.len() >= MAX_ANSWERS {
             self.answers.clear();
         }
-        self.answers.insert(key, Kept { count, answer });
+        self.answers.insert(
+            key,
+            Kept {
+                count,
+                reads,
+                answer,
+            },
+        );
     }
 
     /// The answer kept for `key`, if it is one of type `Resp`.
@@ -194,14 +238,21 @@ impl Inner {
     }
 
     /// Learns that the daemon's run `run` made `count` writes, dropping the answers read
-    /// before them; false when `run` is not the run whose stream is up.
-    fn advance(&mut self, run: u64, count: u64) -> bool {
+    /// before them that read what they touched: what `written` says they touched, if it
+    /// covers every write since the last count known, else anything; false when `run` is not
+    /// the run whose stream is up.
+    fn advance(&mut self, run: u64, count: u64, written: Option<Written<'_>>) -> bool {
         if self.run != Some(run) {
             return false;
         }
         if count > self.seen {
+            let touched = written
+                .filter(|written| written.from <= self.seen)
+                .map(|written| written.touched);
             self.seen = count;
-            self.answers.retain(|_, kept| kept.count >= count);
+            self.answers.retain(|_, kept| {
+                kept.count >= count || touched.is_some_and(|touched| !kept.reads.overlaps(touched))
+            });
         }
         true
     }
@@ -226,6 +277,43 @@ mod tests {
         response
     }
 
+    /// The report of a daemon of run `run` on a call made between write counts `before` and
+    /// `after`, which read and wrote `footprint`.
+    fn report(run: u64, before: u64, after: u64, footprint: Footprint) -> ChangeReport {
+        ChangeReport {
+            stamp: crimson_rpc::ChangeStamp { run, before, after },
+            reads: footprint.clone(),
+            writes: footprint,
+        }
+    }
+
+    /// A footprint of `keys` of tree `t`.
+    fn keys(keys: &[&str]) -> Footprint {
+        let mut footprint = Footprint::default();
+        for key in keys {
+            footprint.keys.insert(("t".into(), key.to_string()));
+        }
+        footprint
+    }
+
+    /// Reads `request` from a daemon at write count `count` that answers how often it was
+    /// asked, having read key `request` of tree `t`.
+    async fn read_key(cache: &ReadCache, request: &str, count: u64, asked: &AtomicU32) -> u32 {
+        let fetch = || async move {
+            let asked = asked.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut response = answer(asked, count, count);
+            let reads = serde_json::to_string(&keys(&[request])).unwrap();
+            response
+                .metadata_mut()
+                .insert(crimson_rpc::READS_HEADER, reads.parse().unwrap());
+            Ok(response)
+        };
+        *cache
+            .read("Get", &request.to_string(), fetch)
+            .await
+            .unwrap()
+    }
+
     /// Reads `request` from a daemon at write count `count` that answers how often it was
     /// asked.
     async fn read(cache: &ReadCache, request: &str, count: u64, asked: &AtomicU32) -> u32 {
@@ -242,18 +330,18 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_read_is_answered_from_the_cache_until_a_change() {
         let cache = ReadCache::default();
-        cache.changed(RUN, 3);
+        cache.changed(RUN, 3, None);
         let asked = AtomicU32::new(0);
         assert_eq!(read(&cache, "a", 3, &asked).await, 1);
         assert_eq!(read(&cache, "a", 3, &asked).await, 1);
         assert_eq!(read(&cache, "b", 3, &asked).await, 2, "another request");
-        cache.changed(RUN, 3);
+        cache.changed(RUN, 3, None);
         assert_eq!(
             read(&cache, "a", 3, &asked).await,
             1,
             "no news, nothing goes"
         );
-        cache.changed(RUN, 4);
+        cache.changed(RUN, 4, None);
         assert_eq!(read(&cache, "a", 4, &asked).await, 3);
         assert_eq!(read(&cache, "a", 4, &asked).await, 3);
     }
@@ -264,7 +352,7 @@ mod tests {
         let asked = AtomicU32::new(0);
         assert_eq!(read(&cache, "a", 0, &asked).await, 1);
         assert_eq!(read(&cache, "a", 0, &asked).await, 2);
-        cache.changed(RUN, 0);
+        cache.changed(RUN, 0, None);
         assert_eq!(read(&cache, "a", 0, &asked).await, 3);
         cache.lost();
         assert_eq!(read(&cache, "a", 0, &asked).await, 4);
@@ -273,10 +361,10 @@ mod tests {
     #[tokio::test]
     async fn a_new_run_of_the_daemon_drops_everything() {
         let cache = ReadCache::default();
-        cache.changed(RUN, 50);
+        cache.changed(RUN, 50, None);
         let asked = AtomicU32::new(0);
         assert_eq!(read(&cache, "a", 50, &asked).await, 1);
-        cache.changed(RUN + 1, 2);
+        cache.changed(RUN + 1, 2, None);
         let fetch = || async { Ok(answer(7, 50, 50)) };
         let other_run = cache.read("Get", &"a".to_string(), fetch).await.unwrap();
         assert_eq!(*other_run, 7, "an answer of the old run is passed on");
@@ -286,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_read_while_something_was_written_is_not_kept() {
         let cache = ReadCache::default();
-        cache.changed(RUN, 1);
+        cache.changed(RUN, 1, None);
         let fetch = || async { Ok(answer(10, 1, 2)) };
         assert_eq!(
             *cache.read("Get", &"a".to_string(), fetch).await.unwrap(),
@@ -304,16 +392,12 @@ mod tests {
     #[tokio::test]
     async fn a_routed_write_drops_what_was_read_before_it_and_keeps_what_was_read_after() {
         let cache = ReadCache::default();
-        cache.changed(RUN, 1);
+        cache.changed(RUN, 1, None);
         let asked = AtomicU32::new(0);
         assert_eq!(read(&cache, "old", 1, &asked).await, 1);
-        cache.wrote(Some(ChangeStamp {
-            run: RUN,
-            before: 1,
-            after: 2,
-        }));
+        cache.wrote(Some(&report(RUN, 1, 2, Footprint::everything())));
         assert_eq!(read(&cache, "new", 2, &asked).await, 2);
-        cache.changed(RUN, 2);
+        cache.changed(RUN, 2, None);
         assert_eq!(
             read(&cache, "new", 2, &asked).await,
             2,
@@ -331,7 +415,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_arriving_during_a_fetch_of_the_same_request_waits_for_it() {
         let cache = Arc::new(ReadCache::default());
-        cache.changed(RUN, 0);
+        cache.changed(RUN, 0, None);
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         let first = tokio::spawn({
             let cache = cache.clone();
@@ -365,9 +449,15 @@ mod tests {
     #[tokio::test]
     async fn a_write_can_leave_the_answer_of_the_read_that_follows_it() {
         let cache = ReadCache::default();
-        cache.changed(RUN, 4);
+        cache.changed(RUN, 4, None);
         let request = "a".to_string();
-        cache.keep("Get", &request, 7u32, RUN, 4);
+        cache.keep(
+            "Get",
+            &request,
+            7u32,
+            &report(RUN, 4, 4, Footprint::everything()),
+            4,
+        );
         let not_asked = || async { Err(tonic::Status::internal("asked")) };
         assert_eq!(
             *cache
@@ -376,8 +466,20 @@ mod tests {
                 .unwrap(),
             7
         );
-        cache.keep("Get", &"b".to_string(), 8u32, RUN, 3);
-        cache.keep("Get", &"c".to_string(), 9u32, RUN + 1, 4);
+        cache.keep(
+            "Get",
+            &"b".to_string(),
+            8u32,
+            &report(RUN, 3, 3, Footprint::everything()),
+            3,
+        );
+        cache.keep(
+            "Get",
+            &"c".to_string(),
+            9u32,
+            &report(RUN + 1, 4, 4, Footprint::everything()),
+            4,
+        );
         let asked = AtomicU32::new(0);
         assert_eq!(
             read(&cache, "b", 4, &asked).await,
@@ -385,14 +487,53 @@ mod tests {
             "read before a later write"
         );
         assert_eq!(read(&cache, "c", 4, &asked).await, 2, "another run's");
-        cache.changed(RUN, 5);
+        cache.changed(RUN, 5, None);
         assert_eq!(read(&cache, "a", 5, &asked).await, 3, "a write after it");
+    }
+
+    #[tokio::test]
+    async fn only_writes_to_what_an_answer_read_drop_it() {
+        let cache = ReadCache::default();
+        cache.changed(RUN, 1, None);
+        let asked = AtomicU32::new(0);
+        assert_eq!(read_key(&cache, "a", 1, &asked).await, 1);
+        assert_eq!(read_key(&cache, "b", 1, &asked).await, 2);
+        let touched = keys(&["b"]);
+        let written = Written {
+            from: 1,
+            touched: &touched,
+        };
+        cache.changed(RUN, 2, Some(written));
+        assert_eq!(
+            read_key(&cache, "a", 2, &asked).await,
+            1,
+            "a was not written"
+        );
+        assert_eq!(read_key(&cache, "b", 2, &asked).await, 3, "b was");
+        cache.wrote(Some(&report(RUN, 2, 3, keys(&["a"]))));
+        assert_eq!(
+            read_key(&cache, "a", 3, &asked).await,
+            4,
+            "a routed write of a"
+        );
+        assert_eq!(read_key(&cache, "b", 3, &asked).await, 3);
+        let nothing = Footprint::default();
+        let after_a_gap = Written {
+            from: 4,
+            touched: &nothing,
+        };
+        cache.changed(RUN, 5, Some(after_a_gap));
+        assert_eq!(
+            read_key(&cache, "b", 5, &asked).await,
+            5,
+            "writes after 3 up to 4 are unknown"
+        );
     }
 
     #[tokio::test]
     async fn unstamped_answers_and_errors_are_not_kept() {
         let cache = ReadCache::default();
-        cache.changed(RUN, 0);
+        cache.changed(RUN, 0, None);
         let request = "a".to_string();
         let plain = || async { Ok(tonic::Response::new(1u32)) };
         assert_eq!(*cache.read("Get", &request, plain).await.unwrap(), 1);

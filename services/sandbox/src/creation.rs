@@ -41,7 +41,9 @@ where
 {
     let (reply, answer) = oneshot::channel();
     let task_state = state.clone();
-    tokio::spawn(
+    // Its reads count as the call's (the front door keeps what the call answers by them).
+    let reads = crimson_store::ReadRecorder::current().unwrap_or_default();
+    tokio::spawn(reads.scope(
         async move {
             let Ok(_name) = tokio::time::timeout(NAME_WAIT, task_state.name_locks.lock(&key)).await
             else {
@@ -68,7 +70,7 @@ where
             }
         }
         .instrument(tracing::Span::current()),
-    );
+    ));
     answer.await.map_err(|_| {
         SandboxError::runtime("creating", "the creation task ended without an answer")
     })?

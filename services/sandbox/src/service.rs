@@ -39,9 +39,10 @@ impl SandboxService {
         Ok(Self { state })
     }
 
-    /// The count of the daemon's writes, which the front door watches.
-    pub fn changes(&self) -> crimson_rpc::ChangeCount {
-        self.state.store.changes().subscribe()
+    /// The daemon's writes (their count and what the recent ones touched), which the front
+    /// door follows.
+    pub fn changes(&self) -> crimson_store::Changes {
+        self.state.store.changes().clone()
     }
 
     /// What its database holds, for `crimsonctl status`.

@@ -129,6 +129,11 @@ mod tests {
             loaded.sandbox.runtimes["alt"].runtime_path,
             std::path::Path::new("/usr/sbin/runc")
         );
+        let minimal = config.to_toml_without_defaults().unwrap();
+        assert!(!minimal.contains("[network]"), "{minimal}");
+        std::fs::write(&file, &minimal).unwrap();
+        let loaded = load_layers(Some(&file)).unwrap();
+        assert_eq!(loaded.to_toml().unwrap(), config.to_toml().unwrap());
     }
 
     #[test]

@@ -69,10 +69,31 @@ impl Config {
         Ok(toml::to_string(self)?)
     }
 
+    /// Like [`Config::to_toml`], with only the settings that differ from the defaults (so
+    /// the rest keep following them).
+    pub fn to_toml_without_defaults(&self) -> crate::Result<String> {
+        let mut table = toml::Table::try_from(self)?;
+        let defaults = toml::Table::try_from(Config::default())?;
+        drop_defaults(&mut table, &defaults);
+        Ok(toml::to_string(&table)?)
+    }
+
     /// The directory holding `daemon`'s database and files.
     pub fn state_dir(&self, daemon: Daemon) -> PathBuf {
         self.state_root.join(daemon.short_name())
     }
+}
+
+/// Removes from `table` the values equal to those in `defaults`, and the tables left empty.
+fn drop_defaults(table: &mut toml::Table, defaults: &toml::Table) {
+    table.retain(|key, value| match (value, defaults.get(key)) {
+        (toml::Value::Table(inner), Some(toml::Value::Table(default))) => {
+            drop_defaults(inner, default);
+            !inner.is_empty()
+        }
+        (value, Some(default)) => value != default,
+        (_, None) => true,
+    });
 }
 
 /// Where the holder of the listening socket `socket` hands it over: its path plus `.holder`.

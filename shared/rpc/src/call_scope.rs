@@ -15,7 +15,11 @@ use std::{
 use crimson_metrics::RpcOutcome;
 use tokio::sync::watch;
 
-use crate::change_stamp::{CHANGE_STAMP_HEADER, ChangeStamp, DaemonChanges};
+use crimson_store::ReadRecorder;
+
+use crate::change_stamp::{
+    CHANGE_STAMP_HEADER, ChangeStamp, DaemonChanges, READS_HEADER, WRITES_HEADER, footprint_header,
+};
 
 tokio::task_local! {
     static CALLER_DEADLINE: Option<Instant>;
@@ -163,7 +167,8 @@ where
         let changes = self.layer.changes.clone();
         let before = changes.as_ref().map(DaemonChanges::current);
         let (path, started) = (request.uri().path().to_string(), Instant::now());
-        let answer = self.inner.call(request);
+        let recorder = ReadRecorder::default();
+        let answer = recorder.scope(recorder.enter(|| self.inner.call(request)));
         Box::pin(CALLER_DEADLINE.scope(deadline, async move {
             let response = match deadline {
                 None => answer.await,
@@ -172,10 +177,9 @@ where
                     tokio::time::timeout_at(answer_by.into(), answer)
                         .await
                         .unwrap_or_else(|_| {
-                            Ok(
-                                tonic::Status::deadline_exceeded("the caller's deadline passed")
-                                    .into_http(),
-                            )
+                            let late =
+                                tonic::Status::deadline_exceeded("the caller's deadline passed");
+                            Ok(late.into_http())
                         })
                 }
             };
@@ -187,8 +191,18 @@ where
                     before,
                     after: changes.current(),
                 };
+                let headers = answered.headers_mut();
                 if let Some(value) = stamp.header_value() {
-                    answered.headers_mut().insert(CHANGE_STAMP_HEADER, value);
+                    headers.insert(CHANGE_STAMP_HEADER, value);
+                }
+                if let Some(value) = footprint_header(&recorder.footprint()) {
+                    headers.insert(READS_HEADER, value);
+                }
+                if stamp.after > stamp.before {
+                    let written = changes.changes.written_between(stamp.before, stamp.after);
+                    if let Some(value) = footprint_header(&written) {
+                        headers.insert(WRITES_HEADER, value);
+                    }
                 }
             }
             if let (Some(metrics), Ok(answered)) = (crimson_metrics::get(), &response) {
@@ -217,14 +231,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn answers_carry_the_write_count_before_and_after_the_call() {
-        let (count, watched) = watch::channel(4u64);
+    async fn answers_carry_the_write_count_and_what_the_call_read_and_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crimson_store::Store::open(dir.path(), 1, &[]).unwrap();
+        let tree = store.tree::<u32>("pods").unwrap();
+        tree.put("old", &1).unwrap();
+        let changes = DaemonChanges::new(store.changes().clone());
+        let run = changes.run;
         let inner = tower::service_fn(move |_: http::Request<()>| {
-            count.send_modify(|n| *n += 2);
+            let _ = tree.get("read");
+            tree.put("a", &2).unwrap();
+            tree.put("b", &3).unwrap();
             async { Ok::<_, std::convert::Infallible>(http::Response::new(())) }
         });
-        let changes = DaemonChanges::new(watched);
-        let run = changes.run;
         let mut service = CallScopeLayer {
             in_flight: InFlight::new(),
             changes: Some(changes),
@@ -238,10 +257,20 @@ mod tests {
             ChangeStamp::from_metadata(&metadata),
             Some(ChangeStamp {
                 run,
-                before: 4,
-                after: 6
+                before: 1,
+                after: 3
             })
         );
+        let footprint = |header| {
+            let found = crate::footprint_from_metadata(&metadata, header);
+            found
+                .keys
+                .into_iter()
+                .map(|(_, key)| key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(footprint(READS_HEADER), ["read"]);
+        assert_eq!(footprint(WRITES_HEADER), ["a", "b"]);
     }
 
     #[test]

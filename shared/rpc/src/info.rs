@@ -86,7 +86,23 @@ impl DaemonApi for InfoService {
             tonic::Status::unimplemented(format!("{} keeps no database", self.info.name))
         })?;
         let run = changes.run;
-        let stream = WatchStream::new(changes.count).map(move |count| Ok(Changes { count, run }));
+        let log = changes.changes.clone();
+        let mut from = None;
+        let stream = WatchStream::new(log.subscribe()).map(move |count| {
+            let previous = from.replace(count);
+            let writes = match previous {
+                None => String::new(),
+                Some(from) => {
+                    serde_json::to_string(&log.written_between(from, count)).unwrap_or_default()
+                }
+            };
+            Ok(Changes {
+                count,
+                run,
+                from: previous.unwrap_or(count),
+                writes,
+            })
+        });
         Ok(tonic::Response::new(Box::pin(stream)))
     }
 

@@ -31,7 +31,10 @@ mod socket;
 
 pub use authority::AuthorityRepair;
 pub use call_scope::caller_deadline;
-pub use change_stamp::{CHANGE_STAMP_HEADER, ChangeCount, ChangeStamp};
+pub use change_stamp::{
+    CHANGE_STAMP_HEADER, ChangeReport, ChangeStamp, READS_HEADER, WRITES_HEADER,
+    footprint_from_metadata,
+};
 pub use client::{Peer, PeerChannel, is_unreachable};
 pub use completion::to_completion;
 pub use crimson_metrics::ObjectCount;

@@ -8,7 +8,7 @@ use tonic::service::Routes;
 use crate::{
     AuthorityRepair, RpcError,
     call_scope::{CallScopeLayer, InFlight},
-    change_stamp::{ChangeCount, DaemonChanges},
+    change_stamp::DaemonChanges,
     info::{InfoService, StateCounts, count_start},
     listener::Listener,
 };
@@ -24,7 +24,7 @@ pub async fn serve(
     daemon: Daemon,
     config: &Config,
     counts: StateCounts,
-    changes: Option<ChangeCount>,
+    changes: Option<crimson_store::Changes>,
     routes: Routes,
 ) -> Result<(), RpcError> {
     let listener = Listener::bind(&config.socket(daemon)).await?;
@@ -44,7 +44,7 @@ pub async fn serve_on(
     config: &Config,
     listener: Listener,
     counts: StateCounts,
-    changes: Option<ChangeCount>,
+    changes: Option<crimson_store::Changes>,
     routes: Routes,
 ) -> Result<(), RpcError> {
     let starts = count_start(&config.state_dir(daemon));
@@ -63,6 +63,7 @@ pub async fn serve_on(
         )));
     let in_flight = InFlight::new();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = shutdown_signal();
     tracing::info!(socket = %path.display(), inherited, "{daemon} serving");
     let serving = tonic::transport::Server::builder()
         .layer(CallScopeLayer {
@@ -72,7 +73,7 @@ pub async fn serve_on(
         .trace_fn(crimson_telemetry::server_span)
         .add_routes(routes)
         .serve_with_incoming_shutdown(repaired(listener), async move {
-            shutdown_signal().await;
+            shutdown.await;
             let _ = stopping.send(());
         });
     let drained = async {
@@ -104,13 +105,17 @@ fn repaired(
         .map(|accepted| accepted.map(AuthorityRepair::new))
 }
 
-/// Resolves at SIGTERM or SIGINT.
-pub(crate) async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once (so a signal that arrives before the
+/// answer is first awaited, while the first calls are already served, is not fatal) and
+/// resolves at the first of them.
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+        }
     }
 }

@@ -6,10 +6,12 @@
 mod changes;
 mod error;
 mod flusher;
+mod footprint;
 mod store;
 mod tree;
 
 pub use changes::Changes;
 pub use error::{Result, StoreError};
+pub use footprint::{Footprint, ReadRecorder};
 pub use store::{Migration, Store};
 pub use tree::Tree;

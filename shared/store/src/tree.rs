@@ -7,7 +7,7 @@ use std::{
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Changes, Result, StoreError};
+use crate::{Changes, Result, StoreError, footprint::note_read};
 
 /// The decoded values of one tree, kept in step with it: every write goes through [`Tree`]
 /// (under the write lock, so the map and the tree agree), and reads never decode.
@@ -74,6 +74,7 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Result<Option<V>> {
+        note_read(&self.name, Some(key));
         Ok(self.read().get(key).cloned())
     }
 
@@ -83,7 +84,7 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
         let mut decoded = self.write();
         self.tree.insert(key, raw)?;
         decoded.insert(key.to_string(), value.clone());
-        self.changes.mark();
+        self.changes.mark_key(&self.name, key);
         Ok(())
     }
 
@@ -93,25 +94,25 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
         self.tree.remove(key)?;
         let removed = decoded.remove(key);
         if removed.is_some() {
-            self.changes.mark();
+            self.changes.mark_key(&self.name, key);
         }
         Ok(removed)
     }
 
     /// How many entries the tree holds.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read_all().len()
     }
 
     /// Whether the tree holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.read_all().is_empty()
     }
 
     /// Every key and value, in key order.
     pub fn entries(&self) -> Result<Vec<(String, V)>> {
         Ok(self
-            .read()
+            .read_all()
             .iter()
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect())
@@ -119,7 +120,13 @@ impl<V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Tree<V> {
 
     /// Every value, in key order.
     pub fn values(&self) -> Result<Vec<V>> {
-        Ok(self.read().values().cloned().collect())
+        Ok(self.read_all().values().cloned().collect())
+    }
+
+    /// The decoded values, for a read of the whole tree.
+    fn read_all(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, V>> {
+        note_read(&self.name, None);
+        self.read()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, V>> {

@@ -4,7 +4,7 @@ use crimson_api::sandbox::v1::{
     Container, ContainerRef, CreateContainerRequest, StopContainerRequest,
     UpdateContainerResourcesRequest, WrittenContainer, sandbox_client::SandboxClient,
 };
-use crimson_rpc::{ChangeStamp, PeerChannel};
+use crimson_rpc::{ChangeReport, PeerChannel};
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -29,28 +29,28 @@ async fn get_container(
 /// The cache's name of [`get_container`].
 const GET_CONTAINER: &str = "GetContainer";
 
-/// Keeps the container a write to it left (`written`, with the write's `stamp`) as the
+/// Keeps the container a write to it left (`written`, with the report on the write's answer) as the
 /// answer to the ContainerStatus kubelet sends next.
 fn keep_status(
     backends: &Backends,
     container_id: &str,
     written: Option<WrittenContainer>,
-    stamp: Option<ChangeStamp>,
+    report: Option<ChangeReport>,
 ) {
     if let (
         Some(WrittenContainer {
             container: Some(container),
             read_at,
         }),
-        Some(stamp),
-    ) = (written, stamp)
+        Some(report),
+    ) = (written, report)
     {
         let request = ContainerRef {
             container_id: container_id.to_string(),
         };
         backends
             .sandbox_cache
-            .keep(GET_CONTAINER, &request, container, stamp, read_at);
+            .keep(GET_CONTAINER, &request, container, &report, read_at);
     }
 }
 
@@ -69,14 +69,14 @@ pub async fn create(
         pod_id: request.pod_sandbox_id,
         spec: Some(spec),
     };
-    let (created, stamp) = backends
+    let (created, report) = backends
         .sandbox_cache
         .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.create_container(request).await }
         })
         .await?;
-    keep_status(backends, &created.container_id, created.written, stamp);
+    keep_status(backends, &created.container_id, created.written, report);
     Ok(cri::CreateContainerResponse {
         container_id: created.container_id,
     })
@@ -85,14 +85,14 @@ pub async fn create(
 /// StartContainer.
 pub async fn start(backends: &Backends, id: String) -> Result<cri::StartContainerResponse, Status> {
     let request = container_ref(id)?;
-    let (written, stamp) = backends
+    let (written, report) = backends
         .sandbox_cache
         .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.start_container(request).await }
         })
         .await?;
-    keep_status(backends, &request.container_id, Some(written), stamp);
+    keep_status(backends, &request.container_id, Some(written), report);
     Ok(cri::StartContainerResponse {})
 }
 
@@ -105,14 +105,14 @@ pub async fn stop(
         container_id: container_ref(request.container_id)?.container_id,
         timeout_seconds: request.timeout,
     };
-    let (written, stamp) = backends
+    let (written, report) = backends
         .sandbox_cache
         .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.stop_container(request).await }
         })
         .await?;
-    keep_status(backends, &request.container_id, Some(written), stamp);
+    keep_status(backends, &request.container_id, Some(written), report);
     Ok(cri::StopContainerResponse {})
 }
 

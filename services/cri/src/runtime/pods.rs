@@ -3,7 +3,7 @@
 use crimson_api::sandbox::v1::{
     Pod, PodRef, RunPodRequest, WrittenPod, sandbox_client::SandboxClient,
 };
-use crimson_rpc::{ChangeStamp, PeerChannel};
+use crimson_rpc::{ChangeReport, PeerChannel};
 use k8s_cri::v1 as cri;
 use tonic::Status;
 
@@ -18,14 +18,14 @@ pub async fn run(
     let config = request.config.ok_or_else(|| missing("config"))?;
     let spec = pod::to_pod_spec(config, request.runtime_handler)?;
     let request = RunPodRequest { spec: Some(spec) };
-    let (response, stamp) = backends
+    let (response, report) = backends
         .sandbox_cache
         .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.run_pod(request).await }
         })
         .await?;
-    keep_status(backends, &response.pod_id, response.written, stamp);
+    keep_status(backends, &response.pod_id, response.written, report);
     Ok(cri::RunPodSandboxResponse {
         pod_sandbox_id: response.pod_id,
     })
@@ -42,28 +42,28 @@ async fn get_pod(
 /// The cache's name of [`get_pod`].
 const GET_POD: &str = "GetPod";
 
-/// Keeps the pod a write to it left (`written`, with the write's `stamp`) as the answer to
+/// Keeps the pod a write to it left (`written`, with the report on the write's answer) as the answer to
 /// the PodSandboxStatus kubelet sends next.
 fn keep_status(
     backends: &Backends,
     pod_id: &str,
     written: Option<WrittenPod>,
-    stamp: Option<ChangeStamp>,
+    report: Option<ChangeReport>,
 ) {
     if let (
         Some(WrittenPod {
             pod: Some(pod),
             read_at,
         }),
-        Some(stamp),
-    ) = (written, stamp)
+        Some(report),
+    ) = (written, report)
     {
         let request = PodRef {
             pod_id: pod_id.to_string(),
         };
         backends
             .sandbox_cache
-            .keep(GET_POD, &request, pod, stamp, read_at);
+            .keep(GET_POD, &request, pod, &report, read_at);
     }
 }
 
@@ -77,14 +77,14 @@ fn pod_ref(id: String) -> Result<PodRef, Status> {
 /// StopPodSandbox (idempotent).
 pub async fn stop(backends: &Backends, id: String) -> Result<cri::StopPodSandboxResponse, Status> {
     let request = pod_ref(id)?;
-    let (written, stamp) = backends
+    let (written, report) = backends
         .sandbox_cache
         .write_stamped(|mut client| {
             let request = request.clone();
             async move { client.stop_pod(request).await }
         })
         .await?;
-    keep_status(backends, &request.pod_id, Some(written), stamp);
+    keep_status(backends, &request.pod_id, Some(written), report);
     Ok(cri::StopPodSandboxResponse {})
 }
 
