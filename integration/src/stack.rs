@@ -361,6 +361,26 @@ impl Stack {
         self.children.lock().unwrap().get(&daemon).map(Child::id)
     }
 
+    /// SIGSTOP to `daemon`; waits until the kernel has stopped it (it keeps its sockets and
+    /// streams open, but answers nothing) and answers its pid, for [`Stack::thaw`].
+    pub async fn freeze(&self, daemon: Daemon) -> Pid {
+        let pid = Pid::from_raw(self.pid(daemon).expect("the daemon runs") as i32);
+        kill(pid, Signal::SIGSTOP).unwrap();
+        let stat = format!("/proc/{pid}/stat");
+        crate::eventually(10, "the daemon to be stopped", || async {
+            let stat = std::fs::read_to_string(&stat).ok()?;
+            let state = stat.rsplit(')').next()?.trim_start();
+            state.starts_with('T').then_some(())
+        })
+        .await;
+        pid
+    }
+
+    /// SIGCONT to a daemon [`Stack::freeze`] stopped.
+    pub fn thaw(&self, pid: Pid) {
+        kill(pid, Signal::SIGCONT).unwrap();
+    }
+
     /// `kill -9` of `daemon`; waits until it is gone.
     pub fn kill(&self, daemon: Daemon) {
         if let Some(mut child) = self.children.lock().unwrap().remove(&daemon) {

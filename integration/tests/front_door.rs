@@ -174,25 +174,14 @@ async fn a_hung_daemon_gives_unavailable_instead_of_a_hang() {
         .list_images(ListImagesRequest::default())
         .await
         .unwrap();
-    let pid = nix::unistd::Pid::from_raw(stack.pid(Daemon::Image).unwrap() as i32);
 
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    let stat = format!("/proc/{pid}/stat");
-    crimson_integration::eventually(10, "the daemon to be stopped", || async {
-        let stat = std::fs::read_to_string(&stat).ok()?;
-        stat.rsplit(')')
-            .next()?
-            .trim_start()
-            .starts_with('T')
-            .then_some(())
-    })
-    .await;
+    let frozen = stack.freeze(Daemon::Image).await;
     let answer = tokio::time::timeout(
         Duration::from_secs(60),
         images.image_status(uncached_image_status()),
     )
     .await;
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    stack.thaw(frozen);
 
     let err = answer
         .expect("the front door gives up on a stopped daemon")
