@@ -98,9 +98,16 @@ impl Images for ImageService {
                 .map_or_else(ImageError::pull_failure_reason, |_| "ok");
             metrics.record_pull(outcome, started.elapsed());
         }
+        let read_at = self.state.records.changes().count();
+        let written = find_image(&self.state, &request.reference)
+            .ok()
+            .flatten()
+            .map(|record| record.to_proto());
         respond(pulled.map(|pulled| PullImageResponse {
             image_id: pulled.record.id,
             image_ref: pulled.name,
+            written,
+            read_at,
         }))
     }
 

@@ -24,14 +24,17 @@ pub async fn pull_image(
         reference: reference.clone(),
         credentials,
     };
-    let pulled = backends
+    let (pulled, report) = backends
         .image_cache
-        .write(|mut client| {
+        .write_stamped(|mut client| {
             let request = internal.clone();
             async move { client.pull_image(request).await }
         })
         .await?;
-    super::status::prefetch_after_write(backends, reference);
+    if let (Some(image), Some(report)) = (pulled.written, report) {
+        super::status::keep(backends, reference, image, &report, pulled.read_at);
+    }
+    super::list::prefetch(backends);
     Ok(PullImageResponse {
         image_ref: pulled.image_id,
     })

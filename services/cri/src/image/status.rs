@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crimson_api::image::v1::{
     GetImageRequest, Image as InternalImage, images_client::ImagesClient,
 };
-use crimson_rpc::PeerChannel;
+use crimson_rpc::{ChangeReport, PeerChannel};
 use k8s_cri::v1::{ImageStatusRequest, ImageStatusResponse};
 use tonic::{Code, Status};
 
@@ -23,14 +23,19 @@ async fn get_image(
 /// The cache's name of [`get_image`].
 const GET_IMAGE: &str = "GetImage";
 
-/// Reads the status of the image `reference` names, and the list of images, in the
-/// background after a pull or removal: kubelet looks at the image it pulled next, and its
-/// image manager lists them.
-pub fn prefetch_after_write(backends: &Backends, reference: String) {
+/// Keeps `image`, which a pull of `reference` answered with (`report` on its answer) as read at
+/// write count `read_at`, as the status of `reference` kubelet looks at next.
+pub fn keep(
+    backends: &Backends,
+    reference: String,
+    image: InternalImage,
+    report: &ChangeReport,
+    read_at: u64,
+) {
+    let request = GetImageRequest { reference };
     backends
         .image_cache
-        .prefetch(GET_IMAGE, GetImageRequest { reference }, get_image);
-    super::list::prefetch(backends);
+        .keep(GET_IMAGE, &request, image, report, read_at);
 }
 
 /// The image `request` names, with the image config and layers as verbose info.
