@@ -17,6 +17,8 @@ pub struct ReceivedSpan {
     pub trace_id: String,
     /// Span name.
     pub name: String,
+    /// Everything the span carried (attributes, events, status), as text.
+    pub text: String,
 }
 
 /// The receiver: `endpoint` to configure, `spans` to inspect.
@@ -54,6 +56,7 @@ impl TraceService for Collector {
                     spans.push(ReceivedSpan {
                         service: service.clone(),
                         trace_id: hex::encode(&span.trace_id),
+                        text: format!("{span:?}"),
                         name: span.name,
                     });
                 }

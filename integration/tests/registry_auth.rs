@@ -1,10 +1,12 @@
 //! Registries that require credentials: per-request AuthConfig, the global auth file, refusals,
-//! and secrets kept out of the logs.
+//! and secrets kept out of the logs and the exported spans.
 
 use base64::Engine;
 use crimson_config::Daemon;
 use crimson_integration::{
+    eventually,
     image_builder::{Pusher, TestImage},
+    otlp::OtlpReceiver,
     registry::TestRegistry,
     require_root,
     stack::{Stack, StackOptions, spec},
@@ -14,6 +16,49 @@ use tonic::Code;
 
 const USER: &str = "puller";
 const PASSWORD: &str = "s3cret-Passw0rd";
+
+/// Fails if the password, or `encoded` (the base64 `user:password`), is in any daemon's log
+/// or in any span the daemons exported to `spans` (once the image daemon's pull spans came).
+async fn assert_no_secret_in_logs_or_spans(stack: &Stack, spans: &OtlpReceiver, encoded: &str) {
+    eventually(30, "crimson-image's pull spans", || async {
+        spans
+            .spans()
+            .iter()
+            .any(|s| s.service == "crimson-image" && s.name.contains("PullImage"))
+            .then_some(())
+    })
+    .await;
+    for daemon in Daemon::ALL {
+        let log = stack.log(daemon);
+        assert!(
+            !log.contains(PASSWORD) && !log.contains(encoded),
+            "{daemon} logged a secret:\n{log}"
+        );
+    }
+    for span in spans.spans() {
+        assert!(
+            !span.text.contains(PASSWORD) && !span.text.contains(encoded),
+            "{} exported a secret in {}: {}",
+            span.service,
+            span.name,
+            span.text
+        );
+    }
+}
+
+/// A stack that pulls from `registry` and exports its spans to `spans`.
+async fn traced_stack(
+    registry: &TestRegistry,
+    spans: &OtlpReceiver,
+    auth_file: Option<String>,
+) -> Stack {
+    Stack::start(StackOptions {
+        otlp_endpoint: Some(spans.endpoint.clone()),
+        auth_file,
+        ..StackOptions::default().insecure_registry(&registry.address)
+    })
+    .await
+}
 
 async fn pull_with(
     stack: &Stack,
@@ -38,7 +83,8 @@ async fn request_credentials_open_a_protected_registry_and_never_reach_the_logs(
     let pushed = Pusher::new(&registry.address, registry.credentials.as_ref())
         .push("private", "1", &TestImage::busybox())
         .await;
-    let stack = Stack::start(StackOptions::default().insecure_registry(&registry.address)).await;
+    let spans = OtlpReceiver::start().await;
+    let stack = traced_stack(&registry, &spans, None).await;
     let name = format!("{}/private:1", registry.address);
 
     let anonymous = pull_with(&stack, &name, None).await.unwrap_err();
@@ -84,13 +130,7 @@ async fn request_credentials_open_a_protected_registry_and_never_reach_the_logs(
         pushed.config_digest
     );
 
-    for daemon in Daemon::ALL {
-        let log = stack.log(daemon);
-        assert!(
-            !log.contains(PASSWORD) && !log.contains(&encoded),
-            "{daemon} logged a secret:\n{log}"
-        );
-    }
+    assert_no_secret_in_logs_or_spans(&stack, &spans, &encoded).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,11 +145,8 @@ async fn the_global_auth_file_serves_requests_without_credentials() {
         r#"{{"auths": {{"{}": {{"auth": "{encoded}"}}}}}}"#,
         registry.address
     );
-    let stack = Stack::start(StackOptions {
-        auth_file: Some(auth_file),
-        ..StackOptions::default().insecure_registry(&registry.address)
-    })
-    .await;
+    let spans = OtlpReceiver::start().await;
+    let stack = traced_stack(&registry, &spans, Some(auth_file)).await;
 
     assert_eq!(
         stack
@@ -118,6 +155,7 @@ async fn the_global_auth_file_serves_requests_without_credentials() {
             .unwrap(),
         pushed.config_digest
     );
+    assert_no_secret_in_logs_or_spans(&stack, &spans, &encoded).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
