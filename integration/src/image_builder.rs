@@ -198,6 +198,7 @@ impl LayerBuilder {
         Layer {
             tar: self.tar.into_inner().unwrap(),
             compression: Compression::Gzip,
+            gzipped: Default::default(),
         }
     }
 }
@@ -218,6 +219,8 @@ pub struct Layer {
     pub tar: Vec<u8>,
     /// How the blob is stored.
     pub compression: Compression,
+    /// The gzipped blob, made once for every clone of the layer.
+    gzipped: std::sync::Arc<std::sync::OnceLock<Vec<u8>>>,
 }
 
 impl Layer {
@@ -231,12 +234,15 @@ impl Layer {
     pub fn blob(&self) -> Vec<u8> {
         match self.compression {
             Compression::None => self.tar.clone(),
-            Compression::Gzip => {
-                let mut encoder =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                encoder.write_all(&self.tar).unwrap();
-                encoder.finish().unwrap()
-            }
+            Compression::Gzip => self
+                .gzipped
+                .get_or_init(|| {
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    encoder.write_all(&self.tar).unwrap();
+                    encoder.finish().unwrap()
+                })
+                .clone(),
         }
     }
 
@@ -269,9 +275,20 @@ pub struct TestImage {
 }
 
 impl TestImage {
-    /// A one-layer busybox image for this node's architecture.
+    /// A one-layer busybox image for this node's architecture (built once per test process).
     pub fn busybox() -> Self {
-        Self::with_layers(vec![LayerBuilder::new().busybox_base().build()])
+        static BUSYBOX: std::sync::OnceLock<TestImage> = std::sync::OnceLock::new();
+        BUSYBOX
+            .get_or_init(|| Self::with_layers(vec![LayerBuilder::new().busybox_base().build()]))
+            .clone()
+    }
+
+    /// The busybox image whose entrypoint sleeps forever: a pause image for pod infra
+    /// processes.
+    pub fn pause() -> Self {
+        let mut pause = Self::busybox();
+        pause.config = json!({"Entrypoint": ["/bin/sleep", "2147483647"]});
+        pause
     }
 
     /// An image of `layers` with a `sh` command, for this node's architecture.

@@ -15,7 +15,7 @@ use k8s_cri::v1::{
 
 use crate::{
     eventually,
-    image_builder::{LayerBuilder, Pusher, TestImage},
+    image_builder::{Pusher, TestImage},
     registry::TestRegistry,
     stack::{BridgeNetwork, Stack, StackOptions, mounts_under},
 };
@@ -25,7 +25,7 @@ pub type RuntimeClient = RuntimeServiceClient<tonic::transport::Channel>;
 
 /// A stack ready to run pods: registry, images, network.
 pub struct PodEnv {
-    pub registry: TestRegistry,
+    pub registry: std::sync::Arc<TestRegistry>,
     pub stack: Stack,
     pub network: BridgeNetwork,
     /// `<registry>/busybox:test`, pulled.
@@ -43,20 +43,18 @@ impl PodEnv {
 
     /// Starts everything with extra stack options.
     pub async fn start_with(dual_stack: bool, options: StackOptions) -> Self {
-        Self::start_with_registry(TestRegistry::start(), dual_stack, options).await
+        Self::start_with_registry(TestRegistry::shared(), dual_stack, options).await
     }
 
     /// Starts everything around `registry`, which gets the test images.
     pub async fn start_with_registry(
-        registry: TestRegistry,
+        registry: std::sync::Arc<TestRegistry>,
         dual_stack: bool,
         options: StackOptions,
     ) -> Self {
         let pusher = Pusher::new(&registry.address, None);
         pusher.push("busybox", "test", &TestImage::busybox()).await;
-        let mut pause = TestImage::with_layers(vec![LayerBuilder::new().busybox_base().build()]);
-        pause.config = serde_json::json!({"Entrypoint": ["/bin/sleep", "2147483647"]});
-        pusher.push("pause", "test", &pause).await;
+        pusher.push("pause", "test", &TestImage::pause()).await;
         let stack = Stack::start(StackOptions {
             pause_image: Some(format!("{}/pause:test", registry.address)),
             ..options.insecure_registry(&registry.address)

@@ -4,6 +4,7 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
+    os::unix::process::CommandExt,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -21,6 +22,15 @@ pub struct TestRegistry {
     pub token_server: Option<crate::token_auth::TokenServer>,
 }
 
+/// How long a registry lives.
+#[derive(PartialEq)]
+enum Lifetime {
+    /// Until its [`TestRegistry`] is dropped; blobs on disk in its directory.
+    Owned,
+    /// Until the thread that started it ends; blobs in memory, its directory removed at once.
+    Process,
+}
+
 /// How the registry authenticates clients.
 enum Auth {
     Open,
@@ -31,34 +41,77 @@ enum Auth {
 impl TestRegistry {
     /// Starts an open registry on a free loopback port.
     pub fn start() -> Self {
-        Self::start_with(Auth::Open, None, crate::free_port())
+        Self::start_with(Auth::Open, None, crate::free_port(), Lifetime::Owned)
     }
 
     /// Starts an open registry on loopback port `port` (one another runtime is configured to
     /// pull from).
     pub fn start_on(port: u16) -> Self {
-        Self::start_with(Auth::Open, None, port)
+        Self::start_with(Auth::Open, None, port, Lifetime::Owned)
+    }
+
+    /// The open registry every test of this process shares: started once, by a thread that
+    /// lives as long as the process, and killed by the kernel when the process ends (a static
+    /// is never dropped). Tests that push to it use names of their own.
+    pub fn shared() -> std::sync::Arc<TestRegistry> {
+        static SHARED: std::sync::OnceLock<std::sync::Arc<TestRegistry>> =
+            std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let (started, registry) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let registry =
+                        Self::start_with(Auth::Open, None, crate::free_port(), Lifetime::Process);
+                    started.send(std::sync::Arc::new(registry)).unwrap();
+                    loop {
+                        std::thread::park();
+                    }
+                });
+                registry.recv().expect("starting the shared registry")
+            })
+            .clone()
     }
 
     /// Starts a registry that requires `user`/`password` (HTTP basic, bcrypt htpasswd).
     pub fn start_with_auth(user: &str, password: &str) -> Self {
         let credentials = Some((user.to_string(), password.to_string()));
-        Self::start_with(Auth::Basic, credentials, crate::free_port())
+        Self::start_with(
+            Auth::Basic,
+            credentials,
+            crate::free_port(),
+            Lifetime::Owned,
+        )
     }
 
     /// Starts a registry that answers with a Bearer challenge; its token server hands tokens
     /// to `user`/`password`.
     pub fn start_with_token_auth(user: &str, password: &str) -> Self {
         let credentials = Some((user.to_string(), password.to_string()));
-        Self::start_with(Auth::Token, credentials, crate::free_port())
+        Self::start_with(
+            Auth::Token,
+            credentials,
+            crate::free_port(),
+            Lifetime::Owned,
+        )
     }
 
-    fn start_with(auth: Auth, credentials: Option<(String, String)>, port: u16) -> Self {
+    fn start_with(
+        auth: Auth,
+        credentials: Option<(String, String)>,
+        port: u16,
+        lifetime: Lifetime,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("registry dir");
         let address = format!("127.0.0.1:{port}");
+        let storage = match lifetime {
+            Lifetime::Owned => format!(
+                "filesystem:\n    rootdirectory: {}",
+                dir.path().join("data").display()
+            ),
+            Lifetime::Process => "inmemory: {}".to_string(),
+        };
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
-            dir.path().join("data").display()
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  {storage}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n"
         );
         let mut token_server = None;
         if let (Auth::Token, Some((user, password))) = (&auth, &credentials) {
@@ -82,12 +135,23 @@ impl TestRegistry {
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
+        let mut command = Command::new("docker-registry");
+        command
             .arg("serve")
             .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            .stderr(log);
+        if lifetime == Lifetime::Process {
+            // SAFETY: prctl is async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                        .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let child = command
             .spawn()
             .expect("starting docker-registry (Debian package docker-registry)");
         let registry = Self {
@@ -98,6 +162,10 @@ impl TestRegistry {
             token_server,
         };
         registry.wait_ready();
+        if lifetime == Lifetime::Process {
+            // It read its configuration and keeps its log open; nothing else is in there.
+            let _ = std::fs::remove_dir_all(registry.dir.path());
+        }
         registry
     }
 

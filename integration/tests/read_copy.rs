@@ -34,7 +34,7 @@ async fn image_answers_follow_the_writes_they_read_and_only_those() {
     }
     .insecure_registry(&second.address);
     let first_address = first.address.clone();
-    let env = PodEnv::start_with_registry(first, false, options).await;
+    let env = PodEnv::start_with_registry(std::sync::Arc::new(first), false, options).await;
     let stack = &env.stack;
     let (on_first, on_second) = (
         Pusher::new(&first_address, None),

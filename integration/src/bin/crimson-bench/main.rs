@@ -91,7 +91,8 @@ async fn main() {
     let registry = args
         .registry_port
         .map_or_else(TestRegistry::start, TestRegistry::start_on);
-    let env = Arc::new(PodEnv::start_with_registry(registry, false, StackOptions::default()).await);
+    let env = PodEnv::start_with_registry(Arc::new(registry), false, StackOptions::default());
+    let env = Arc::new(env.await);
     let fresh = pss::of_processes_naming(env.stack.root());
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); STEPS.len() + 1];
     for iteration in 0..=args.iterations {
