@@ -286,4 +286,31 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_is_refused(input in ".{0,80}") {
+                let _ = parse(&input);
+            }
+
+            #[test]
+            fn a_qualified_reference_reads_back_from_its_text(
+                host in "[a-z][a-z0-9-]{0,10}\\.[a-z]{2,4}(:[1-9][0-9]{0,4})?",
+                path in "[a-z0-9]{1,8}(/[a-z0-9]{1,8}){0,2}",
+                tag in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}",
+            ) {
+                let text = format!("{host}/{path}:{tag}");
+                let Ok(ParsedReference::Qualified(reference)) = parse(&text) else {
+                    return Err(TestCaseError::fail(format!("{text} did not parse as qualified")));
+                };
+                prop_assert_eq!(reference.to_string(), text);
+                prop_assert_eq!(parse(&reference.to_string()), Ok(ParsedReference::Qualified(reference)));
+            }
+        }
+    }
 }

@@ -493,4 +493,39 @@ mod tests {
             .collect();
         assert_eq!(names, ["docker.io/library/busybox:1"]);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::reference;
+
+        proptest! {
+            #[test]
+            fn any_text_loads_or_is_refused(text in ".{0,200}") {
+                let _ = parse(Path::new("registries.conf"), &text);
+            }
+
+            #[test]
+            fn any_rewrite_gives_sources_or_an_error(
+                prefix in "[a-z.*]{0,12}(/[a-z]{1,6})?",
+                location in "[a-z.:0-9]{0,12}(/[a-z]{1,6})?",
+                blocked in any::<bool>(),
+                name in "[a-z]{1,8}(/[a-z]{1,8})?(:[a-z0-9]{1,6})?",
+            ) {
+                let text = format!(
+                    "unqualified-search-registries = [\"a.example\", \"{location}\"]\n\
+                     [[registry]]\nprefix = \"{prefix}\"\nlocation = \"{location}\"\nblocked = {blocked}\n"
+                );
+                let Ok(conf) = parse(Path::new("registries.conf"), &text) else {
+                    return Ok(());
+                };
+                if let Ok(parsed) = reference::parse(&name) {
+                    for candidate in conf.candidates(&parsed) {
+                        let _ = conf.sources(&candidate);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -349,4 +349,45 @@ mod tests {
         assert_eq!(Protocol::parse("v5.channel.k8s.io").version, 5);
         assert_eq!(Protocol::parse("").version, 1);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_subprotocol_and_message_is_handled(
+                name in ".{0,40}",
+                text in ".{0,80}",
+                binary in prop::collection::vec(any::<u8>(), 0..80),
+            ) {
+                let protocol = Protocol::parse(&name);
+                let _ = protocol.decode(Message::Text(text.into()));
+                let _ = protocol.decode(Message::Binary(binary.into()));
+            }
+
+            #[test]
+            fn frames_read_back_in_both_encodings(
+                base64 in any::<bool>(),
+                channel in 0u8..10,
+                data in prop::collection::vec(any::<u8>(), 0..300),
+            ) {
+                let name = if base64 { "v5.base64.channel.k8s.io" } else { "v5.channel.k8s.io" };
+                let protocol = Protocol::parse(name);
+                let framed = protocol.frame(channel, &data);
+                prop_assert_eq!(protocol.decode(framed), Some((channel, data)));
+            }
+
+            #[test]
+            fn the_chosen_subprotocol_is_offered_and_supported(
+                offered in prop::collection::vec("(v[1-5]\\.)?(base64\\.)?channel\\.k8s\\.io|bogus", 1..5),
+            ) {
+                let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
+                if let Some(chosen) = choose(&offered, REMOTE_COMMAND) {
+                    prop_assert!(offered.contains(&chosen) && REMOTE_COMMAND.contains(&chosen));
+                }
+            }
+        }
+    }
 }

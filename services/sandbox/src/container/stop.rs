@@ -127,4 +127,17 @@ mod tests {
     fn ordinary_processes_get_signals() {
         assert!(signal_has_effect(std::process::id(), libc::SIGTERM));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_stop_signal_text_is_a_signal(name in ".{0,12}|-?[0-9]{1,12}|(SIG)?[A-Z]{2,6}") {
+                prop_assert!((1..=64).contains(&signal_number(&name)));
+            }
+        }
+    }
 }

@@ -86,4 +86,6 @@ pub fn unpack_layer(
 }
 
 #[cfg(test)]
+mod hostile_tars;
+#[cfg(test)]
 mod tests;

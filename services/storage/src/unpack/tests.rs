@@ -3,14 +3,14 @@ use std::{io::Write, os::unix::fs::MetadataExt, path::Path};
 use super::*;
 
 /// A tar under construction, with raw names so that hostile paths can be written too.
-struct TarBuilder(tar::Builder<Vec<u8>>);
+pub(super) struct TarBuilder(tar::Builder<Vec<u8>>);
 
 impl TarBuilder {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(tar::Builder::new(Vec::new()))
     }
 
-    fn entry(
+    pub(super) fn entry(
         mut self,
         name: &str,
         kind: tar::EntryType,
@@ -34,23 +34,23 @@ impl TarBuilder {
         self
     }
 
-    fn dir(self, name: &str) -> Self {
+    pub(super) fn dir(self, name: &str) -> Self {
         self.entry(name, tar::EntryType::Directory, 0o755, None, b"")
     }
 
-    fn file(self, name: &str, data: &[u8]) -> Self {
+    pub(super) fn file(self, name: &str, data: &[u8]) -> Self {
         self.entry(name, tar::EntryType::Regular, 0o644, None, data)
     }
 
-    fn symlink(self, name: &str, target: &str) -> Self {
+    pub(super) fn symlink(self, name: &str, target: &str) -> Self {
         self.entry(name, tar::EntryType::Symlink, 0o777, Some(target), b"")
     }
 
-    fn hardlink(self, name: &str, target: &str) -> Self {
+    pub(super) fn hardlink(self, name: &str, target: &str) -> Self {
         self.entry(name, tar::EntryType::Link, 0o644, Some(target), b"")
     }
 
-    fn bytes(self) -> Vec<u8> {
+    pub(super) fn bytes(self) -> Vec<u8> {
         self.0.into_inner().unwrap()
     }
 }

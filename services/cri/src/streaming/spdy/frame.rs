@@ -175,4 +175,46 @@ mod tests {
             &[0x80, 0x03, 0x00, 0x06, 0x00, 0x00, 0x00, 0x04]
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn read_all(bytes: &[u8]) -> Vec<Frame> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut reader = bytes;
+                let mut frames = Vec::new();
+                while let Ok(Some(frame)) = read_frame(&mut reader).await {
+                    frames.push(frame);
+                }
+                frames
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_read_as_frames_or_stop(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+                let _ = read_all(&bytes);
+            }
+
+            #[test]
+            fn data_frames_read_back(
+                frames in prop::collection::vec(
+                    (0u32..0x8000_0000, any::<u8>(), prop::collection::vec(any::<u8>(), 0..300)),
+                    0..6,
+                ),
+            ) {
+                let bytes: Vec<u8> = frames.iter().flat_map(|(id, flags, d)| data(*id, *flags, d)).collect();
+                let expected: Vec<Frame> = frames
+                    .into_iter()
+                    .map(|(stream_id, flags, d)| Frame::Data { stream_id, flags, data: Bytes::from(d) })
+                    .collect();
+                prop_assert_eq!(read_all(&bytes), expected);
+            }
+        }
+    }
 }

@@ -80,8 +80,13 @@ impl HeaderCompressor {
 #[derive(Default)]
 pub struct HeaderDecompressor(Option<Decompress>);
 
+/// Largest header block accepted once decompressed: a few kilobytes of headers is what
+/// kubectl sends; a small block that inflates past this (a compression bomb) is refused.
+pub const MAX_HEADER_BLOCK: usize = 1 << 20;
+
 impl HeaderDecompressor {
-    /// Decompresses one header block.
+    /// Decompresses one header block; `None` when it is corrupt or inflates past
+    /// [`MAX_HEADER_BLOCK`].
     pub fn decompress(&mut self, compressed: &[u8]) -> Option<Vec<u8>> {
         let inflate = self.0.get_or_insert_with(|| Decompress::new(true));
         let mut out = Vec::with_capacity(compressed.len() * 4 + 128);
@@ -94,6 +99,9 @@ impl HeaderDecompressor {
                     let all_in = (inflate.total_in() - start) as usize == compressed.len();
                     if all_in && out.len() < out.capacity() {
                         return Some(out);
+                    }
+                    if out.len() >= MAX_HEADER_BLOCK {
+                        return None;
                     }
                     out.reserve(out.capacity().max(256));
                 }
@@ -136,6 +144,40 @@ mod tests {
             ]));
             let pairs = decode(&decompressor.decompress(&block).unwrap()).unwrap();
             assert_eq!(pairs[2], ("requestid".to_string(), value));
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes_decode_or_are_refused(block in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = decode(&block);
+                let _ = HeaderDecompressor::default().decompress(&block);
+            }
+
+            #[test]
+            fn blocks_round_trip_through_the_compressors(
+                pairs in prop::collection::vec(("[a-z][a-z0-9-]{0,15}", ".{0,40}"), 0..8),
+            ) {
+                let borrowed: Vec<(&str, &str)> =
+                    pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let block = encode(&borrowed);
+                let compressed = HeaderCompressor::default().compress(&block);
+                let inflated = HeaderDecompressor::default().decompress(&compressed).unwrap();
+                prop_assert_eq!(decode(&inflated).unwrap(), pairs);
+            }
+        }
+
+        #[test]
+        fn a_compression_bomb_is_refused() {
+            let huge = vec![0u8; 4 * MAX_HEADER_BLOCK];
+            let compressed = HeaderCompressor::default().compress(&huge);
+            assert!(compressed.len() < MAX_HEADER_BLOCK / 64);
+            assert_eq!(HeaderDecompressor::default().decompress(&compressed), None);
         }
     }
 }
