@@ -140,8 +140,10 @@ async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
     assert_eq!(status.annotations["note"], "kept");
     assert_eq!(status.labels["app"], "handlers");
 
-    let mut privileged =
-        env.container_config("privileged", &["sh", "-c", "grep CapBnd /proc/self/status"]);
+    // Nothing of /proc is masked or made read-only (each would be a mount of its own).
+    let privileged_script = "grep CapBnd /proc/self/status; \
+        grep -cE ' /proc/(kcore|sys|keys|acpi) ' /proc/self/mountinfo";
+    let mut privileged = env.container_config("privileged", &["sh", "-c", privileged_script]);
     privileged.linux = Some(LinuxContainerConfig {
         security_context: Some(LinuxContainerSecurityContext {
             privileged: true,
@@ -150,7 +152,11 @@ async fn runtime_handlers_privileged_containers_oom_kills_and_metadata() {
         resources: None,
     });
     let (code, log) = env.output_of(&pod_id, &pod, "privileged", privileged).await;
-    assert_eq!(code, 0, "{log:?}");
+    assert_eq!(
+        code, 1,
+        "grep found no masked or read-only /proc path: {log:?}"
+    );
+    assert_eq!(lines_of(&log, "stdout")[1], "0", "{log:?}");
     let own = std::fs::read_to_string("/proc/self/status").unwrap();
     let own_bounding = own
         .lines()

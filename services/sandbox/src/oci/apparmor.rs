@@ -20,6 +20,15 @@ pub struct HostAppArmor {
 }
 
 impl HostAppArmor {
+    /// A host without AppArmor (golden specs that do not depend on the machine).
+    #[cfg(test)]
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            profiles_file: PathBuf::new(),
+        }
+    }
+
     /// Whether the kernel has AppArmor on, read once at start.
     pub fn detect() -> Self {
         Self {

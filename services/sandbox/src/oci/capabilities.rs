@@ -22,7 +22,7 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 ];
 
 /// Capability names by bit number (linux/capability.h).
-const BY_BIT: &[&str] = &[
+pub(crate) const BY_BIT: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",

@@ -10,6 +10,9 @@ pub mod seccomp;
 pub mod secure_path;
 pub mod user;
 
+#[cfg(test)]
+mod golden;
+
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -205,7 +208,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         linux.set_uid_mappings(Some(vec![id_mapping(mappings.uid)?]));
         linux.set_gid_mappings(Some(vec![id_mapping(mappings.gid)?]));
     }
-    if !privileged {
+    if privileged {
+        // oci-spec's defaults mask /proc and /sys paths; a privileged container sees them all,
+        // as with containerd and CRI-O.
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    } else {
         let masked = security.masked_paths.as_ref().map_or_else(
             || DEFAULT_MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             |l| l.paths.clone(),
