@@ -254,7 +254,8 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     ];
     println!(
         "\nside by side: {rounds} interleaved rounds of {per_round} lifecycles each \
-         (median of the round medians; ratio = crimson / containerd)"
+         (median of the round medians; ratio = crimson / {})",
+        targets[0].name
     );
     side_by_side::print(&targets, operations, &measured);
     let clients = args.clients;
@@ -279,7 +280,7 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     for &count in &args.peer_bursts {
         let mut walls = Vec::new();
         let mut memory = Vec::new();
-        for target in &targets {
+        for (index, target) in targets.iter().enumerate() {
             let (wall, started, failures) = burst_at_once(
                 env,
                 &target.runtime,
@@ -287,9 +288,9 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
                 count,
             )
             .await;
-            memory.push(match target.name.as_str() {
-                "crimson" => Some(pss::of_processes_naming(env.stack.root())),
-                _ => peer_memory(),
+            memory.push(match index {
+                0 => peer_memory(),
+                _ => Some(pss::of_processes_naming(env.stack.root())),
             });
             walls.push(wall);
             if failures > 0 {
@@ -353,7 +354,7 @@ impl Peer {
                 })
                 .into_inner();
             let target = side_by_side::Target {
-                name: version.runtime_name,
+                name: format!("{}-peer", version.runtime_name),
                 runtime,
                 images: k8s_cri::v1::image_service_client::ImageServiceClient::new(channel),
             };
