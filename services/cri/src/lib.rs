@@ -7,6 +7,8 @@
 //! (`read_cache`). RPCs whose capability has not been built yet answer UNIMPLEMENTED naming
 //! the RPC.
 
+#![warn(missing_docs)]
+
 mod backends;
 mod cached_peer;
 mod change_feed;

@@ -7,6 +7,8 @@
 //! lacks into crimson-storage, which verifies and unpacks them. The image is recorded last, so
 //! an interrupted pull leaves nothing half-registered.
 
+#![warn(missing_docs)]
+
 mod auth;
 pub mod cli;
 mod error;

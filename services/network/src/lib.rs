@@ -5,6 +5,8 @@
 //! ADD used even if the conf dir changed since. The conf dir is read fresh for every new pod
 //! and every status call: a conflist dropped in later is picked up without a restart.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 mod cni_config;
 mod cni_exec;

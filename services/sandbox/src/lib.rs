@@ -5,6 +5,8 @@
 //! which outlives this daemon; their exits are read from conmon's exit files whenever they
 //! are looked at, so nothing is lost while this daemon is down.
 
+#![warn(missing_docs)]
+
 mod binaries;
 pub mod cli;
 mod container;

@@ -5,6 +5,8 @@
 //! owners; a layer with no owner left is deleted. Root filesystems live in
 //! `<state>/rootfs/<container id>/`.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 mod digest;
 mod driver;

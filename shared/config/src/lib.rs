@@ -4,6 +4,8 @@
 //! drop-ins in `crimson.d/*.toml` beside it (lexical order), then command-line flags and their
 //! environment variables.
 
+#![warn(missing_docs)]
+
 mod args;
 mod daemon;
 mod error;

@@ -5,6 +5,8 @@
 //! sample carries `daemon="<short name>"`, so the front door can serve one scrape for the node
 //! by [`merge`]-ing its own [`Metrics::render`] with each backend's.
 
+#![warn(missing_docs)]
+
 mod families;
 mod merge;
 

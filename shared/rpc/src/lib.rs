@@ -15,6 +15,8 @@
 //!   propagates `traceparent` and turns a missing daemon into a wait bounded by the caller's
 //!   deadline ([`caller_deadline`]), then UNAVAILABLE naming it.
 
+#![warn(missing_docs)]
+
 mod authority;
 mod call_scope;
 mod change_stamp;

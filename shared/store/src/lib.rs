@@ -3,6 +3,8 @@
 //! on one thread per database) so writes that must survive a crash are on disk before an RPC
 //! answers.
 
+#![warn(missing_docs)]
+
 mod changes;
 mod error;
 mod flusher;

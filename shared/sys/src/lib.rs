@@ -3,6 +3,8 @@
 //! every call of a daemon, so they run here, on tokio's blocking pool, and the caller waits a
 //! bounded time.
 
+#![warn(missing_docs)]
+
 mod blocking;
 pub mod mounts;
 mod names;

@@ -2,6 +2,8 @@
 //! and W3C `traceparent` propagation across the internal gRPC calls so one CRI request is one
 //! trace.
 
+#![warn(missing_docs)]
+
 mod init;
 mod propagation;
 

@@ -7,6 +7,8 @@
 //! shows the effective settings and their origins. `pods`, `ps`, `logs`, `pull`, `images`,
 //! `rmi` and `info` talk CRI to the front door, for people without crictl.
 
+#![warn(missing_docs)]
+
 mod check;
 mod cri;
 mod inspect;

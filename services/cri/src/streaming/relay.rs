@@ -24,7 +24,9 @@ const INPUT_BUFFER: usize = 16;
 /// Which process stream to open.
 #[derive(Debug, Clone, Copy)]
 pub enum ProcessKind {
+    /// A command run for the stream.
     Exec,
+    /// The container's main process.
     Attach,
 }
 

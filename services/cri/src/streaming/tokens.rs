@@ -28,20 +28,28 @@ pub enum StreamRequest {
 /// Which streams of a process the client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessStreams {
+    /// The container.
     pub container_id: String,
     /// The command (exec only).
     pub cmd: Vec<String>,
+    /// A terminal was asked for.
     pub tty: bool,
+    /// The client sends stdin.
     pub stdin: bool,
+    /// The client wants stdout.
     pub stdout: bool,
+    /// The client wants stderr (none with a terminal).
     pub stderr: bool,
 }
 
 /// Where port-forwarded connections go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortForwardTarget {
+    /// The pod whose network namespace the ports are in.
     pub pod_id: String,
+    /// The ports the request named (a client may name others per stream).
     pub ports: Vec<u16>,
+    /// The pod is on the host network.
     pub host_network: bool,
 }
 

@@ -40,22 +40,37 @@ pub enum PidNamespace {
 
 /// Everything the configuration is built from.
 pub struct SpecInput<'a> {
+    /// The pod.
     pub pod: &'a PodSpec,
+    /// The container as kubelet asked for it.
     pub container: &'a ContainerSpec,
+    /// What the image config says.
     pub image: &'a process::ImageDefaults,
+    /// The mounted root filesystem.
     pub rootfs: &'a Path,
+    /// The process's user and groups, resolved in the image.
     pub identity: &'a user::Identity,
+    /// The pod's shared files.
     pub pod_files: mounts::PodFiles<'a>,
+    /// The pod's network namespace; none: the host's.
     pub netns: Option<&'a str>,
+    /// The pod's pinned UTS namespace; none: the host's.
     pub uts_ns: Option<&'a Path>,
+    /// The pod's pinned IPC namespace; none: the host's.
     pub ipc_ns: Option<&'a Path>,
+    /// Where the PID namespace comes from.
     pub pid: PidNamespace,
     /// The pod's own user namespace (pinned) and its mappings, if it has one.
     pub user_ns: Option<(&'a Path, PodMappings)>,
+    /// The container's cgroup (cgroupfs path).
     pub cgroup_path: &'a str,
+    /// The capabilities this daemon holds (what a privileged container gets).
     pub held_capabilities: &'a Capabilities,
+    /// Whether the host has AppArmor, and its loaded profiles.
     pub apparmor: &'a apparmor::HostAppArmor,
+    /// containers-mounts.conf: host path, container path.
     pub global_mounts: &'a [(PathBuf, PathBuf)],
+    /// The lowest oom_score_adj a container may ask for (this daemon's own).
     pub oom_floor: i32,
     /// What the container's runtime handler supports.
     pub runtime_features: crate::runtime::features::RuntimeFeatures,

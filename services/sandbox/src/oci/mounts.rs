@@ -11,6 +11,7 @@ use crate::{Result, SandboxError, runtime::features::RuntimeFeatures};
 
 /// The mounts and the root filesystem propagation they need.
 pub struct MountPlan {
+    /// Every mount of the container, in order.
     pub mounts: Vec<Mount>,
     /// `rslave` or `rshared` when a kubelet mount asks for propagation.
     pub rootfs_propagation: Option<String>,
@@ -18,9 +19,13 @@ pub struct MountPlan {
 
 /// What the pod provides to every container.
 pub struct PodFiles<'a> {
+    /// The pod's /dev/shm.
     pub shm: &'a Path,
+    /// The pod's /etc/resolv.conf.
     pub resolv_conf: &'a Path,
+    /// The pod's /etc/hosts.
     pub hosts: &'a Path,
+    /// The pod's /etc/hostname, when it has a UTS namespace of its own.
     pub hostname: Option<&'a Path>,
 }
 

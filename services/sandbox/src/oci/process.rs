@@ -8,11 +8,17 @@ use crate::{Result, SandboxError};
 /// The parts of an image config a container process uses.
 #[derive(Debug, Clone, Default)]
 pub struct ImageDefaults {
+    /// `Entrypoint`.
     pub entrypoint: Vec<String>,
+    /// `Cmd`.
     pub cmd: Vec<String>,
+    /// `Env`, `NAME=value` each.
     pub env: Vec<String>,
+    /// `WorkingDir`.
     pub working_dir: String,
+    /// `User`: name or uid, with an optional `:group`.
     pub user: String,
+    /// `StopSignal`.
     pub stop_signal: String,
 }
 

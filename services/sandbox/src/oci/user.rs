@@ -13,8 +13,11 @@ use crate::{Result, SandboxError};
 /// The resolved identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// User id of the process.
     pub uid: u32,
+    /// Primary group id.
     pub gid: u32,
+    /// Supplementary group ids.
     pub additional_gids: Vec<u32>,
 }
 

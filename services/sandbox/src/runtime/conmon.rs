@@ -26,17 +26,29 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Everything conmon needs to create one container.
 pub struct ConmonCreate<'a> {
+    /// The conmon binary.
     pub conmon: &'a Path,
+    /// The OCI runtime conmon runs.
     pub runtime: &'a OciRuntime,
+    /// The container id (also conmon's `-u`).
     pub container_id: &'a str,
+    /// The container's name, for conmon's logs.
     pub name: &'a str,
+    /// The OCI bundle (config.json), also where conmon keeps its pid files.
     pub bundle: &'a Path,
+    /// The container log, in the k8s-file format.
     pub log_path: &'a Path,
+    /// Where conmon writes the exit status file, named by the container id.
     pub exit_dir: &'a Path,
+    /// Where conmon makes the attach socket.
     pub attach_dir: &'a Path,
+    /// Keep stdin open for attach.
     pub stdin: bool,
+    /// Close stdin after the first attach ends.
     pub stdin_once: bool,
+    /// Give the process a terminal.
     pub tty: bool,
+    /// Largest log file in bytes before conmon truncates it; negative: no limit.
     pub log_size_max: i64,
 }
 

@@ -5,13 +5,21 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Control frame types.
+/// Control frame type SYN_STREAM: the peer opens a stream.
 pub const SYN_STREAM: u16 = 1;
+/// Control frame type SYN_REPLY: the answer to a SYN_STREAM.
 pub const SYN_REPLY: u16 = 2;
+/// Control frame type RST_STREAM: a stream ends abnormally.
 pub const RST_STREAM: u16 = 3;
+/// Control frame type SETTINGS.
 pub const SETTINGS: u16 = 4;
+/// Control frame type PING.
 pub const PING: u16 = 6;
+/// Control frame type GOAWAY: no new streams.
 pub const GOAWAY: u16 = 7;
+/// Control frame type HEADERS.
 pub const HEADERS: u16 = 8;
+/// Control frame type WINDOW_UPDATE.
 pub const WINDOW_UPDATE: u16 = 9;
 
 /// FIN: the sender's side of the stream is done.
@@ -29,14 +37,20 @@ const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
 pub enum Frame {
     /// A control frame: type, flags and payload.
     Control {
+        /// The control frame type (SYN_STREAM, PING, …).
         kind: u16,
+        /// The frame's flags.
         flags: u8,
+        /// The frame's payload.
         payload: Bytes,
     },
     /// A data frame.
     Data {
+        /// The stream it belongs to.
         stream_id: u32,
+        /// The frame's flags (FIN).
         flags: u8,
+        /// The bytes carried.
         data: Bytes,
     },
 }

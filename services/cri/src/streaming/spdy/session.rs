@@ -27,6 +27,7 @@ const DATA_CHUNK: usize = 32 * 1024;
 
 /// A stream the client opened.
 pub struct IncomingStream {
+    /// The stream id.
     pub id: u32,
     /// Header names are lowercase.
     pub headers: HashMap<String, String>,
