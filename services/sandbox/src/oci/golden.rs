@@ -1,7 +1,8 @@
 //! Golden OCI specs: `build` for representative CRI requests, compared with the JSON under
 //! `golden/` (run with `UPDATE_GOLDEN=1` to write them after a deliberate change, then review
 //! the diff). Inputs use fixed paths and a full capability set, so the output does not depend
-//! on the machine.
+//! on the machine; sets (capabilities, seccomp rules) are compared sorted, since oci-spec keeps
+//! capabilities in hash sets whose order changes from process to process.
 
 use std::{path::Path, str::FromStr};
 
@@ -58,6 +59,30 @@ fn all_capabilities() -> Capabilities {
         .collect()
 }
 
+/// `spec` with its sets sorted: each capability set, the seccomp rules and their names.
+fn sorted_sets(mut spec: serde_json::Value) -> serde_json::Value {
+    fn sort_strings(value: &mut serde_json::Value) {
+        if let Some(list) = value.as_array_mut() {
+            list.sort_by_key(|item| item.to_string());
+        }
+    }
+    if let Some(sets) = spec
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        sets.values_mut().for_each(sort_strings);
+    }
+    if let Some(rules) = spec.pointer_mut("/linux/seccomp/syscalls") {
+        for rule in rules.as_array_mut().into_iter().flatten() {
+            if let Some(names) = rule.get_mut("names") {
+                sort_strings(names);
+            }
+        }
+        sort_strings(rules);
+    }
+    spec
+}
+
 /// The spec of `case`, as JSON.
 fn spec_of(case: Case) -> serde_json::Value {
     let pod = pod();
@@ -91,7 +116,7 @@ fn spec_of(case: Case) -> serde_json::Value {
             user_namespaces: false,
         },
     };
-    serde_json::to_value(build(&input).expect("the spec builds")).unwrap()
+    sorted_sets(serde_json::to_value(build(&input).expect("the spec builds")).unwrap())
 }
 
 /// Compares `case`'s spec with `golden/<name>.json` (or writes it with `UPDATE_GOLDEN=1`).
