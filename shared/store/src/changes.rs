@@ -10,8 +10,12 @@ use tokio::sync::watch;
 
 use crate::Footprint;
 
-/// How many recent writes [`Changes`] remembers the keys of.
-const LOGGED_WRITES: usize = 4096;
+/// How many recent writes [`Changes`] remembers the keys of (a reader that falls further
+/// behind learns that everything may have changed).
+const LOGGED_WRITES: usize = 1024;
+
+/// What one write touched: a key of a tree, or anything (`None`).
+type Touched = Option<(Box<str>, Box<str>)>;
 
 /// How many writes a database has taken since its daemon started, and the keys of the recent
 /// ones; cheap to clone. Watchers see the latest count, not each write.
@@ -19,7 +23,7 @@ const LOGGED_WRITES: usize = 4096;
 pub struct Changes {
     count: watch::Sender<u64>,
     /// `(count after the write, what it touched)`, oldest first.
-    log: Arc<Mutex<VecDeque<(u64, Footprint)>>>,
+    log: Arc<Mutex<VecDeque<(u64, Touched)>>>,
 }
 
 impl Default for Changes {
@@ -35,17 +39,15 @@ impl Changes {
     /// Counts a change outside the database that alters the daemon's answers (a configuration
     /// file it reads): it touches everything.
     pub fn mark(&self) {
-        self.record(Footprint::everything());
+        self.record(None);
     }
 
     /// Counts a write of `key` of `tree`.
     pub(crate) fn mark_key(&self, tree: &str, key: &str) {
-        let mut written = Footprint::default();
-        written.keys.insert((tree.to_string(), key.to_string()));
-        self.record(written);
+        self.record(Some((tree.into(), key.into())));
     }
 
-    fn record(&self, written: Footprint) {
+    fn record(&self, written: Touched) {
         self.count.send_modify(|count| {
             *count = count.wrapping_add(1);
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
@@ -79,7 +81,12 @@ impl Changes {
             .iter()
             .filter(|(count, _)| (from + 1..=to).contains(count))
         {
-            written.extend(touched);
+            match touched {
+                Some((tree, key)) => {
+                    written.keys.insert((tree.to_string(), key.to_string()));
+                }
+                None => written.everything = true,
+            }
         }
         written
     }
