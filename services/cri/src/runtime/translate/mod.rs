@@ -3,6 +3,8 @@
 
 pub mod container;
 pub mod pod;
+#[cfg(test)]
+mod properties;
 mod security_profiles;
 pub mod stats;
 
