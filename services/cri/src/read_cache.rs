@@ -129,7 +129,6 @@ impl ReadCache {
             writes,
         }) = report
             && inner.advance(stamp.run, stamp.after, written_by(stamp.before, &writes))
-            && stamp.before == stamp.after
             && stamp.before >= inner.seen
         {
             inner.insert(fetching.key.clone(), stamp.before, reads, answer.clone());
