@@ -14,6 +14,7 @@ mod creation;
 mod error;
 mod events;
 mod host;
+mod host_ops;
 mod layout;
 pub mod oci;
 mod parked;
@@ -23,8 +24,11 @@ pub mod reaper;
 mod reconcile;
 mod records;
 pub mod runtime;
+mod seams;
 mod service;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use binaries::find_executable;
 pub use error::{Result, SandboxError};

@@ -21,6 +21,7 @@ use crate::{
     binaries::find_executable,
     container::{self, refresh::current},
     pod, reaper, reconcile,
+    seams::Seams,
     state::State,
 };
 
@@ -33,7 +34,7 @@ pub struct SandboxService {
 impl SandboxService {
     /// Opens the database, reconciles it with the machine and starts the reaper.
     pub async fn open(config: &Config) -> Result<Self> {
-        let state = Arc::new(State::open(config)?);
+        let state = Arc::new(State::open(config, Seams::real())?);
         reconcile::reconcile(&state).await?;
         reaper::spawn(state.clone());
         Ok(Self { state })

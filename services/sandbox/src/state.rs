@@ -11,17 +11,24 @@ use tokio::sync::broadcast;
 
 use crate::{
     Result, SandboxError,
+    host_ops::HostOps,
     layout::Layout,
     oci::{
         apparmor::HostAppArmor, capabilities::held_by_runtime, mounts::read_mounts_conf,
         resources::oom_score_floor,
     },
     parked::Parked,
+    peers::{GrpcNeighbours, Neighbours},
     records::{
         CONTAINERS_TREE, ContainerPhase, ContainerRecord, PODS_TREE, PodPhase, PodRecord,
         SCHEMA_VERSION,
     },
-    runtime::{features::RuntimeFeatures, oci_runtime::OciRuntime},
+    runtime::{
+        conmon::Monitor,
+        features::RuntimeFeatures,
+        oci_runtime::{OciRuntime, RuntimeRunner},
+    },
+    seams::Seams,
 };
 
 /// Settings from `[sandbox]`: read at start and again on SIGHUP.
@@ -43,6 +50,7 @@ pub struct Settings {
 /// OCI runtimes' state roots (a container's runtime state stays where it was created) and
 /// whether idmapped layers work on this host.
 struct FixedSettings {
+    runner: Arc<dyn RuntimeRunner>,
     runtime_root: PathBuf,
     run_root: PathBuf,
     idmapped_layers: bool,
@@ -54,9 +62,10 @@ impl Settings {
         // conmon wants absolute paths; unresolvable ones stay as configured (Status says so).
         let resolve = |path: &PathBuf| crate::find_executable(path).unwrap_or_else(|| path.clone());
         let runtime = |path: PathBuf, root: PathBuf| OciRuntime {
-            features: RuntimeFeatures::probe(&path, fixed.idmapped_layers),
+            features: RuntimeFeatures::probe(fixed.runner.as_ref(), &path, fixed.idmapped_layers),
             path,
             root,
+            runner: fixed.runner.clone(),
         };
         let mut runtimes = BTreeMap::new();
         let default = runtime(resolve(&sandbox.runtime_path), fixed.runtime_root.clone());
@@ -91,9 +100,8 @@ pub struct State {
     pub store: Store,
     pub pods: Tree<PodRecord>,
     pub containers: Tree<ContainerRecord>,
-    pub image: Peer,
-    pub storage: Peer,
-    pub network: Peer,
+    /// crimson-image, crimson-storage and crimson-network.
+    pub neighbours: Arc<dyn Neighbours>,
     /// One operation at a time per pod id, per container id, per kubelet name.
     pub pod_locks: KeyedLocks,
     pub container_locks: KeyedLocks,
@@ -106,6 +114,10 @@ pub struct State {
     /// name: the caller's retry gets them, even after a restart.
     pub parked: Parked,
     pub events: broadcast::Sender<ContainerEvent>,
+    /// Creates containers under their monitor (conmon).
+    pub monitor: Arc<dyn Monitor>,
+    /// Namespaces, mounts and cgroups of pods.
+    pub host_ops: Arc<dyn HostOps>,
 }
 
 impl State {
@@ -139,8 +151,8 @@ impl State {
         pods.chain(containers).collect()
     }
 
-    /// Opens the database and reads the settings.
-    pub fn open(config: &Config) -> Result<Self> {
+    /// Opens the database and reads the settings; side effects go through `seams`.
+    pub fn open(config: &Config, seams: Seams) -> Result<Self> {
         let layout = Layout::new(
             config.state_dir(Daemon::Sandbox),
             config.run_root.join("sandbox"),
@@ -151,6 +163,7 @@ impl State {
         ))?;
         let store = Store::open(&layout.db(), SCHEMA_VERSION, &[])?;
         let fixed = FixedSettings {
+            runner: seams.runtime,
             runtime_root: config
                 .sandbox
                 .runtime_root
@@ -170,15 +183,21 @@ impl State {
             parked: Parked::open(&store)?,
             store,
             layout,
-            image: Peer::new(Daemon::Image, config.socket(Daemon::Image), wait),
-            storage: Peer::new(Daemon::Storage, config.socket(Daemon::Storage), wait),
-            network: Peer::new(Daemon::Network, config.socket(Daemon::Network), wait),
+            neighbours: seams.neighbours.unwrap_or_else(|| {
+                Arc::new(GrpcNeighbours {
+                    image: Peer::new(Daemon::Image, config.socket(Daemon::Image), wait),
+                    storage: Peer::new(Daemon::Storage, config.socket(Daemon::Storage), wait),
+                    network: Peer::new(Daemon::Network, config.socket(Daemon::Network), wait),
+                })
+            }),
             pod_locks: KeyedLocks::default(),
             container_locks: KeyedLocks::default(),
             name_locks: KeyedLocks::default(),
             exit_locks: KeyedLocks::default(),
             removals: Default::default(),
             events: broadcast::channel(1024).0,
+            monitor: seams.monitor,
+            host_ops: seams.host,
         })
     }
 

@@ -699,6 +699,7 @@ async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<D
         path: "/usr/sbin/runc".into(),
         root: root.to_path_buf(),
         features: Default::default(),
+        runner: std::sync::Arc::new(crimson_sandbox::runtime::oci_runtime::RuntimeBinary),
     };
     let files = tempfile::tempdir().unwrap();
     let mut samples = Vec::new();

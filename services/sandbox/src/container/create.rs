@@ -76,12 +76,16 @@ pub async fn create_record(
     spec: ContainerSpec,
     infra: bool,
 ) -> Result<ContainerRecord> {
-    let image = peers::get_image(state, &spec.image).await?.ok_or_else(|| {
-        SandboxError::FailedPrecondition(format!(
-            "image {:?} is not present; pull it first",
-            spec.image
-        ))
-    })?;
+    let image = state
+        .neighbours
+        .get_image(&spec.image)
+        .await?
+        .ok_or_else(|| {
+            SandboxError::FailedPrecondition(format!(
+                "image {:?} is not present; pull it first",
+                spec.image
+            ))
+        })?;
     let defaults = ImageDefaults::from_config_json(&image.config_json);
     let id = new_id()?;
     let bundle = state.layout.bundle(&id);
@@ -151,8 +155,12 @@ async fn launch(
     top_chain_id: &str,
 ) -> Result<()> {
     let mappings = user_namespace::mappings(&pod.spec)?;
-    let rootfs =
-        PathBuf::from(peers::create_rootfs(state, &record.id, top_chain_id, mappings).await?);
+    let rootfs = PathBuf::from(
+        state
+            .neighbours
+            .create_rootfs(peers::rootfs_request(&record.id, top_chain_id, mappings))
+            .await?,
+    );
     let image_volumes = image_volumes::mount_all(state, record, mappings).await?;
     let security = record.spec.security.clone().unwrap_or_default();
     let pid = pid_namespace(state, pod, &security)?;
@@ -220,7 +228,7 @@ async fn launch(
     let runtime = state.runtime(&pod.runtime_handler)?;
     let created = crimson_metrics::timed(
         "conmon_create",
-        conmon::create(conmon::ConmonCreate {
+        state.monitor.create(conmon::ConmonCreate {
             conmon: &settings.conmon,
             runtime: &runtime,
             container_id: &record.id,
@@ -266,7 +274,7 @@ fn pid_namespace(
 /// bundle, exit file and record.
 pub async fn discard(state: &State, record: &ContainerRecord) -> Result<()> {
     state.runtime_of(record).delete(&record.id).await?;
-    peers::remove_rootfs(state, &record.id).await?;
+    state.neighbours.remove_rootfs(&record.id).await?;
     image_volumes::remove_all(state, record).await?;
     let bundle = state.layout.bundle(&record.id);
     let exit_file = state.layout.exit_file(&record.id);

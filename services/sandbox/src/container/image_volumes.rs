@@ -37,7 +37,9 @@ pub async fn mount_all(
 ) -> Result<Vec<Mounted>> {
     let mut mounted = Vec::new();
     for (index, mount) in image_mounts(&record.spec) {
-        let image = peers::get_image(state, &mount.image)
+        let image = state
+            .neighbours
+            .get_image(&mount.image)
             .await?
             .ok_or_else(|| {
                 SandboxError::FailedPrecondition(format!(
@@ -46,13 +48,14 @@ pub async fn mount_all(
                 ))
             })?;
         let top_chain_id = image.chain_ids.last().cloned().unwrap_or_default();
-        let rootfs = peers::create_rootfs(
-            state,
-            &rootfs_id(&record.id, index),
-            &top_chain_id,
-            mappings,
-        )
-        .await?;
+        let rootfs = state
+            .neighbours
+            .create_rootfs(peers::rootfs_request(
+                &rootfs_id(&record.id, index),
+                &top_chain_id,
+                mappings,
+            ))
+            .await?;
         mounted.push((index, PathBuf::from(rootfs)));
     }
     Ok(mounted)
@@ -81,7 +84,10 @@ pub fn bind_sources(spec: &mut ContainerSpec, mounted: &[Mounted]) -> Result<()>
 /// Removes the root filesystems of `record`'s image volumes (idempotent).
 pub async fn remove_all(state: &State, record: &ContainerRecord) -> Result<()> {
     for (index, _) in image_mounts(&record.spec) {
-        peers::remove_rootfs(state, &rootfs_id(&record.id, index)).await?;
+        state
+            .neighbours
+            .remove_rootfs(&rootfs_id(&record.id, index))
+            .await?;
     }
     Ok(())
 }

@@ -30,11 +30,13 @@ pub async fn refresh(state: &State, record: ContainerRecord) -> Result<Container
     };
     record.phase = ContainerPhase::Exited;
     record.exit_code = exit.code;
-    record.finished_at_nanos = exit.finished_at_nanos;
     record.reason = reason(&exit).to_string();
     if record.started_at_nanos == 0 {
         record.started_at_nanos = exit.finished_at_nanos;
     }
+    // The exit file's mtime comes from the kernel's coarse clock, which may lag the start
+    // time taken a moment before by up to a tick.
+    record.finished_at_nanos = exit.finished_at_nanos.max(record.started_at_nanos);
     state.save_container(&record).await?;
     events::emit(state, &record, EventKind::ContainerStopped);
     if let Some(metrics) = crimson_metrics::get() {

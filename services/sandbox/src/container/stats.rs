@@ -12,9 +12,7 @@ use crimson_api::{
 };
 
 use super::list::list_containers;
-use crate::{
-    Result, host::host, peers, pod::list::list_pods, runtime::exit::now_nanos, state::State,
-};
+use crate::{Result, host::host, pod::list::list_pods, runtime::exit::now_nanos, state::State};
 
 /// CPU time and memory of one cgroup.
 #[derive(Debug, Default, Clone, Copy)]
@@ -239,7 +237,7 @@ async fn layer_usage(
     containers: impl Iterator<Item = &Container>,
 ) -> HashMap<String, WritableLayerUsage> {
     let ids = containers.map(|c| c.id.clone()).collect();
-    match peers::rootfs_usage(state, ids).await {
+    match state.neighbours.rootfs_usage(ids).await {
         Ok(usages) => usages.into_iter().map(|u| (u.id.clone(), u)).collect(),
         Err(error) => {
             tracing::warn!(%error, "writable layer usage unavailable");

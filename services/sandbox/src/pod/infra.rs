@@ -3,7 +3,7 @@
 
 use crimson_api::sandbox::v1::{ContainerSpec, NamespaceMode, Security};
 
-use crate::{Result, container, peers, records::PodRecord, state::State};
+use crate::{Result, container, records::PodRecord, state::State};
 
 /// Name of the infra container (as CRI-O and containerd call it).
 pub const INFRA_NAME: &str = "POD";
@@ -12,8 +12,8 @@ pub const INFRA_NAME: &str = "POD";
 pub async fn start(state: &State, pod: &PodRecord) -> Result<String> {
     let settings = state.settings();
     let image = &settings.pause_image;
-    if peers::get_image(state, image).await?.is_none() {
-        peers::pull_image(state, image).await?;
+    if state.neighbours.get_image(image).await?.is_none() {
+        state.neighbours.pull_image(image).await?;
     }
     let spec = ContainerSpec {
         name: INFRA_NAME.to_string(),

@@ -1,6 +1,6 @@
 //! RemovePod: stop it, remove its containers, namespaces, cgroup, files and record.
 
-use super::{cgroup, namespaces, stop};
+use super::stop;
 use crate::{Result, container, host::host, layout::remove_dir, records::PodRecord, state::State};
 
 /// Removes pod `id`; an unknown pod succeeds.
@@ -21,7 +21,7 @@ pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
         container::remove::remove_now(state, &container.id).await?;
     }
     let pod_dir = state.layout.pod_dir(&record.id);
-    let held = record.clone();
+    let (held, host_ops) = (record.clone(), state.host_ops.clone());
     host(
         "removing the pod's namespaces, cgroup and files",
         move || {
@@ -29,9 +29,9 @@ pub async fn remove_record(state: &State, record: &PodRecord) -> Result<()> {
                 .into_iter()
                 .flatten()
             {
-                namespaces::unmount_and_remove(ns)?;
+                host_ops.unmount_and_remove(ns)?;
             }
-            cgroup::remove(&held.created_cgroups);
+            host_ops.remove_cgroups(&held.created_cgroups);
             remove_dir(&pod_dir).map_err(crate::SandboxError::io("removing", &pod_dir))
         },
     )

@@ -8,11 +8,12 @@ use crimson_api::{
     sandbox::v1::{NamespaceMode, PodSpec},
 };
 
-use super::{cgroup, files, infra, namespaces, remove, user_namespace};
+use super::{cgroup, files, infra, remove, user_namespace};
 use crate::{
     Result, SandboxError,
     creation::{self, Existing},
     host::host,
+    host_ops::NamespacePins,
     records::{PodPhase, PodRecord},
     runtime::exit::now_nanos,
     state::{State, new_id},
@@ -135,12 +136,14 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
     record.uts_ns = uts.clone();
     record.ipc_ns = ipc.clone();
     state.save_pod(record).await?;
-    let hostname = record.spec.hostname.clone();
-    host("pinning namespaces", move || match (mappings, user) {
-        (Some(mappings), Some(user)) => {
-            user_namespace::pin(&mappings, &user, uts.as_deref(), ipc.as_deref(), &hostname)
-        }
-        _ => namespaces::pin(uts.as_deref(), ipc.as_deref(), &hostname),
+    let (hostname, host_ops) = (record.spec.hostname.clone(), state.host_ops.clone());
+    host("pinning namespaces", move || {
+        host_ops.pin_namespaces(NamespacePins {
+            user: mappings.as_ref().zip(user.as_deref()),
+            uts: uts.as_deref(),
+            ipc: ipc.as_deref(),
+            hostname: &hostname,
+        })
     })
     .await?;
 
@@ -149,18 +152,16 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
         record.shm_mounted = true;
         state.save_pod(record).await?;
         let (shm, size) = (record.shm_path.clone(), state.settings().shm_size_bytes);
-        host("mounting /dev/shm", move || {
-            namespaces::mount_shm(&shm, size)
-        })
-        .await?;
+        let host_ops = state.host_ops.clone();
+        host("mounting /dev/shm", move || host_ops.mount_shm(&shm, size)).await?;
     }
 
     if !host_network {
         record.netns_path = Some(String::new());
         state.save_pod(record).await?;
-        let network = crate::peers::set_up_network(
-            state,
-            SetUpPodRequest {
+        let network = state
+            .neighbours
+            .set_up_network(SetUpPodRequest {
                 pod_id: record.id.clone(),
                 pod_name: record.spec.name.clone(),
                 pod_namespace: record.spec.namespace.clone(),
@@ -181,9 +182,8 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
                     .as_ref()
                     .map(|path| path.display().to_string())
                     .unwrap_or_default(),
-            },
-        )
-        .await?;
+            })
+            .await?;
         record.netns_path = Some(network.netns_path);
         record.ips = network.ips;
     }
@@ -194,15 +194,17 @@ async fn set_up(state: &State, record: &mut PodRecord) -> Result<()> {
     );
     // Recorded before they exist: a creation killed half-way has its cgroups removed at the
     // next start, and a retry (which finds them made) does not leave them behind.
+    let host_ops = state.host_ops.clone();
     let planned = host("planning the pod cgroup", move || {
-        Ok(cgroup::missing(&cgroup_path))
+        Ok(host_ops.missing_cgroups(&cgroup_path))
     })
     .await?;
     record.created_cgroups = planned.clone();
     state.save_pod(record).await?;
+    let host_ops = state.host_ops.clone();
     host("writing /etc/hosts and the pod cgroup", move || {
         files::write_hosts(&paths, &hostname, &ips, host_network)?;
-        cgroup::create(&planned);
+        host_ops.create_cgroups(&planned);
         Ok(())
     })
     .await?;

@@ -3,7 +3,6 @@
 use crate::{
     Result, container,
     host::host,
-    pod::namespaces,
     records::{PodPhase, PodRecord},
     state::State,
 };
@@ -25,7 +24,7 @@ pub async fn stop_pod(state: &State, id: &str) -> Result<()> {
 pub async fn stop_record(state: &State, record: &mut PodRecord) -> Result<()> {
     let detach = async {
         match record.netns_path {
-            Some(_) => crate::peers::tear_down_network(state, &record.id).await,
+            Some(_) => state.neighbours.tear_down_network(&record.id).await,
             None => Ok(()),
         }
     };
@@ -33,9 +32,9 @@ pub async fn stop_record(state: &State, record: &mut PodRecord) -> Result<()> {
     stopped?;
     detached?;
     if record.shm_mounted {
-        let shm = record.shm_path.clone();
+        let (shm, host_ops) = (record.shm_path.clone(), state.host_ops.clone());
         host("unmounting /dev/shm", move || {
-            namespaces::unmount_and_remove(&shm)
+            host_ops.unmount_and_remove(&shm)
         })
         .await?;
         record.shm_mounted = false;

@@ -14,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use tokio::process::Command;
 
 use crate::{
@@ -66,6 +67,23 @@ struct SyncMessage {
     pid: i64,
     #[serde(default)]
     message: String,
+}
+
+/// What creates a container and keeps watch over it: the seam between the daemon's logic and
+/// conmon.
+pub trait Monitor: Send + Sync {
+    /// Creates the container `request` describes and starts its monitor.
+    fn create<'a>(&'a self, request: ConmonCreate<'a>) -> BoxFuture<'a, Result<Created>>;
+}
+
+/// conmon itself, as a child process of this daemon.
+#[derive(Debug, Default)]
+pub struct Conmon;
+
+impl Monitor for Conmon {
+    fn create<'a>(&'a self, request: ConmonCreate<'a>) -> BoxFuture<'a, Result<Created>> {
+        Box::pin(create(request))
+    }
 }
 
 /// Runs conmon and waits for its report.

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::runtime::oci_runtime::RuntimeRunner;
+
 /// The optional features of one runtime handler, as CRI's `RuntimeHandlerFeatures` names them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuntimeFeatures {
@@ -16,16 +18,10 @@ pub struct RuntimeFeatures {
 }
 
 impl RuntimeFeatures {
-    /// Asks `<runtime> features` and the running kernel; `idmapped_layers` says whether
-    /// overlays on idmapped layers work on this node.
-    pub fn probe(runtime: &Path, idmapped_layers: bool) -> Self {
-        let features = std::process::Command::new(runtime)
-            .arg("features")
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .and_then(|output| serde_json::from_slice::<Value>(&output.stdout).ok())
-            .unwrap_or(Value::Null);
+    /// Asks `<runtime> features` (through `runner`) and the running kernel; `idmapped_layers`
+    /// says whether overlays on idmapped layers work on this node.
+    pub fn probe(runner: &dyn RuntimeRunner, runtime: &Path, idmapped_layers: bool) -> Self {
+        let features = runner.features(runtime);
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         Self {
             recursive_read_only: knows_mount_option(&features, "rro")

@@ -1,7 +1,9 @@
-//! The OCI runtime's command line: `<runtime> --root <dir> start|kill|delete|state|update`.
+//! The OCI runtime's command line: `<runtime> --root <dir> start|kill|delete|state|update`,
+//! run through a [`RuntimeRunner`] (the binary itself, or a recording fake in unit tests).
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{fmt, path::Path, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use tokio::{io::AsyncWriteExt, process::Command};
 
 use crate::{
@@ -13,6 +15,110 @@ use crate::{
 /// killed and its RPC fails.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// One command line of an OCI runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeCommand<'a> {
+    /// What the command does, for its error ("starting the container").
+    pub action: &'static str,
+    /// The runtime binary.
+    pub runtime: &'a Path,
+    /// Its `--root`.
+    pub root: &'a Path,
+    /// The arguments after `--root <dir>`.
+    pub args: &'a [&'a str],
+    /// What is written to its standard input.
+    pub stdin: Option<&'a [u8]>,
+}
+
+/// Runs an OCI runtime's command lines: the seam between the daemon's logic and the runtime
+/// binary.
+pub trait RuntimeRunner: Send + Sync + fmt::Debug {
+    /// Runs `command`: its standard output, or [`SandboxError::Runtime`] with its standard
+    /// error when it fails.
+    fn run<'a>(&'a self, command: RuntimeCommand<'a>) -> BoxFuture<'a, Result<Vec<u8>>>;
+
+    /// What `<runtime> features` prints (JSON), `Null` when it says nothing usable.
+    fn features(&self, runtime: &Path) -> serde_json::Value;
+}
+
+/// The real runtime binary, as a child process of this daemon.
+#[derive(Debug, Default)]
+pub struct RuntimeBinary;
+
+impl RuntimeRunner for RuntimeBinary {
+    fn run<'a>(&'a self, command: RuntimeCommand<'a>) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(run_binary(command))
+    }
+
+    fn features(&self, runtime: &Path) -> serde_json::Value {
+        std::process::Command::new(runtime)
+            .arg("features")
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .and_then(|output| serde_json::from_slice(&output.stdout).ok())
+            .unwrap_or_default()
+    }
+}
+
+async fn run_binary(command: RuntimeCommand<'_>) -> Result<Vec<u8>> {
+    let RuntimeCommand {
+        action,
+        runtime,
+        root,
+        args,
+        stdin,
+    } = command;
+    let (mut child, owned) = children()
+        .spawn(
+            Command::new(runtime)
+                .arg("--root")
+                .arg(root)
+                .args(args)
+                .stdin(if stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true),
+        )
+        .map_err(|e| {
+            SandboxError::runtime(action, format!("running {}: {e}", runtime.display()))
+        })?;
+    let input = stdin.map(<[u8]>::to_vec);
+    // Its own task: a caller that goes away (its connection broke) never interrupts the
+    // runtime half-way — a `runc start` killed after releasing the process but before
+    // removing its exec fifo leaves a container no later start can start.
+    let command = tokio::spawn(async move {
+        let _owned = owned;
+        let finished = async {
+            if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+                pipe.write_all(&input).await?;
+            }
+            child.wait_with_output().await
+        };
+        tokio::time::timeout(COMMAND_TIMEOUT, finished).await
+    });
+    let output = command
+        .await
+        .map_err(|e| SandboxError::runtime(action, e))?
+        .map_err(|_| SandboxError::TimedOut {
+            action,
+            after: COMMAND_TIMEOUT,
+        })?
+        .map_err(|e| SandboxError::runtime(action, e))?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(SandboxError::runtime(
+            action,
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ))
+    }
+}
+
 /// One OCI runtime binary and its state directory.
 #[derive(Debug, Clone)]
 pub struct OciRuntime {
@@ -22,6 +128,8 @@ pub struct OciRuntime {
     pub root: PathBuf,
     /// What it supports (probed at start-up).
     pub features: RuntimeFeatures,
+    /// What runs its command lines.
+    pub runner: Arc<dyn RuntimeRunner>,
 }
 
 /// What `state` reports.
@@ -51,63 +159,14 @@ impl OciRuntime {
         stdin: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
         let operation = format!("oci_runtime_{}", args.first().copied().unwrap_or("run"));
-        crimson_metrics::timed(&operation, self.run_untimed(action, args, stdin)).await
-    }
-
-    async fn run_untimed(
-        &self,
-        action: &'static str,
-        args: &[&str],
-        stdin: Option<&[u8]>,
-    ) -> Result<Vec<u8>> {
-        let (mut child, owned) = children()
-            .spawn(
-                Command::new(&self.path)
-                    .arg("--root")
-                    .arg(&self.root)
-                    .args(args)
-                    .stdin(if stdin.is_some() {
-                        Stdio::piped()
-                    } else {
-                        Stdio::null()
-                    })
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .kill_on_drop(true),
-            )
-            .map_err(|e| {
-                SandboxError::runtime(action, format!("running {}: {e}", self.path.display()))
-            })?;
-        let input = stdin.map(<[u8]>::to_vec);
-        // Its own task: a caller that goes away (its connection broke) never interrupts the
-        // runtime half-way — a `runc start` killed after releasing the process but before
-        // removing its exec fifo leaves a container no later start can start.
-        let command = tokio::spawn(async move {
-            let _owned = owned;
-            let finished = async {
-                if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
-                    pipe.write_all(&input).await?;
-                }
-                child.wait_with_output().await
-            };
-            tokio::time::timeout(COMMAND_TIMEOUT, finished).await
-        });
-        let output = command
-            .await
-            .map_err(|e| SandboxError::runtime(action, e))?
-            .map_err(|_| SandboxError::TimedOut {
-                action,
-                after: COMMAND_TIMEOUT,
-            })?
-            .map_err(|e| SandboxError::runtime(action, e))?;
-        if output.status.success() {
-            Ok(output.stdout)
-        } else {
-            Err(SandboxError::runtime(
-                action,
-                String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            ))
-        }
+        let command = RuntimeCommand {
+            action,
+            runtime: &self.path,
+            root: &self.root,
+            args,
+            stdin,
+        };
+        crimson_metrics::timed(&operation, self.runner.run(command)).await
     }
 
     /// Starts a created container.
