@@ -1,10 +1,12 @@
 //! Running CNI plugins as the CNI specification's runtime: one process per plugin, the
 //! network configuration on stdin, `CNI_*` variables in the environment, the result (or an
 //! error object) on stdout. A list runs in order for ADD and CHECK, in reverse for DEL, each
-//! plugin seeing the previous result as `prevResult`.
+//! plugin seeing the previous result as `prevResult`. One plugin's run is behind
+//! [`CniPlugins`]: a process in the daemon, a recording fake in unit tests.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::{io::AsyncWriteExt, process::Command};
 
@@ -25,7 +27,8 @@ pub enum CniCommand {
 }
 
 impl CniCommand {
-    fn as_str(self) -> &'static str {
+    /// `CNI_COMMAND`'s value.
+    pub fn as_str(self) -> &'static str {
         match self {
             CniCommand::Add => "ADD",
             CniCommand::Del => "DEL",
@@ -49,24 +52,37 @@ pub struct Attachment {
     pub port_mappings: Vec<Value>,
 }
 
-/// Runs plugins from the configured directories.
-#[derive(Debug, Clone)]
+/// Runs one plugin of a list: the seam between the list logic and the plugin processes.
+pub trait CniPlugins: Send + Sync {
+    /// Runs plugin `plugin_type` for `command` with its network `config` on `attachment`;
+    /// its result (ADD) or whatever it printed.
+    fn invoke<'a>(
+        &'a self,
+        command: CniCommand,
+        plugin_type: &'a str,
+        config: &'a Value,
+        attachment: &'a Attachment,
+    ) -> BoxFuture<'a, Result<Value>>;
+
+    /// Pod `pod_id` is detached: what its plugin runs kept for it (a lock file) can go.
+    fn forget(&self, pod_id: &str);
+}
+
+/// Runs plugin lists.
+#[derive(Clone)]
 pub struct CniRuntime {
-    bin_dirs: Vec<PathBuf>,
-    timeout: Duration,
-    /// Per-pod locks every plugin process holds while it runs.
-    pub locks: PluginLocks,
+    plugins: Arc<dyn CniPlugins>,
 }
 
 impl CniRuntime {
-    /// A runtime looking up plugins in `bin_dirs`, with its per-pod lock files in `lock_dir`.
-    pub fn new(bin_dirs: Vec<PathBuf>, timeout: Duration, lock_dir: PathBuf) -> Self {
-        Self {
-            bin_dirs,
-            timeout,
-            // A plugin of an earlier instance has at most its own time limit left.
-            locks: PluginLocks::new(lock_dir, timeout + Duration::from_secs(5)),
-        }
+    /// A runtime running each plugin through `plugins`.
+    pub fn new(plugins: Arc<dyn CniPlugins>) -> Self {
+        Self { plugins }
+    }
+
+    /// Pod `pod_id` is detached (see [`CniPlugins::forget`]).
+    pub fn forget(&self, pod_id: &str) {
+        self.plugins.forget(pod_id);
     }
 
     /// Runs `command` over the whole list; answers the final result (ADD) or `Null`. Timed in
@@ -114,7 +130,12 @@ impl CniRuntime {
         let mut first_del_error = None;
         for plugin in plugins {
             let config = plugin_config(&plugin, conflist, &version, previous.as_ref(), attachment);
-            match self.invoke(command, &plugin, &config, attachment).await {
+            let plugin_type = plugin["type"].as_str().unwrap_or_default();
+            match self
+                .plugins
+                .invoke(command, plugin_type, &config, attachment)
+                .await
+            {
                 Ok(output) if command == CniCommand::Add => previous = Some(output),
                 Ok(_) => {}
                 Err(error) if command == CniCommand::Del => {
@@ -130,21 +151,42 @@ impl CniRuntime {
             .filter(|_| command == CniCommand::Add)
             .unwrap_or(Value::Null))
     }
+}
+
+/// The plugins as processes, from the configured directories.
+#[derive(Debug)]
+pub struct PluginProcesses {
+    bin_dirs: Vec<PathBuf>,
+    timeout: Duration,
+    /// Per-pod locks every plugin process holds while it runs.
+    locks: PluginLocks,
+}
+
+impl PluginProcesses {
+    /// Plugins looked up in `bin_dirs`, each given `timeout`, with their per-pod lock files in
+    /// `lock_dir`.
+    pub fn new(bin_dirs: Vec<PathBuf>, timeout: Duration, lock_dir: PathBuf) -> Self {
+        Self {
+            bin_dirs,
+            timeout,
+            // A plugin of an earlier instance has at most its own time limit left.
+            locks: PluginLocks::new(lock_dir, timeout + Duration::from_secs(5)),
+        }
+    }
 
     async fn invoke(
         &self,
         command: CniCommand,
-        plugin: &Value,
+        plugin_type: &str,
         config: &Value,
         attachment: &Attachment,
     ) -> Result<Value> {
-        let plugin_type = plugin["type"].as_str().unwrap_or_default().to_string();
         let fail = |message: String| NetworkError::Plugin {
             command: command.as_str(),
-            plugin: plugin_type.clone(),
+            plugin: plugin_type.to_string(),
             message,
         };
-        let binary = find_plugin(&self.bin_dirs, &plugin_type)
+        let binary = find_plugin(&self.bin_dirs, plugin_type)
             .ok_or_else(|| fail(format!("not found in {:?}", self.bin_dirs)))?;
         let cni_path = std::env::join_paths(&self.bin_dirs).map_err(|e| fail(e.to_string()))?;
         let cni_args = format!(
@@ -183,7 +225,10 @@ impl CniRuntime {
         let mut child = process
             .spawn()
             .map_err(|e| fail(format!("starting {}: {e}", binary.display())))?;
-        let mut stdin = child.stdin.take().expect("piped stdin");
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| fail("its standard input is not a pipe".into()))?;
         let input = serde_json::to_vec(config).map_err(|e| fail(e.to_string()))?;
         let writer = async move {
             let _ = stdin.write_all(&input).await;
@@ -212,6 +257,28 @@ impl CniRuntime {
             return Err(fail(format!("{} ({})", message, output.status)));
         }
         Ok(stdout)
+    }
+}
+
+impl CniPlugins for PluginProcesses {
+    fn invoke<'a>(
+        &'a self,
+        command: CniCommand,
+        plugin_type: &'a str,
+        config: &'a Value,
+        attachment: &'a Attachment,
+    ) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(PluginProcesses::invoke(
+            self,
+            command,
+            plugin_type,
+            config,
+            attachment,
+        ))
+    }
+
+    fn forget(&self, pod_id: &str) {
+        self.locks.forget(pod_id);
     }
 }
 
@@ -309,11 +376,11 @@ mod tests {
         fake_plugin(dir.path(), "breaks", &log, true);
         let conflist = json!({"cniVersion": "1.0.0", "name": "pods",
             "plugins": [{"type": "holds-an-ip"}, {"type": "breaks"}]});
-        let runtime = CniRuntime::new(
+        let runtime = CniRuntime::new(Arc::new(PluginProcesses::new(
             vec![dir.path().into()],
             Duration::from_secs(10),
             dir.path().join("locks"),
-        );
+        )));
         let error = runtime
             .run_list(CniCommand::Del, &conflist, &attachment(), None)
             .await

@@ -21,6 +21,8 @@ mod reconcile;
 mod records;
 mod service;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use cni_config::{CniNetwork, find_network};
 pub use error::{NetworkError, Result};

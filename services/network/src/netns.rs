@@ -1,5 +1,6 @@
 //! Pinned network namespaces: a new namespace bind-mounted on a file, so it lives without any
-//! process in it (as `ip netns add` does).
+//! process in it (as `ip netns add` does). Behind [`NetworkNamespaces`]: the real syscalls in
+//! the daemon, a recording fake in unit tests.
 
 use std::{
     path::{Path, PathBuf},
@@ -7,6 +8,7 @@ use std::{
 };
 
 use crimson_sys::mounts::is_mounted;
+use futures::future::BoxFuture;
 use nix::{
     mount::{MntFlags, umount2},
     sched::CloneFlags,
@@ -24,23 +26,42 @@ fn netns_error(path: &Path, message: impl std::fmt::Display) -> NetworkError {
 /// How long pinning or removing a namespace may take.
 const NETNS_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Creates a network namespace pinned at `path` (its directory is created), off the async
-/// workers; owned by the user namespace pinned at `owner` when there is one (a pod in a user
-/// namespace of its own). A namespace already pinned there is kept.
-pub async fn create(path: PathBuf, owner: Option<PathBuf>) -> Result<()> {
-    crimson_sys::blocking("pinning a network namespace", NETNS_TIMEOUT, move || {
-        create_now(&path, owner.as_deref())
-    })
-    .await
+/// The pods' network namespaces on this host.
+pub trait NetworkNamespaces: Send + Sync {
+    /// Creates a network namespace pinned at `path` (its directory is created); owned by the
+    /// user namespace pinned at `owner` when there is one (a pod in a user namespace of its
+    /// own). A namespace already pinned there is kept.
+    fn create(&self, path: PathBuf, owner: Option<PathBuf>) -> BoxFuture<'static, Result<()>>;
+    /// Unmounts and deletes the namespace pinned at `path`; nothing there is fine.
+    fn remove(&self, path: PathBuf) -> BoxFuture<'static, Result<()>>;
+    /// Whether a namespace is pinned at `path`.
+    fn is_pinned(&self, path: &Path) -> bool;
 }
 
-/// Unmounts and deletes the namespace pinned at `path`, off the async workers; nothing there
-/// is fine.
-pub async fn remove(path: PathBuf) -> Result<()> {
-    crimson_sys::blocking("removing a network namespace", NETNS_TIMEOUT, move || {
-        remove_now(&path)
-    })
-    .await
+/// Namespaces made by unshare and bind mounts, off the async workers.
+#[derive(Debug, Default)]
+pub struct PinnedNamespaces;
+
+impl NetworkNamespaces for PinnedNamespaces {
+    fn create(&self, path: PathBuf, owner: Option<PathBuf>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(crimson_sys::blocking(
+            "pinning a network namespace",
+            NETNS_TIMEOUT,
+            move || create_now(&path, owner.as_deref()),
+        ))
+    }
+
+    fn remove(&self, path: PathBuf) -> BoxFuture<'static, Result<()>> {
+        Box::pin(crimson_sys::blocking(
+            "removing a network namespace",
+            NETNS_TIMEOUT,
+            move || remove_now(&path),
+        ))
+    }
+
+    fn is_pinned(&self, path: &Path) -> bool {
+        is_mounted(path)
+    }
 }
 
 fn create_now(path: &Path, owner: Option<&Path>) -> Result<()> {

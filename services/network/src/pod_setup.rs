@@ -8,7 +8,6 @@ use crate::{
     cni_config::find_network,
     cni_exec::{Attachment, CniCommand},
     cni_result::pod_ips,
-    netns,
     pod_teardown::detach,
     records::{AttachmentState, PodAttachment, validate_pod_id},
     state::State,
@@ -78,7 +77,10 @@ pub async fn set_up_pod(state: &State, request: SetUpPodRequest) -> Result<PodNe
 
 async fn attach(state: &State, attachment: &PodAttachment) -> Result<Value> {
     let owner = (!attachment.userns_path.is_empty()).then(|| attachment.userns_path.clone().into());
-    netns::create(attachment.netns_path.clone().into(), owner).await?;
+    state
+        .namespaces
+        .create(attachment.netns_path.clone().into(), owner)
+        .await?;
     bring_up_loopback(state, attachment).await;
     state
         .cni

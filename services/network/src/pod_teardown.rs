@@ -3,7 +3,6 @@
 use crate::{
     Result,
     cni_exec::CniCommand,
-    netns,
     records::{PodAttachment, validate_pod_id},
     state::State,
 };
@@ -14,14 +13,17 @@ pub async fn tear_down_pod(state: &State, pod_id: &str) -> Result<()> {
     let _pod = state.pod_locks.lock(pod_id).await;
     match state.pods.get(pod_id)? {
         Some(attachment) => detach(state, &attachment).await,
-        None => netns::remove(state.netns_dir.join(pod_id)).await,
+        None => state.namespaces.remove(state.netns_dir.join(pod_id)).await,
     }
 }
 
 /// Runs DEL, removes the namespace and forgets the attachment.
 pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
     let mut cni = attachment.cni_attachment();
-    if !crimson_sys::mounts::is_mounted(std::path::Path::new(&attachment.netns_path)) {
+    if !state
+        .namespaces
+        .is_pinned(std::path::Path::new(&attachment.netns_path))
+    {
         // The namespace is gone: a teardown killed after its unmount, or an ADD killed before
         // its pin. DEL without one still releases the address and the host-side rules, as the
         // CNI spec asks of plugins (and as CRI-O and containerd call it).
@@ -36,10 +38,13 @@ pub async fn detach(state: &State, attachment: &PodAttachment) -> Result<()> {
             attachment.result.as_ref(),
         )
         .await?;
-    netns::remove(attachment.netns_path.clone().into()).await?;
+    state
+        .namespaces
+        .remove(attachment.netns_path.clone().into())
+        .await?;
     state.pods.remove(&attachment.pod_id)?;
     state.store.flush().await?;
-    state.cni.locks.forget(&attachment.pod_id);
+    state.cni.forget(&attachment.pod_id);
     tracing::info!(pod = %attachment.pod_id, "pod detached");
     Ok(())
 }

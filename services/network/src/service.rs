@@ -18,7 +18,7 @@ use crate::{
     cni_exec::CniCommand,
     pod_setup::{self, to_proto},
     pod_teardown, reconcile,
-    state::State,
+    state::{Seams, State},
 };
 
 /// crimson-network's service; cheap to clone.
@@ -30,7 +30,7 @@ pub struct NetworkService {
 impl NetworkService {
     /// Opens the database and undoes attachments a crash interrupted.
     pub async fn open(config: &Config) -> Result<Self> {
-        let state = State::open(config)?;
+        let state = State::open(config, Seams::real(config))?;
         reconcile::reconcile(&state).await?;
         Ok(Self {
             state: Arc::new(state),
