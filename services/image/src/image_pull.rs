@@ -1,10 +1,9 @@
 //! PullImage: resolve the name, try each source, fetch manifest and config, bring the missing
 //! layers into storage, record the image.
 
-use crimson_api::{
-    image::v1::Credentials,
-    storage::v1::{ClaimLayersRequest, storage_client::StorageClient},
-};
+use std::sync::Arc;
+
+use crimson_api::image::v1::Credentials;
 
 use crate::{
     ImageError, Result,
@@ -14,11 +13,12 @@ use crate::{
     records::{ImageRecord, PulledImage},
     reference::{self, Reference},
     registries_conf::PullSource,
-    registry::{RegistryFailure, RegistrySession},
+    registry::{Opened, RegistryConnection, RegistryFailure},
     state::State,
 };
 
 /// A finished pull: the record and the name it was pulled by.
+#[derive(Debug)]
 pub struct Pulled {
     pub record: ImageRecord,
     pub name: String,
@@ -86,8 +86,11 @@ async fn pull_from(
     source: &PullSource,
     credential: Option<&Credential>,
 ) -> std::result::Result<ImageRecord, Attempt> {
-    let (session, raw, top_digest) =
-        RegistrySession::open(source, credential, state.timeouts).await?;
+    let Opened {
+        connection: session,
+        manifest: raw,
+        digest: top_digest,
+    } = state.pull_sources.open(source, credential).await?;
     let manifest_error = |source| {
         Attempt::Fatal(ImageError::Manifest {
             reference: name.to_string(),
@@ -159,13 +162,15 @@ async fn pull_from(
 /// Claims the layers storage has, imports the others in order, then checks all are held.
 async fn store_layers(
     state: &State,
-    session: &RegistrySession,
+    session: &Arc<dyn RegistryConnection>,
     image_id: &str,
     manifest: &ImageManifest,
     config: &ImageConfig,
     chain_ids: &[String],
 ) -> std::result::Result<(), Attempt> {
-    let missing = claim(state, image_id, chain_ids)
+    let missing = state
+        .storage
+        .claim_layers(image_id, chain_ids)
         .await
         .map_err(Attempt::Fatal)?;
     if missing.is_empty() {
@@ -199,7 +204,9 @@ async fn store_layers(
         }
     }
     // Layers imported by a concurrent pull were registered for its owner: claim them too.
-    let still_missing = claim(state, image_id, chain_ids)
+    let still_missing = state
+        .storage
+        .claim_layers(image_id, chain_ids)
         .await
         .map_err(Attempt::Fatal)?;
     if still_missing.is_empty() {
@@ -209,22 +216,6 @@ async fn store_layers(
             format!("layers {still_missing:?} disappeared during the pull; retry"),
         ))))
     }
-}
-
-async fn claim(state: &State, owner: &str, chain_ids: &[String]) -> Result<Vec<String>> {
-    let request = ClaimLayersRequest {
-        owner: owner.to_string(),
-        chain_ids: chain_ids.to_vec(),
-    };
-    state
-        .storage
-        .call(|channel| {
-            let request = request.clone();
-            async move { StorageClient::new(channel).claim_layers(request).await }
-        })
-        .await
-        .map(|response| response.missing_chain_ids)
-        .map_err(ImageError::Storage)
 }
 
 /// OCI chain ids of a layer stack, base first.

@@ -1,8 +1,6 @@
 //! RemoveImage: forget the image and all its names, then let storage drop its layers.
 
-use crimson_api::storage::v1::{ReleaseOwnerRequest, storage_client::StorageClient};
-
-use crate::{ImageError, Result, image_lookup::find_image, state::State};
+use crate::{Result, image_lookup::find_image, state::State};
 
 /// Removes the image `reference` designates with every tag and digest name it has (as
 /// containerd and CRI-O do for kubelet). Succeeds when there is no such image.
@@ -18,16 +16,5 @@ pub async fn remove_image(state: &State, reference: &str) -> Result<()> {
 
 /// Tells storage that `image_id` no longer holds layers.
 pub async fn release_layers(state: &State, image_id: &str) -> Result<()> {
-    let request = ReleaseOwnerRequest {
-        owner: image_id.to_string(),
-    };
-    state
-        .storage
-        .call(|channel| {
-            let request = request.clone();
-            async move { StorageClient::new(channel).release_owner(request).await }
-        })
-        .await
-        .map(|_| ())
-        .map_err(ImageError::Storage)
+    state.storage.release_owner(image_id).await
 }

@@ -6,10 +6,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crimson_api::storage::v1::{
-    PutLayerChunk, PutLayerHeader, put_layer_chunk::Part, storage_client::StorageClient,
-};
-use crimson_rpc::Peer;
+use crimson_api::storage::v1::{PutLayerChunk, PutLayerHeader, put_layer_chunk::Part};
 use futures::{
     FutureExt, StreamExt,
     future::{BoxFuture, Shared},
@@ -18,8 +15,9 @@ use tracing::Instrument;
 
 use crate::{
     ImageError, Result,
+    layer_store::LayerStore,
     manifest::Descriptor,
-    registry::{RegistryFailure, RegistrySession},
+    registry::{RegistryConnection, RegistryFailure},
 };
 
 type SharedImport = Shared<BoxFuture<'static, std::result::Result<(), Arc<ImageError>>>>;
@@ -46,8 +44,8 @@ impl LayerImports {
     /// retried pull finds it finished or still running.
     pub async fn import(
         &self,
-        session: &RegistrySession,
-        storage: &Peer,
+        session: &Arc<dyn RegistryConnection>,
+        storage: &Arc<dyn LayerStore>,
         layer: LayerImport,
     ) -> Result<()> {
         let chain_id = layer.chain_id.clone();
@@ -88,7 +86,11 @@ impl LayerImports {
 }
 
 /// Streams the blob from the registry into crimson-storage's PutLayer.
-async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImport) -> Result<()> {
+async fn stream_layer(
+    session: Arc<dyn RegistryConnection>,
+    storage: Arc<dyn LayerStore>,
+    layer: LayerImport,
+) -> Result<()> {
     let source = session.source().to_string();
     let pull_failed = |failure: RegistryFailure| ImageError::PullFailed {
         reference: source.clone(),
@@ -123,10 +125,7 @@ async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImpor
     });
     let outbound = futures::stream::once(async move { header }).chain(data);
     tracing::info!(blob = %layer.blob.digest, chain_id = %layer.chain_id, size = layer.blob.size, "importing layer");
-    let stored = StorageClient::new(storage.channel())
-        .max_encoding_message_size(16 * 1024 * 1024)
-        .put_layer(outbound)
-        .await;
+    let stored = storage.put_layer(outbound.boxed()).await;
     if let Some(failure) = registry_failure
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -139,11 +138,5 @@ async fn stream_layer(session: RegistrySession, storage: Peer, layer: LayerImpor
     {
         metrics.record_pulled_bytes(layer.blob.size.max(0) as u64);
     }
-    stored.map(|_| ()).map_err(|status| {
-        if crimson_rpc::is_unreachable(&status) {
-            ImageError::Storage(storage.unavailable(&status))
-        } else {
-            ImageError::Storage(status)
-        }
-    })
+    stored
 }

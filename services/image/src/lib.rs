@@ -16,6 +16,7 @@ mod image_lookup;
 mod image_pull;
 mod image_remove;
 mod layer_import;
+mod layer_store;
 mod manifest;
 mod reconcile;
 mod records;
@@ -24,6 +25,8 @@ mod registries_conf;
 mod registry;
 mod service;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use error::{ImageError, Result};
 pub use service::ImageService;

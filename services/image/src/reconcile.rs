@@ -4,25 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crimson_api::storage::v1::{ListOwnersRequest, storage_client::StorageClient};
-
-use crate::{ImageError, Result, image_remove::release_layers, state::State};
+use crate::{Result, image_remove::release_layers, state::State};
 
 /// Image owners are image ids; other owners (root filesystems) belong to other daemons.
 const IMAGE_OWNER_PREFIX: &str = "sha256:";
 
 /// Releases every image owner storage knows that is neither recorded nor being pulled.
 pub async fn reconcile_owners(state: &State) -> Result<usize> {
-    let owners = state
-        .storage
-        .call(|channel| async move {
-            StorageClient::new(channel)
-                .list_owners(ListOwnersRequest {})
-                .await
-        })
-        .await
-        .map_err(ImageError::Storage)?
-        .owners;
+    let owners = state.storage.list_owners().await?;
     let mut released = 0;
     for owner in owners {
         if owner.starts_with(IMAGE_OWNER_PREFIX)

@@ -1,11 +1,12 @@
-//! One pull's conversation with one registry, through oci-client: manifests, small blobs and
-//! layer streams. A session is never shared between requests, so tokens obtained with one
-//! request's credentials never serve another.
+//! One pull's conversation with one registry: manifests, small blobs and layer streams,
+//! behind [`Registries`] and [`RegistryConnection`] (oci-client in the daemon, a recording
+//! fake in unit tests). A session is never shared between requests, so tokens obtained with
+//! one request's credentials never serve another.
 
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
 use oci_client::{
     Client, Reference as OciReference,
     client::{ClientConfig, ClientProtocol},
@@ -120,7 +121,77 @@ pub struct RegistryTimeouts {
     pub read: Duration,
 }
 
-/// A connection to one pull source, with its credentials.
+/// A layer blob's bytes as they arrive.
+pub type BlobStream = BoxStream<'static, Result<Bytes, RegistryFailure>>;
+
+/// A source opened for one pull, with the manifest its reference names.
+pub struct Opened {
+    /// The connection the rest of the pull reads through.
+    pub connection: Arc<dyn RegistryConnection>,
+    /// The manifest (or index) as the registry sent it.
+    pub manifest: Bytes,
+    /// Its digest.
+    pub digest: String,
+}
+
+/// Opens pull sources.
+pub trait Registries: Send + Sync {
+    /// Opens `source` with `credential` and fetches the manifest its reference names.
+    fn open<'a>(
+        &'a self,
+        source: &'a PullSource,
+        credential: Option<&'a Credential>,
+    ) -> BoxFuture<'a, Result<Opened, RegistryFailure>>;
+}
+
+/// What a pull reads from a source once it is open.
+pub trait RegistryConnection: Send + Sync {
+    /// The manifest with `digest` in the source repository, verified; and its digest.
+    fn manifest_by_digest<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<(Bytes, String), RegistryFailure>>;
+    /// A small blob (the image config) in memory, verified against `digest`.
+    fn small_blob<'a>(
+        &'a self,
+        digest: &'a str,
+        size: i64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, RegistryFailure>>;
+    /// The bytes of a layer blob as they arrive. Digest checks happen where they are stored.
+    fn blob_stream<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<BlobStream, RegistryFailure>>;
+    /// Where this connection pulls from, for messages.
+    fn source(&self) -> &Reference;
+}
+
+/// Registries over HTTP(S), through oci-client.
+#[derive(Debug, Clone, Copy)]
+pub struct OciRegistries {
+    /// How long a registry may take.
+    pub timeouts: RegistryTimeouts,
+}
+
+impl Registries for OciRegistries {
+    fn open<'a>(
+        &'a self,
+        source: &'a PullSource,
+        credential: Option<&'a Credential>,
+    ) -> BoxFuture<'a, Result<Opened, RegistryFailure>> {
+        Box::pin(async move {
+            let (session, manifest, digest) =
+                RegistrySession::open(source, credential, self.timeouts).await?;
+            Ok(Opened {
+                connection: Arc::new(session),
+                manifest,
+                digest,
+            })
+        })
+    }
+}
+
+/// A connection to one pull source through oci-client, with its credentials.
 #[derive(Clone)]
 pub struct RegistrySession {
     client: Arc<Client>,
@@ -131,7 +202,7 @@ pub struct RegistrySession {
 impl RegistrySession {
     /// Opens a session to `source` and fetches its manifest. An insecure source is tried over
     /// HTTPS without certificate checks first, then over plain HTTP.
-    pub async fn open(
+    async fn open(
         source: &PullSource,
         credential: Option<&Credential>,
         timeouts: RegistryTimeouts,
@@ -168,13 +239,11 @@ impl RegistrySession {
         Err(last.unwrap_or_else(|| RegistryFailure::Other("no protocol to try".into())))
     }
 
-    /// The manifest with `digest` in the source repository, verified.
-    pub async fn manifest_by_digest(
+    async fn fetch_manifest_owned(
         &self,
-        digest: &str,
+        target: OciReference,
     ) -> Result<(Bytes, String), RegistryFailure> {
-        self.fetch_manifest(&oci_ref_digest(&self.source, digest))
-            .await
+        self.fetch_manifest(&target).await
     }
 
     async fn fetch_manifest(
@@ -203,8 +272,7 @@ impl RegistrySession {
         Ok((raw, digest))
     }
 
-    /// A small blob (the image config) in memory, verified against `digest`.
-    pub async fn small_blob(&self, digest: &str, size: i64) -> Result<Vec<u8>, RegistryFailure> {
+    async fn small_blob(&self, digest: &str, size: i64) -> Result<Vec<u8>, RegistryFailure> {
         if size < 0 || size as usize > MAX_SMALL_BLOB {
             return Err(RegistryFailure::BadContent(format!(
                 "blob {digest} claims {size} bytes"
@@ -223,34 +291,54 @@ impl RegistrySession {
         Ok(data)
     }
 
-    /// The bytes of a layer blob as they arrive. Digest checks happen where they are stored.
-    pub async fn blob_stream(
-        &self,
-        digest: &str,
-    ) -> Result<impl Stream<Item = Result<Bytes, RegistryFailure>> + Send + 'static, RegistryFailure>
-    {
+    async fn blob_stream(&self, digest: &str) -> Result<BlobStream, RegistryFailure> {
         let digest = digest.to_string();
         let sized = self
             .client
             .pull_blob_stream(&oci_ref_tag(&self.source), digest.as_str())
             .await
             .map_err(RegistryFailure::from_oci)?;
-        Ok(sized.map(move |chunk| {
-            chunk.map_err(|e| {
-                let message = format!("reading blob {digest}: {e}");
-                if e.get_ref()
-                    .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>())
-                {
-                    RegistryFailure::BadContent(message)
-                } else {
-                    RegistryFailure::Unreachable(message)
-                }
+        Ok(sized
+            .map(move |chunk| {
+                chunk.map_err(|e| {
+                    let message = format!("reading blob {digest}: {e}");
+                    if e.get_ref()
+                        .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>())
+                    {
+                        RegistryFailure::BadContent(message)
+                    } else {
+                        RegistryFailure::Unreachable(message)
+                    }
+                })
             })
-        }))
+            .boxed())
+    }
+}
+
+impl RegistryConnection for RegistrySession {
+    fn manifest_by_digest<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<(Bytes, String), RegistryFailure>> {
+        Box::pin(self.fetch_manifest_owned(oci_ref_digest(&self.source, digest)))
     }
 
-    /// Where this session pulls from, for messages.
-    pub fn source(&self) -> &Reference {
+    fn small_blob<'a>(
+        &'a self,
+        digest: &'a str,
+        size: i64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, RegistryFailure>> {
+        Box::pin(RegistrySession::small_blob(self, digest, size))
+    }
+
+    fn blob_stream<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<BlobStream, RegistryFailure>> {
+        Box::pin(RegistrySession::blob_stream(self, digest))
+    }
+
+    fn source(&self) -> &Reference {
         &self.source
     }
 }

@@ -12,7 +12,10 @@ use crimson_config::Config;
 use tonic::{Request, Response, Status, service::Routes};
 
 use crate::{
-    ImageError, Result, image_lookup::find_image, image_pull, image_remove, reconcile, state::State,
+    ImageError, Result,
+    image_lookup::find_image,
+    image_pull, image_remove, reconcile,
+    state::{Seams, State},
 };
 
 /// How often layer owners are reconciled with storage.
@@ -30,7 +33,7 @@ impl ImageService {
     /// Opens the database and starts the periodic reconciliation with storage and the watch
     /// on registries.conf.
     pub fn open(config: &Config) -> Result<Self> {
-        let state = Arc::new(State::open(config)?);
+        let state = Arc::new(State::open(config, Seams::real(config))?);
         reconcile::spawn_periodic(state.clone(), RECONCILE_PERIOD);
         spawn_registries_conf_watch(state.clone());
         Ok(Self { state })

@@ -1,6 +1,11 @@
 //! What crimson-image's operations share.
 
-use std::{collections::HashMap, path::PathBuf, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use crimson_config::{Config, Daemon};
 use crimson_rpc::Peer;
@@ -9,28 +14,61 @@ use crimson_store::Store;
 use crate::{
     Result,
     layer_import::LayerImports,
+    layer_store::{LayerStore, StorageDaemon},
     records::{ImageRecords, SCHEMA_VERSION},
     registries_conf::CachedRegistriesConf,
-    registry::RegistryTimeouts,
+    registry::{OciRegistries, Registries, RegistryTimeouts},
 };
+
+/// The daemon's side effects: the real ones, or recording fakes in unit tests.
+pub struct Seams {
+    /// crimson-storage.
+    pub storage: Arc<dyn LayerStore>,
+    /// The registries.
+    pub registries: Arc<dyn Registries>,
+}
+
+impl Seams {
+    /// crimson-storage on its configured socket, and registries through oci-client with
+    /// `config`'s time limits.
+    pub fn real(config: &Config) -> Self {
+        Self {
+            storage: Arc::new(StorageDaemon {
+                peer: Peer::new(
+                    Daemon::Storage,
+                    config.socket(Daemon::Storage),
+                    Duration::from_millis(config.cri.backend_wait_ms),
+                ),
+            }),
+            registries: Arc::new(OciRegistries {
+                timeouts: RegistryTimeouts {
+                    connect: Duration::from_secs(config.image.connect_timeout_secs),
+                    read: Duration::from_secs(config.image.read_timeout_secs),
+                },
+            }),
+        }
+    }
+}
 
 /// Shared state of the daemon.
 pub struct State {
     pub records: ImageRecords,
-    pub storage: Peer,
+    /// crimson-storage, where layers go.
+    pub storage: Arc<dyn LayerStore>,
+    /// The registries images come from.
+    pub pull_sources: Arc<dyn Registries>,
     pub imports: LayerImports,
     pub registries_conf: PathBuf,
     /// `registries_conf` as last read.
     pub registries: CachedRegistriesConf,
     pub global_auth_file: Option<PathBuf>,
-    pub timeouts: RegistryTimeouts,
     /// Image ids with a pull under way (their layers are claimed before they are recorded).
     pulls_in_flight: Mutex<HashMap<String, usize>>,
 }
 
 impl State {
-    /// Opens the database under the configured state dir.
-    pub fn open(config: &Config) -> Result<Self> {
+    /// Opens the database under the configured state dir; side effects go through `seams`.
+    pub fn open(config: &Config, seams: Seams) -> Result<Self> {
         let store = Store::open(
             &config.state_dir(Daemon::Image).join("db"),
             SCHEMA_VERSION,
@@ -38,19 +76,12 @@ impl State {
         )?;
         Ok(Self {
             records: ImageRecords::open(store)?,
-            storage: Peer::new(
-                Daemon::Storage,
-                config.socket(Daemon::Storage),
-                Duration::from_millis(config.cri.backend_wait_ms),
-            ),
+            storage: seams.storage,
+            pull_sources: seams.registries,
             imports: LayerImports::default(),
             registries_conf: config.image.registries_conf.clone(),
             registries: CachedRegistriesConf::default(),
             global_auth_file: config.image.global_auth_file.clone(),
-            timeouts: RegistryTimeouts {
-                connect: Duration::from_secs(config.image.connect_timeout_secs),
-                read: Duration::from_secs(config.image.read_timeout_secs),
-            },
             pulls_in_flight: Mutex::new(HashMap::new()),
         })
     }
