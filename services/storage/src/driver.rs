@@ -10,7 +10,7 @@ use crimson_sys::mounts::is_mounted;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 use crate::{
-    Result, StorageError, id_mapped, layout::Layout, records::IdMappings, unpack::WhiteoutMode,
+    Result, StorageError, layout::Layout, mounts::Mounts, records::IdMappings, unpack::WhiteoutMode,
 };
 
 /// How `driver` applies whiteouts.
@@ -40,6 +40,7 @@ pub fn prepare_layer_dir(
 /// upper dir belongs to the container's root.
 pub fn make_rootfs(
     driver: StorageDriver,
+    mounts: &dyn Mounts,
     layout: &Layout,
     id: &str,
     chain_top_first: &[String],
@@ -55,7 +56,7 @@ pub fn make_rootfs(
             for d in [&upper, &work, &merged, &empty] {
                 std::fs::create_dir_all(d).map_err(StorageError::io("creating", d))?;
             }
-            if is_mounted(&merged) {
+            if mounts.is_mounted(&merged) {
                 return Ok(merged);
             }
             let mut lower: Vec<PathBuf> = chain_top_first
@@ -65,12 +66,7 @@ pub fn make_rootfs(
             if lower.is_empty() {
                 lower.push(empty);
             }
-            match id_mappings {
-                None => mount_overlay(&lower, &upper, &work, &merged)?,
-                Some(mappings) => {
-                    id_mapped::mount_overlay(&dir, mappings, &lower, &upper, &work, &merged)?
-                }
-            }
+            mounts.mount_overlay(&dir, id_mappings, &lower, &upper, &work, &merged)?;
         }
         StorageDriver::Vfs => {
             if !merged.exists() {

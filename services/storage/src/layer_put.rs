@@ -7,8 +7,8 @@ use std::{
 
 use bytes::Bytes;
 use crimson_api::storage::v1::{Layer, PutLayerChunk, PutLayerHeader, put_layer_chunk::Part};
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tonic::Streaming;
 
 use crate::{
     Result, StorageError,
@@ -22,19 +22,33 @@ use crate::{
 
 static IMPORT_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What PutLayer receives: the header, then the blob's bytes (a client's stream, or any
+/// other in unit tests).
+pub trait ChunkStream:
+    Stream<Item = std::result::Result<PutLayerChunk, tonic::Status>> + Unpin
+{
+}
+
+impl<S> ChunkStream for S where
+    S: Stream<Item = std::result::Result<PutLayerChunk, tonic::Status>> + Unpin
+{
+}
+
 /// Reads the header, then unpacks the data chunks into a new layer (or, when the layer is
 /// already stored, just adds the owner).
-pub async fn put_layer(state: &State, mut stream: Streaming<PutLayerChunk>) -> Result<Layer> {
-    let header = match stream.message().await {
-        Ok(Some(PutLayerChunk {
+pub async fn put_layer(state: &State, mut stream: impl ChunkStream) -> Result<Layer> {
+    let header = match stream.next().await {
+        Some(Ok(PutLayerChunk {
             part: Some(Part::Header(header)),
         })) => header,
-        Ok(_) => {
+        Some(Err(status)) => {
+            return Err(StorageError::Interrupted(status.message().to_string()));
+        }
+        _ => {
             return Err(StorageError::InvalidArgument(
                 "the first PutLayer message must be the header".into(),
             ));
         }
-        Err(status) => return Err(StorageError::Interrupted(status.message().to_string())),
     };
     validate_header(&header)?;
     let chain_id = chain_id(&header.parent_chain_id, &header.diff_id);
@@ -117,7 +131,7 @@ async fn import(
     header: &PutLayerHeader,
     parent_diff: Option<std::path::PathBuf>,
     staging: StagingDir,
-    mut stream: Streaming<PutLayerChunk>,
+    mut stream: impl ChunkStream,
 ) -> Result<(StagingDir, crate::unpack::Unpacked)> {
     let driver = state.driver;
     let media_type = header.media_type.clone();
@@ -136,16 +150,16 @@ async fn import(
         .map_err(|source| StorageError::Unpack { blob, source })
     });
     loop {
-        let item = match stream.message().await {
-            Ok(Some(PutLayerChunk {
+        let item = match stream.next().await {
+            Some(Ok(PutLayerChunk {
                 part: Some(Part::Data(data)),
             })) => Ok(data),
-            Ok(Some(_)) => Err(std::io::Error::new(
+            Some(Ok(_)) => Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "unexpected message after the header",
             )),
-            Ok(None) => break,
-            Err(status) => Err(std::io::Error::new(
+            None => break,
+            Some(Err(status)) => Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
                 status.message().to_string(),
             )),

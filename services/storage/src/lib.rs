@@ -15,12 +15,15 @@ mod id_mapped;
 mod layer_claim;
 mod layer_put;
 mod layout;
+mod mounts;
 mod owner_release;
 mod reconcile;
 mod records;
 mod rootfs;
 mod service;
 mod state;
+#[cfg(test)]
+mod tests;
 pub mod unpack;
 mod usage;
 

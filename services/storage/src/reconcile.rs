@@ -40,6 +40,7 @@ pub async fn reconcile(state: &State) -> Result<()> {
         rootfs_dirs.insert(state.layout.rootfs(&id));
         if let Err(e) = driver::make_rootfs(
             state.driver,
+            state.mounts.as_ref(),
             &state.layout,
             &id,
             &record.chain_top_first,
@@ -57,7 +58,7 @@ pub async fn reconcile(state: &State) -> Result<()> {
         .flatten()
     {
         if !rootfs_dirs.contains(&entry.path()) {
-            let _ = driver::unmount(&entry.path().join("merged"));
+            let _ = state.mounts.unmount(&entry.path().join("merged"));
             let _ = remove_dir_via_staging(&entry.path(), &staging);
             crimson_metrics::reconciled("rootfs", "directory_deleted", 1);
         }

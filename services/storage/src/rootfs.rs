@@ -19,9 +19,11 @@ pub(crate) const FS_TIMEOUT: Duration = Duration::from_secs(300);
 /// Mounts (or, vfs, copies) the root filesystem of `record` off the async workers.
 async fn make(state: &State, record: &RootfsRecord) -> Result<()> {
     let (driver, layout, record) = (state.driver, state.layout.clone(), record.clone());
+    let mounts = state.mounts.clone();
     crimson_sys::blocking("making the root filesystem", FS_TIMEOUT, move || {
         driver::make_rootfs(
             driver,
+            mounts.as_ref(),
             &layout,
             &record.id,
             &record.chain_top_first,
@@ -88,8 +90,9 @@ pub async fn remove_rootfs(state: &State, id: &str) -> Result<()> {
     {
         let _records = state.records_lock.lock().await;
         let (dir, staging) = (state.layout.rootfs(id), state.layout.staging());
+        let mounts = state.mounts.clone();
         crimson_sys::blocking("removing the root filesystem", FS_TIMEOUT, move || {
-            driver::unmount(&dir.join("merged"))?;
+            mounts.unmount(&dir.join("merged"))?;
             remove_dir_via_staging(&dir, &staging).map_err(StorageError::io("removing", &dir))
         })
         .await?;

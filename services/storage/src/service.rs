@@ -33,7 +33,11 @@ impl StorageService {
     /// Opens the state under the configured state dir and reconciles it with the disk.
     pub async fn open(config: &Config) -> Result<Self> {
         let layout = Layout::new(config.state_dir(Daemon::Storage));
-        let state = State::open(layout, config.storage.driver)?;
+        let state = State::open(
+            layout,
+            config.storage.driver,
+            Arc::new(crate::mounts::KernelMounts),
+        )?;
         reconcile::reconcile(&state).await?;
         Ok(Self {
             state: Arc::new(state),

@@ -1,11 +1,14 @@
 //! The daemon's shared state: database trees, disk layout, driver and locks.
 
+use std::sync::Arc;
+
 use crimson_config::StorageDriver;
 use crimson_store::{Store, Tree};
 
 use crate::{
     Result,
     layout::Layout,
+    mounts::Mounts,
     records::{LAYERS_TREE, LayerRecord, ROOTFS_TREE, RootfsRecord, SCHEMA_VERSION},
 };
 
@@ -22,11 +25,14 @@ pub struct State {
     pub imports: crimson_rpc::KeyedLocks,
     /// Recent measures of writable layers.
     pub usage: crate::usage::UsageCache,
+    /// Mounts root filesystems.
+    pub mounts: Arc<dyn Mounts>,
 }
 
 impl State {
-    /// Opens the database and creates the directories under `layout`.
-    pub fn open(layout: Layout, driver: StorageDriver) -> Result<Self> {
+    /// Opens the database and creates the directories under `layout`; root filesystems are
+    /// mounted through `mounts`.
+    pub fn open(layout: Layout, driver: StorageDriver, mounts: Arc<dyn Mounts>) -> Result<Self> {
         layout
             .create()
             .map_err(crate::StorageError::io("creating", layout.layers()))?;
@@ -40,6 +46,7 @@ impl State {
             records_lock: tokio::sync::Mutex::new(()),
             imports: crimson_rpc::KeyedLocks::default(),
             usage: Default::default(),
+            mounts,
         })
     }
 }
