@@ -229,14 +229,19 @@ impl State {
 
     /// The OCI runtime driving `container` (the default one if its handler is gone from the
     /// configuration since).
-    pub fn runtime_of(&self, container: &ContainerRecord) -> OciRuntime {
+    pub fn runtime_of(&self, container: &ContainerRecord) -> Result<OciRuntime> {
         let settings = self.settings();
         settings
             .runtimes
             .get(&container.runtime_handler)
             .or_else(|| settings.runtimes.get(""))
-            .expect("the default runtime is always configured")
-            .clone()
+            .cloned()
+            .ok_or_else(|| {
+                SandboxError::FailedPrecondition(format!(
+                    "no OCI runtime is configured for handler {:?}",
+                    container.runtime_handler
+                ))
+            })
     }
 
     /// The pod `id`.

@@ -17,6 +17,9 @@ pub enum RpcError {
         /// Socket path.
         path: PathBuf,
     },
+    /// SIGTERM or SIGINT could not be caught.
+    #[error("installing the SIGTERM and SIGINT handlers: {0}")]
+    Signals(std::io::Error),
     /// The gRPC server stopped with an error.
     #[error("serving {path}: {source}")]
     Serve {

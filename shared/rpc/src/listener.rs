@@ -189,7 +189,7 @@ pub async fn hold(path: &Path, holder: &Path) -> Result<(), RpcError> {
     })?;
     let _ = std::fs::set_permissions(holder, std::fs::Permissions::from_mode(0o600));
     tracing::info!(socket = %path.display(), holder = %holder.display(), "holding the socket");
-    let stop = crate::server::shutdown_signal();
+    let stop = crate::server::shutdown_signal()?;
     tokio::pin!(stop);
     loop {
         tokio::select! {

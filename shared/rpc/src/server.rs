@@ -63,7 +63,7 @@ pub async fn serve_on(
         )));
     let in_flight = InFlight::new();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_signal()?;
     tracing::info!(socket = %path.display(), inherited, "{daemon} serving");
     let serving = tonic::transport::Server::builder()
         .layer(CallScopeLayer {
@@ -108,14 +108,14 @@ fn repaired(
 /// Installs the SIGTERM and SIGINT handlers at once (so a signal that arrives before the
 /// answer is first awaited, while the first calls are already served, is not fatal) and
 /// resolves at the first of them.
-pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>, RpcError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
-    async move {
+    let mut term = signal(SignalKind::terminate()).map_err(RpcError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RpcError::Signals)?;
+    Ok(async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
             _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
         }
-    }
+    })
 }

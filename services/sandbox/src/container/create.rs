@@ -165,7 +165,7 @@ async fn launch(
     let security = record.spec.security.clone().unwrap_or_default();
     let pid = pid_namespace(state, pod, &security)?;
     let bundle = state.layout.bundle(&record.id);
-    let runtime_features = state.runtime_of(record).features;
+    let runtime_features = state.runtime_of(record)?.features;
     let settings = state.settings();
     let (spec_settings, pod_dir, pod_record, container, defaults) = (
         settings.clone(),
@@ -273,7 +273,7 @@ fn pid_namespace(
 /// Removes whatever a (failed or removed) container left: runtime state, root filesystem,
 /// bundle, exit file and record.
 pub async fn discard(state: &State, record: &ContainerRecord) -> Result<()> {
-    state.runtime_of(record).delete(&record.id).await?;
+    state.runtime_of(record)?.delete(&record.id).await?;
     state.neighbours.remove_rootfs(&record.id).await?;
     image_volumes::remove_all(state, record).await?;
     let bundle = state.layout.bundle(&record.id);

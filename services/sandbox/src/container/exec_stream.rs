@@ -104,7 +104,7 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
         &start.cmd,
         &session.process_file,
     )?;
-    let runtime = state.runtime_of(&record);
+    let runtime = state.runtime_of(&record)?;
     let mut command = Command::new(&runtime.path);
     command
         .arg("--root")

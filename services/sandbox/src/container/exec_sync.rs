@@ -39,7 +39,7 @@ pub async fn exec_sync(state: &State, request: ExecSyncRequest) -> Result<ExecSy
     let process_file = bundle.join(format!("exec-{session}.json"));
     let pid_file = bundle.join(format!("exec-{session}.pid"));
     write_process_spec(&bundle.join("config.json"), &request.cmd, &process_file)?;
-    let runtime = state.runtime_of(&record);
+    let runtime = state.runtime_of(&record)?;
     let result = run(
         &runtime.path,
         &runtime.root,
@@ -94,8 +94,9 @@ async fn run(
                 .kill_on_drop(true),
         )
         .map_err(|e| SandboxError::runtime("running exec", e))?;
-    let stdout = tokio::spawn(read_capped(child.stdout.take().expect("piped stdout")));
-    let stderr = tokio::spawn(read_capped(child.stderr.take().expect("piped stderr")));
+    let not_piped = || SandboxError::runtime("running exec", "its output is not a pipe");
+    let stdout = tokio::spawn(read_capped(child.stdout.take().ok_or_else(not_piped)?));
+    let stderr = tokio::spawn(read_capped(child.stderr.take().ok_or_else(not_piped)?));
     let waited = if timeout_seconds > 0 {
         tokio::time::timeout(Duration::from_secs(timeout_seconds as u64), child.wait()).await
     } else {

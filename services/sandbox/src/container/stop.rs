@@ -22,7 +22,7 @@ pub async fn stop_container(state: &State, id: &str, timeout_seconds: i64) -> Re
     ) {
         return Ok(());
     }
-    let runtime = state.runtime_of(&record);
+    let runtime = state.runtime_of(&record)?;
     let signal = signal_number(&record.stop_signal);
     if timeout_seconds > 0
         && signal_has_effect(record.pid, signal)

@@ -18,7 +18,7 @@ pub async fn update_resources(state: &State, id: &str, resources: Resources) -> 
     let mut record = current(state, id).await?;
     let json = serde_json::to_vec(&linux_resources(&resources))
         .map_err(|e| SandboxError::runtime("encoding resources", e))?;
-    state.runtime_of(&record).update(id, &json).await?;
+    state.runtime_of(&record)?.update(id, &json).await?;
     record.spec.resources = Some(resources);
     state.save_container(&record).await
 }
