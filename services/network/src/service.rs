@@ -37,6 +37,12 @@ impl NetworkService {
         })
     }
 
+    /// The service over `state` as it is (no reconcile), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn over(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
     /// The daemon's writes (their count and what the recent ones touched), which the front
     /// door follows.
     pub fn changes(&self) -> crimson_store::Changes {

@@ -2,5 +2,6 @@
 //! registries and crimson-storage (see [`fakes`]): no network, no other daemon.
 
 mod fakes;
+mod handlers;
 mod owners;
 mod pull;

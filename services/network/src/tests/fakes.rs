@@ -147,7 +147,7 @@ impl NetworkNamespaces for FakeNetwork {
 /// A daemon state on a [`FakeNetwork`], with [`CONFLIST`] in a directory of its own.
 pub struct TestNetwork {
     /// The daemon's state, as its operations take it.
-    pub state: State,
+    pub state: Arc<State>,
     /// What the operations did.
     pub fake: Arc<FakeNetwork>,
     dir: tempfile::TempDir,
@@ -166,7 +166,7 @@ impl TestNetwork {
             std::fs::write(bin.join(plugin), "").expect("a plugin file");
         }
         let fake = Arc::new(FakeNetwork::default());
-        let state = Self::open(dir.path(), &fake);
+        let state = Arc::new(Self::open(dir.path(), &fake));
         Self { state, fake, dir }
     }
 
@@ -174,7 +174,7 @@ impl TestNetwork {
     pub fn restart(self) -> Self {
         let Self { state, fake, dir } = self;
         drop(state);
-        let state = Self::open(dir.path(), &fake);
+        let state = Arc::new(Self::open(dir.path(), &fake));
         Self { state, fake, dir }
     }
 

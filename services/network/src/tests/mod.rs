@@ -3,4 +3,5 @@
 
 mod attach;
 mod fakes;
+mod handlers;
 mod reconcile;

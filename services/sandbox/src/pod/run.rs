@@ -63,6 +63,15 @@ fn validate(spec: &PodSpec) -> Result<()> {
             )));
         }
     }
+    // The pod's cgroup is made under every hierarchy's root: it must not lead out of it.
+    let parent = &spec.cgroup_parent;
+    if parent.split('/').any(|part| part == ".." || part == ".")
+        || parent.chars().any(char::is_control)
+    {
+        return Err(SandboxError::InvalidArgument(format!(
+            "cgroup_parent {parent:?} must be a plain cgroup path"
+        )));
+    }
     if !spec.log_directory.is_empty() && !spec.log_directory.starts_with('/') {
         return Err(SandboxError::InvalidArgument(
             "log_directory must be an absolute path".into(),

@@ -4,5 +4,6 @@
 mod containers;
 mod creation;
 mod fakes;
+mod handlers;
 mod pods;
 mod reconcile;

@@ -85,7 +85,7 @@ impl Mounts for FakeMounts {
 /// A daemon state on [`FakeMounts`], in a directory of its own.
 pub struct TestStorage {
     /// The daemon's state, as its operations take it.
-    pub state: State,
+    pub state: Arc<State>,
     /// The mounts it made.
     pub mounts: Arc<FakeMounts>,
     driver: StorageDriver,
@@ -124,9 +124,9 @@ impl TestStorage {
         }
     }
 
-    fn open(dir: &Path, driver: StorageDriver, mounts: &Arc<FakeMounts>) -> State {
-        State::open(Layout::new(dir.join("storage")), driver, mounts.clone())
-            .expect("the state opens")
+    fn open(dir: &Path, driver: StorageDriver, mounts: &Arc<FakeMounts>) -> Arc<State> {
+        let state = State::open(Layout::new(dir.join("storage")), driver, mounts.clone());
+        Arc::new(state.expect("the state opens"))
     }
 
     /// Puts `layer` on `parent` for `owner`; the layer (or why it was refused).

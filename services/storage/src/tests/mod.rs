@@ -2,6 +2,7 @@
 //! the mounts (see [`fakes`]): no root, no mounts.
 
 mod fakes;
+mod handlers;
 mod layers;
 mod reconcile;
 mod rootfs;
