@@ -6,14 +6,21 @@ use crate::{
     records::{ContainerPhase, PodPhase},
 };
 
-#[tokio::test]
-async fn an_interrupted_container_creation_is_removed() {
+/// A sandbox whose one container is recorded as still being created, as a kill half-way
+/// through CreateContainer leaves it; and that container's id.
+async fn interrupted_creation() -> (TestSandbox, String) {
     let sandbox = TestSandbox::new();
     let pod = sandbox.run_pod(pod_spec("web")).await;
     let id = sandbox.create_container(&pod, container_spec("app")).await;
     let mut record = sandbox.container(&id);
     record.phase = ContainerPhase::Creating;
     sandbox.state.save_container(&record).await.unwrap();
+    (sandbox, id)
+}
+
+#[tokio::test]
+async fn an_interrupted_container_creation_is_removed() {
+    let (sandbox, id) = interrupted_creation().await;
     let sandbox = sandbox.restart();
     sandbox.node.clear_log();
     reconcile(&sandbox.state).await.unwrap();
@@ -30,12 +37,7 @@ async fn an_interrupted_container_creation_is_removed() {
 
 #[tokio::test]
 async fn an_interrupted_creation_that_cannot_be_removed_yet_is_tried_again() {
-    let sandbox = TestSandbox::new();
-    let pod = sandbox.run_pod(pod_spec("web")).await;
-    let id = sandbox.create_container(&pod, container_spec("app")).await;
-    let mut record = sandbox.container(&id);
-    record.phase = ContainerPhase::Creating;
-    sandbox.state.save_container(&record).await.unwrap();
+    let (sandbox, id) = interrupted_creation().await;
     sandbox
         .node
         .fail("remove_rootfs", "crimson-storage is restarting");
