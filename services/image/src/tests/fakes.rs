@@ -109,15 +109,21 @@ fn descriptor(media_type: &str, content: &[u8]) -> serde_json::Value {
     json!({"mediaType": media_type, "digest": sha256(content), "size": content.len()})
 }
 
-/// Chain ids as the OCI image spec defines them.
-pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
+/// The chain id of layer `diff_id` on `parent` (empty: a base layer), as the OCI image spec
+/// defines it.
+fn chain_id(parent: &str, diff_id: &str) -> String {
+    match parent {
+        "" => diff_id.to_string(),
+        parent => sha256(format!("{parent} {diff_id}").as_bytes()),
+    }
+}
+
+/// The chain ids of a layer stack, base first.
+fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     let mut chain: Vec<String> = Vec::new();
     for diff_id in diff_ids {
-        let next = match chain.last() {
-            None => diff_id.clone(),
-            Some(parent) => sha256(format!("{parent} {diff_id}").as_bytes()),
-        };
-        chain.push(next);
+        let parent = chain.last().map_or("", String::as_str);
+        chain.push(chain_id(parent, diff_id));
     }
     chain
 }
@@ -378,10 +384,7 @@ impl LayerStore for Arc<FakeStore> {
                 .collect();
             let delay = self.layers().put_delay;
             tokio::time::sleep(delay).await;
-            let chain_id = match header.parent_chain_id.as_str() {
-                "" => header.diff_id.clone(),
-                parent => sha256(format!("{parent} {}", header.diff_id).as_bytes()),
-            };
+            let chain_id = chain_id(&header.parent_chain_id, &header.diff_id);
             self.log
                 .push(format!("put {chain_id} for {}", header.owner));
             let mut layers = self.layers();
