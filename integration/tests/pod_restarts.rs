@@ -1,16 +1,18 @@
 //! Every daemon is killed (-9) and restarted in turn in the middle of the kubelet sequence: the
 //! sequence still completes, the container keeps running throughout, and nothing is left.
 
+use std::io::Read;
+
 use crimson_api::storage::v1::ListRootfsRequest;
 use crimson_config::Daemon;
 use crimson_integration::{
     eventually,
-    pods::{PodEnv, http_get},
+    pods::{PodEnv, assert_nothing_left, http_get, tear_down},
     require_root,
 };
 use k8s_cri::v1::{
     ContainerState, ContainerStatusRequest, ListContainersRequest, PodSandboxState,
-    RemoveContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+    RemoveContainerRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 const SERVE: &[&str] = &[
@@ -170,6 +172,46 @@ async fn a_removal_left_unfinished_by_a_kill_is_finished_after_the_restart() {
     .await;
     assert_gone(&mut runtime, &container_id).await;
     env.remove_pod_and_check(pod_id).await;
+}
+
+/// A start interrupted after it let the container's process go (a `runc start`, or
+/// crimson-sandbox releasing runc's exec fifo itself, killed between reading the fifo and
+/// removing it) leaves a running container that runc still calls created and a fifo nobody
+/// will write again: the next StartContainer finishes the start instead of waiting on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_interrupted_after_releasing_the_process_is_finished() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("released-early");
+    let pod_id = env.run_pod(&pod).await;
+    let config = env.container_config("app", &["sleep", "3600"]);
+    let container_id = env.create_container(&pod_id, &pod, config).await.unwrap();
+    let fifo = env
+        .stack
+        .run_dir()
+        .join("runc")
+        .join(&container_id)
+        .join("exec.fifo");
+    // What the interrupted start did: read the fifo (runc's init writes its byte and execs,
+    // which closes its end), and no more.
+    let mut released = Vec::new();
+    std::fs::File::open(&fifo)
+        .and_then(|mut reader| reader.read_to_end(&mut released))
+        .expect("reading runc's exec fifo");
+    assert_eq!(released, b"0");
+
+    let mut runtime = env.stack.runtime();
+    runtime
+        .start_container(StartContainerRequest {
+            container_id: container_id.clone(),
+        })
+        .await
+        .expect("the start is finished");
+    env.wait_for(&container_id, ContainerState::ContainerRunning)
+        .await;
+    assert!(!fifo.exists(), "runc takes the container for running");
+    tear_down(runtime, pod_id, container_id).await.unwrap();
+    assert_nothing_left(&env);
 }
 
 /// ContainerStatus of `id` answers NOT_FOUND.

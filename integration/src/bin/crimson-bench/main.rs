@@ -706,7 +706,7 @@ async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<D
     for iteration in 0..=iterations {
         let id = format!("crimson-bench-monitored-{iteration}");
         let started = Instant::now();
-        conmon::create(conmon::ConmonCreate {
+        let created = conmon::create(conmon::ConmonCreate {
             conmon: Path::new("conmon"),
             runtime: &runtime,
             container_id: &id,
@@ -722,7 +722,7 @@ async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<D
         })
         .await
         .expect("conmon + runc create");
-        runtime.start(&id).await.expect("runc start");
+        runtime.start(&id, created.pid).await.expect("runc start");
         if iteration > 0 {
             samples.push(started.elapsed());
         }

@@ -25,7 +25,7 @@ pub async fn start_container(state: &State, id: &str) -> Result<()> {
     // Taken before the process is released, so a quick exit never ends before it started.
     let started_at = now_nanos();
     let runtime = state.runtime_of(&record)?;
-    if let Err(error) = runtime.start(id).await {
+    if let Err(error) = runtime.start(id, record.pid).await {
         let running = runtime
             .state(id)
             .await

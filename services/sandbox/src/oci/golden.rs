@@ -114,6 +114,7 @@ fn spec_of(case: Case) -> serde_json::Value {
         runtime_features: RuntimeFeatures {
             recursive_read_only: true,
             user_namespaces: false,
+            exec_fifo: true,
         },
     };
     sorted_sets(serde_json::to_value(build(&input).expect("the spec builds")).unwrap())

@@ -15,6 +15,10 @@ pub struct RuntimeFeatures {
     /// Pods in user namespaces of their own: the runtime knows user namespaces and the node
     /// can mount root filesystems on idmapped layers (`idmapped_layers`, probed once).
     pub user_namespaces: bool,
+    /// The runtime is runc, which keeps a created container's init waiting on
+    /// `<root>/<id>/exec.fifo`: the daemon starts it by reading the fifo itself
+    /// ([`crate::runtime::exec_fifo`]).
+    pub exec_fifo: bool,
 }
 
 impl RuntimeFeatures {
@@ -27,6 +31,7 @@ impl RuntimeFeatures {
             recursive_read_only: knows_mount_option(&features, "rro")
                 && release_at_least(&kernel, 5, 12),
             user_namespaces: idmapped_layers && knows_namespace(&features, "user"),
+            exec_fifo: is_runc(&features),
         }
     }
 }
@@ -43,6 +48,11 @@ fn knows_namespace(features: &Value, namespace: &str) -> bool {
     features["linux"]["namespaces"]
         .as_array()
         .is_some_and(|kinds| kinds.iter().any(|k| k == namespace))
+}
+
+/// Whether `features` output is runc's (it names runc's version).
+fn is_runc(features: &Value) -> bool {
+    features["annotations"]["org.opencontainers.runc.version"].is_string()
 }
 
 /// Whether a kernel release ("6.1.0-18-amd64") is at least `major.minor`.
@@ -81,5 +91,15 @@ mod tests {
             "user"
         ));
         assert!(!knows_namespace(&Value::Null, "user"));
+    }
+
+    #[test]
+    fn runc_is_told_by_its_version_annotation() {
+        let runc = serde_json::json!({"annotations": {"org.opencontainers.runc.version": "1.1.5"}});
+        let crun =
+            serde_json::json!({"annotations": {"io.github.seccomp.libseccomp.version": "2.5.4"}});
+        assert!(is_runc(&runc));
+        assert!(!is_runc(&crun));
+        assert!(!is_runc(&Value::Null));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod children;
 pub mod conmon;
+pub mod exec_fifo;
 pub mod exit;
 pub mod features;
 pub mod oci_runtime;

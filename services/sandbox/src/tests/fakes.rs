@@ -236,7 +236,31 @@ impl RuntimeRunner for FakeNode {
     }
 
     fn features(&self, _runtime: &Path) -> serde_json::Value {
-        serde_json::json!({"mountOptions": ["rro"], "linux": {"namespaces": ["user"]}})
+        serde_json::json!({
+            "mountOptions": ["rro"],
+            "linux": {"namespaces": ["user"]},
+            "annotations": {"org.opencontainers.runc.version": "1.1.5"},
+        })
+    }
+
+    /// runc's fifo is there while the container is created: releasing it is its `start`.
+    fn release<'a>(&'a self, fifo: &'a Path, _init_pid: u32) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let id = fifo
+                .parent()
+                .and_then(Path::file_name)
+                .and_then(|id| id.to_str())
+                .unwrap_or_default();
+            let created = self
+                .world()
+                .containers
+                .get(id)
+                .is_some_and(|container| container.status == "created");
+            if created {
+                self.runtime(&["start", id], None)?;
+            }
+            Ok(created)
+        })
     }
 }
 
