@@ -23,11 +23,13 @@ test: build
     cargo test --workspace
 
 # Under load, against release binaries (optimised builds behave differently: sled's concurrent
-# flush deadlock shows only there): many writers flushing one database, then 100 pods with a
-# container each started and removed at once and 3 churn rounds with a leak check.
+# flush deadlock shows only there, and so does a start answered before the container's
+# process exec'd): many writers flushing one database, the pod lifecycle tests, then 100 pods
+# with a container each started and removed at once and 3 churn rounds with a leak check.
 stress pods="100":
     cargo build --release --workspace
     cargo test --release -p crimson-store
+    cargo test --release -p crimson-integration --test pod_lifecycle
     CRIMSON_STRESS_PODS={{pods}} cargo test --release -p crimson-integration --test stress -- --ignored --nocapture
 
 # Chaos under pod churn, against release binaries: workers loop the pod lifecycle through the

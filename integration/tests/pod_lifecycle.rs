@@ -8,8 +8,8 @@ use crimson_integration::{
 };
 use k8s_cri::v1::{
     ContainerState, ListContainersRequest, ListPodSandboxRequest, PodSandboxState,
-    PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest, StopContainerRequest,
-    StopPodSandboxRequest,
+    PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
+    StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -119,4 +119,41 @@ async fn the_kubelet_sequence_runs_a_container_and_cleans_up() {
         .items;
     assert!(pods.is_empty());
     assert_nothing_left(&env);
+}
+
+/// StartContainer answers once the container's own process runs, not runc's init on its way
+/// to it (which catches every signal): a StopContainer sent right after the start sees the
+/// signal handling of the process that gets its signal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_started_container_runs_its_own_process() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let pod = env.pod_config("started");
+    let pod_id = env.run_pod(&pod).await;
+    let mut runtime = env.stack.runtime();
+    for attempt in 0..20 {
+        let config = env.container_config(&format!("app-{attempt}"), &["sleep", "3600"]);
+        let id = env.create_container(&pod_id, &pod, config).await.unwrap();
+        let pid = env.container_info(&id).await["pid"].as_u64().unwrap();
+        runtime
+            .start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap();
+        let command = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(command.trim(), "sleep", "start {attempt}");
+        runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 0,
+            })
+            .await
+            .unwrap();
+        runtime
+            .remove_container(RemoveContainerRequest { container_id: id })
+            .await
+            .unwrap();
+    }
+    env.remove_pod_and_check(pod_id).await;
 }

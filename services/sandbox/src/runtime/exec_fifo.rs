@@ -4,7 +4,10 @@
 //! `<root>/<id>/exec.fifo` for writing; once a reader opens it, init writes one byte and execs
 //! the container's process, which closes its end. `runc start` is that reader, then the removal
 //! of the fifo: runc takes a live container with a fifo for created and one without for
-//! running. Doing the same here saves a runc process (7–9 ms, most of StartContainer).
+//! running. Doing the same here saves a runc process (7–9 ms, most of StartContainer). runc's
+//! init closes its end just before its execve, so the release answers once the process has
+//! exec'd: until then it catches signals as runc does, and a StopContainer that followed at
+//! once would take the container for one that handles its stop signal.
 //!
 //! The fifo is removed right after it is opened, before init can go on, so a daemon killed at
 //! any later point leaves runc's view right: without a reader init's byte fails and the
@@ -36,6 +39,10 @@ const RUNC_INIT: &str = "runc:[2:INIT]";
 
 /// How often a wait with nothing on the fifo looks at the init process (as `runc start` does).
 const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// How often a released init is looked at until it has exec'd (microseconds after it closed
+/// the fifo).
+const EXEC_POLL: Duration = Duration::from_micros(200);
 
 const ACTION: &str = "starting the container";
 
@@ -106,10 +113,10 @@ pub fn release(fifo: &Path, init: impl Fn() -> InitProcess, limit: Duration) -> 
         if wait_readable(&reader, LOOK_EVERY)? {
             let mut byte = [0u8; 16];
             match reader.read(&mut byte) {
-                // init wrote: it is exec'ing; the end closes when it has.
+                // init wrote: it is about to exec; its end closes just before.
                 Ok(n) if n > 0 => released = true,
-                // Every writer closed: done if init wrote first, else it died before.
-                Ok(_) if released => return Ok(true),
+                // Every writer closed: init wrote first and now execs, or died before.
+                Ok(_) if released => return exec_done(&init, deadline, limit),
                 Ok(_) => return Err(dead()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Err(SandboxError::runtime(ACTION, e)),
@@ -130,6 +137,23 @@ pub fn release(fifo: &Path, init: impl Fn() -> InitProcess, limit: Duration) -> 
             });
         }
     }
+}
+
+/// Waits until the released init process has exec'd the container's process (or exited): runc
+/// closes the fifo just before its execve, and until that is done the process still catches
+/// every signal the way runc does, so a stop that followed at once would not see the
+/// container's own signal handling.
+fn exec_done(init: &impl Fn() -> InitProcess, deadline: Instant, limit: Duration) -> Result<bool> {
+    while init() == InitProcess::Waiting {
+        if Instant::now() >= deadline {
+            return Err(SandboxError::TimedOut {
+                action: ACTION,
+                after: limit,
+            });
+        }
+        std::thread::sleep(EXEC_POLL);
+    }
+    Ok(true)
 }
 
 /// Whether `reader` has something to read (or its writers closed) within `timeout`.
@@ -174,8 +198,8 @@ mod tests {
 
     /// runc's init: holds an `O_PATH` descriptor of the fifo from the start (so the fifo's
     /// name may go), after `opens_after` opens it for writing through `/proc/self/fd` (waiting
-    /// for a reader), writes its byte, and "execs" (closes its end) after `exec_after`;
-    /// `replaced` turns true then.
+    /// for a reader), writes its byte, closes every descriptor and "execs" `exec_after` later
+    /// (`replaced` turns true then).
     fn init(
         path: &Path,
         opens_after: Duration,
@@ -192,9 +216,9 @@ mod tests {
                 .open(through)
                 .expect("open to write");
             end.write_all(b"0").expect("write the byte");
+            drop(end);
             thread::sleep(exec_after);
             replaced.store(true, Ordering::SeqCst);
-            drop(end);
         })
     }
 
