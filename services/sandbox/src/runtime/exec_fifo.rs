@@ -1,13 +1,13 @@
 //! Starting a container runc created without running `runc start`.
 //!
 //! After `runc create`, the container's init process (`runc:[2:INIT]`) waits to open
-//! `<root>/<id>/exec.fifo` for writing; once a reader opens it, init writes one byte and execs
-//! the container's process, which closes its end. `runc start` is that reader, then the removal
-//! of the fifo: runc takes a live container with a fifo for created and one without for
-//! running. Doing the same here saves a runc process (7–9 ms, most of StartContainer). runc's
-//! init closes its end just before its execve, so the release answers once the process has
-//! exec'd: until then it catches signals as runc does, and a StopContainer that followed at
-//! once would take the container for one that handles its stop signal.
+//! `<root>/<id>/exec.fifo` for writing; once a reader opens it, init writes one byte, closes
+//! every descriptor and execs the container's process. `runc start` is that reader, then the
+//! removal of the fifo: runc takes a live container with a fifo for created and one without
+//! for running. Doing the same here saves a runc process (7–9 ms, most of StartContainer). The
+//! release answers once the process has exec'd: until then it catches signals as runc does,
+//! and a StopContainer that followed at once would take the container for one that handles
+//! its stop signal.
 //!
 //! The fifo is removed right after it is opened, before init can go on, so a daemon killed at
 //! any later point leaves runc's view right: without a reader init's byte fails and the
@@ -87,25 +87,17 @@ pub fn release(fifo: &Path, init: impl Fn() -> InitProcess, limit: Duration) -> 
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     );
+    let failed = |e: &dyn std::fmt::Display| {
+        SandboxError::runtime(ACTION, format!("{}: {e}", fifo.display()))
+    };
     let mut reader = match opened {
         Ok(fd) => File::from(fd),
         Err(nix::errno::Errno::ENOENT) => return Ok(false),
-        Err(e) => {
-            return Err(SandboxError::runtime(
-                ACTION,
-                format!("{}: {e}", fifo.display()),
-            ));
-        }
+        Err(e) => return Err(failed(&e)),
     };
     match std::fs::remove_file(fifo) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(SandboxError::runtime(
-                ACTION,
-                format!("{}: {e}", fifo.display()),
-            ));
-        }
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(failed(&e)),
+        _ => {}
     }
     let deadline = Instant::now() + limit;
     let mut released = false;
