@@ -189,4 +189,16 @@ async fn bearer_token_challenges_are_answered_with_the_credentials() {
         authorized_get,
         "the registry accepted crimson's bearer token for the manifest"
     );
+
+    // Pulls without credentials share what they pull through; the token the credentials
+    // obtained is not part of it.
+    stack
+        .images()
+        .remove_image(k8s_cri::v1::RemoveImageRequest {
+            image: Some(spec(&name)),
+        })
+        .await
+        .unwrap();
+    let again = pull_with(&stack, &name, None).await.unwrap_err();
+    assert_eq!(again.code(), Code::PermissionDenied, "{again:?}");
 }

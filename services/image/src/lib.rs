@@ -23,6 +23,7 @@ mod records;
 pub mod reference;
 mod registries_conf;
 mod registry;
+mod registry_clients;
 mod service;
 mod state;
 #[cfg(test)]

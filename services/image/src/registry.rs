@@ -1,7 +1,8 @@
 //! One pull's conversation with one registry: manifests, small blobs and layer streams,
 //! behind [`Registries`] and [`RegistryConnection`] (oci-client in the daemon, a recording
-//! fake in unit tests). A session is never shared between requests, so tokens obtained with
-//! one request's credentials never serve another.
+//! fake in unit tests). A session is never shared between requests; anonymous ones share
+//! their client ([`RegistryClients`]), so tokens obtained with one request's credentials
+//! never serve another.
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +10,6 @@ use bytes::Bytes;
 use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
 use oci_client::{
     Client, Reference as OciReference,
-    client::{ClientConfig, ClientProtocol},
     errors::{OciDistributionError, OciErrorCode},
     secrets::RegistryAuth,
 };
@@ -17,8 +17,11 @@ use sha2::{Digest, Sha256};
 use tonic::Code;
 
 use crate::{
-    auth::Credential, manifest::ACCEPTED_MANIFEST_TYPES, reference::Reference,
+    auth::Credential,
+    manifest::ACCEPTED_MANIFEST_TYPES,
+    reference::Reference,
     registries_conf::PullSource,
+    registry_clients::{ClientKind, RegistryClients},
 };
 
 /// Largest config or manifest accepted (they are held in memory).
@@ -167,10 +170,11 @@ pub trait RegistryConnection: Send + Sync {
 }
 
 /// Registries over HTTP(S), through oci-client.
-#[derive(Debug, Clone, Copy)]
 pub struct OciRegistries {
     /// How long a registry may take.
     pub timeouts: RegistryTimeouts,
+    /// The clients kept from one pull to the next.
+    pub clients: RegistryClients,
 }
 
 impl Registries for OciRegistries {
@@ -181,7 +185,7 @@ impl Registries for OciRegistries {
     ) -> BoxFuture<'a, Result<Opened, RegistryFailure>> {
         Box::pin(async move {
             let (session, manifest, digest) =
-                RegistrySession::open(source, credential, self.timeouts).await?;
+                RegistrySession::open(source, credential, self).await?;
             Ok(Opened {
                 connection: Arc::new(session),
                 manifest,
@@ -201,39 +205,47 @@ pub struct RegistrySession {
 
 impl RegistrySession {
     /// Opens a session to `source` and fetches its manifest. An insecure source is tried over
-    /// HTTPS without certificate checks first, then over plain HTTP.
+    /// HTTPS without certificate checks first, then over plain HTTP (plain HTTP first for a
+    /// registry that answered in it last time).
     async fn open(
         source: &PullSource,
         credential: Option<&Credential>,
-        timeouts: RegistryTimeouts,
+        registries: &OciRegistries,
     ) -> Result<(Self, Bytes, String), RegistryFailure> {
-        let protocols: &[ClientProtocol] = if source.insecure {
-            &[ClientProtocol::Https, ClientProtocol::Http]
-        } else {
-            &[ClientProtocol::Https]
+        let registry = &source.reference.registry;
+        let clients = &registries.clients;
+        let kinds = clients.in_order(registry, ClientKind::for_source(source.insecure));
+        let remembered = kinds.first().is_some_and(|kind| kind.plain_http);
+        let target = match &source.reference.digest {
+            Some(digest) => oci_ref_digest(&source.reference, digest),
+            None => oci_ref_tag(&source.reference),
         };
-        let mut last = None;
-        for protocol in protocols {
+        let mut last: Option<RegistryFailure> = None;
+        for (index, kind) in kinds.into_iter().enumerate() {
             let session = Self {
-                client: Arc::new(Client::new(ClientConfig {
-                    protocol: protocol.clone(),
-                    accept_invalid_certificates: source.insecure,
-                    connect_timeout: Some(timeouts.connect),
-                    read_timeout: Some(timeouts.read),
-                    platform_resolver: None,
-                    ..ClientConfig::default()
-                })),
+                client: clients.client(kind, registries.timeouts, credential.is_none()),
                 auth: Credential::to_registry_auth(credential),
                 source: source.reference.clone(),
             };
-            let target = match &source.reference.digest {
-                Some(digest) => oci_ref_digest(&source.reference, digest),
-                None => oci_ref_tag(&source.reference),
-            };
             match session.fetch_manifest(&target).await {
-                Ok((raw, digest)) => return Ok((session, raw, digest)),
-                Err(failure @ RegistryFailure::Unreachable(_)) => last = Some(failure),
-                Err(failure) => return Err(failure),
+                Ok((raw, digest)) => {
+                    clients.answered(registry, kind);
+                    return Ok((session, raw, digest));
+                }
+                Err(failure) => {
+                    // Plain HTTP tried first from memory: the registry may have moved to HTTPS.
+                    let try_next = matches!(failure, RegistryFailure::Unreachable(_))
+                        || (index == 0 && remembered);
+                    if !try_next {
+                        return Err(failure);
+                    }
+                    if last
+                        .as_ref()
+                        .is_none_or(|last| matches!(last, RegistryFailure::Unreachable(_)))
+                    {
+                        last = Some(failure);
+                    }
+                }
             }
         }
         Err(last.unwrap_or_else(|| RegistryFailure::Other("no protocol to try".into())))

@@ -45,6 +45,7 @@ impl Seams {
                     connect: Duration::from_secs(config.image.connect_timeout_secs),
                     read: Duration::from_secs(config.image.read_timeout_secs),
                 },
+                clients: Default::default(),
             }),
         }
     }
