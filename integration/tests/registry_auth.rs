@@ -76,6 +76,16 @@ async fn pull_with(
         .map(|r| r.into_inner().image_ref)
 }
 
+async fn remove(stack: &Stack, image: &str) {
+    stack
+        .images()
+        .remove_image(k8s_cri::v1::RemoveImageRequest {
+            image: Some(spec(image)),
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn request_credentials_open_a_protected_registry_and_never_reach_the_logs() {
     require_root!();
@@ -114,13 +124,7 @@ async fn request_credentials_open_a_protected_registry_and_never_reach_the_logs(
     );
 
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-    stack
-        .images()
-        .remove_image(k8s_cri::v1::RemoveImageRequest {
-            image: Some(spec(&name)),
-        })
-        .await
-        .unwrap();
+    remove(&stack, &name).await;
     let auth_field = AuthConfig {
         auth: encoded.clone(),
         ..Default::default()
@@ -192,13 +196,7 @@ async fn bearer_token_challenges_are_answered_with_the_credentials() {
 
     // Pulls without credentials share what they pull through; the token the credentials
     // obtained is not part of it.
-    stack
-        .images()
-        .remove_image(k8s_cri::v1::RemoveImageRequest {
-            image: Some(spec(&name)),
-        })
-        .await
-        .unwrap();
+    remove(&stack, &name).await;
     let again = pull_with(&stack, &name, None).await.unwrap_err();
     assert_eq!(again.code(), Code::PermissionDenied, "{again:?}");
 }
