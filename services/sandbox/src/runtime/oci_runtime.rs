@@ -1,5 +1,6 @@
 //! The OCI runtime's command line: `<runtime> --root <dir> start|kill|delete|state|update`,
-//! run through a [`RuntimeRunner`] (the binary itself, or a recording fake in unit tests).
+//! run through a [`RuntimeRunner`] (the binary itself, or a recording fake in unit tests);
+//! a container runc created is started by the runner itself ([`exec_fifo`]).
 
 use std::{fmt, path::Path, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
