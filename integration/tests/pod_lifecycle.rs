@@ -2,12 +2,13 @@
 //! RunPodSandbox → PodSandboxStatus → PullImage → CreateContainer → StartContainer →
 //! ContainerStatus → logs → StopContainer → RemoveContainer → StopPodSandbox → RemovePodSandbox.
 
+use crimson_config::Daemon;
 use crimson_integration::{
     pods::{PodEnv, assert_nothing_left, lines_of, read_log},
     require_root,
 };
 use k8s_cri::v1::{
-    ContainerState, ListContainersRequest, ListPodSandboxRequest, PodSandboxState,
+    ContainerState, ExecSyncRequest, ListContainersRequest, ListPodSandboxRequest, PodSandboxState,
     PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
     StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
 };
@@ -155,5 +156,37 @@ async fn a_started_container_runs_its_own_process() {
             .await
             .unwrap();
     }
+    env.remove_pod_and_check(pod_id).await;
+}
+
+/// Each creation and exec has crimson-sandbox rewrite its own pid into its own cgroup, so that
+/// the kernel's wait for runc's cgroup join starts early: the daemon must stay where it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn priming_the_cgroup_join_leaves_the_daemon_in_its_cgroups() {
+    require_root!();
+    let env = PodEnv::start(false).await;
+    let sandbox = env
+        .stack
+        .pid(Daemon::Sandbox)
+        .expect("crimson-sandbox runs");
+    let membership = || std::fs::read_to_string(format!("/proc/{sandbox}/cgroup")).unwrap();
+    let before = membership();
+    let pod = env.pod_config("primed");
+    let pod_id = env.run_pod(&pod).await;
+    let config = env.container_config("sleeper", &["sleep", "3600"]);
+    let id = env.run_container(&pod_id, &pod, config).await;
+    let exec = env
+        .stack
+        .runtime()
+        .exec_sync(ExecSyncRequest {
+            container_id: id,
+            cmd: vec!["true".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(exec.exit_code, 0);
+    assert_eq!(membership(), before);
     env.remove_pod_and_check(pod_id).await;
 }

@@ -9,6 +9,7 @@ use crate::{
         cgroup, namespaces,
         user_namespace::{self, PodMappings},
     },
+    runtime::migration_primer,
 };
 
 /// The namespaces a pod gets of its own, each pinned on a file.
@@ -38,6 +39,9 @@ pub trait HostOps: Send + Sync {
     fn create_cgroups(&self, dirs: &[PathBuf]);
     /// Removes the cgroup directories this daemon created, children first.
     fn remove_cgroups(&self, dirs: &[PathBuf]);
+    /// Migrates this process to the cgroup it is in, so that the OCI runtime's cgroup join
+    /// about to come finds the kernel's grace period under way (see `migration_primer`).
+    fn migrate_self_in_place(&self);
 }
 
 /// This machine, through its syscalls and cgroup file systems.
@@ -72,5 +76,9 @@ impl HostOps for NodeHost {
 
     fn remove_cgroups(&self, dirs: &[PathBuf]) {
         cgroup::remove(dirs)
+    }
+
+    fn migrate_self_in_place(&self) {
+        migration_primer::migrate_self_in_place()
     }
 }

@@ -26,6 +26,7 @@ use crate::{
     runtime::{
         conmon::Monitor,
         features::RuntimeFeatures,
+        migration_primer::MigrationPrimer,
         oci_runtime::{OciRuntime, RuntimeRunner},
     },
     seams::Seams,
@@ -118,6 +119,8 @@ pub struct State {
     pub monitor: Arc<dyn Monitor>,
     /// Namespaces, mounts and cgroups of pods.
     pub host_ops: Arc<dyn HostOps>,
+    /// Gets the kernel's wait for the runtime's cgroup join going before conmon starts.
+    pub migration_primer: MigrationPrimer,
 }
 
 impl State {
@@ -197,6 +200,7 @@ impl State {
             removals: Default::default(),
             events: broadcast::channel(1024).0,
             monitor: seams.monitor,
+            migration_primer: MigrationPrimer::new(seams.host.clone()),
             host_ops: seams.host,
         })
     }

@@ -76,6 +76,7 @@ pub async fn create_record(
     spec: ContainerSpec,
     infra: bool,
 ) -> Result<ContainerRecord> {
+    state.migration_primer.prime();
     let image = state
         .neighbours
         .get_image(&spec.image)

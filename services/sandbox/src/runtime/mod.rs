@@ -5,4 +5,5 @@ pub mod conmon;
 pub mod exec_fifo;
 pub mod exit;
 pub mod features;
+pub mod migration_primer;
 pub mod oci_runtime;

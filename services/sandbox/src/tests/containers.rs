@@ -40,6 +40,22 @@ async fn a_container_is_made_of_its_image_a_root_filesystem_and_a_monitored_crea
 }
 
 #[tokio::test]
+async fn a_creation_primes_the_runtimes_cgroup_join_in_the_background() {
+    let sandbox = TestSandbox::new();
+    let pod = sandbox.run_pod(pod_spec("web")).await;
+    let before = sandbox.node.migrations_in_place();
+    sandbox.create_container(&pod, container_spec("app")).await;
+    // The priming migration runs on the blocking pool; it may finish after the creation.
+    for _ in 0..5000 {
+        if sandbox.node.migrations_in_place() > before {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("no priming migration after a creation");
+}
+
+#[tokio::test]
 async fn a_container_of_a_missing_image_is_refused_before_anything_is_made() {
     let sandbox = TestSandbox::new();
     let pod = sandbox.run_pod(pod_spec("web")).await;

@@ -59,6 +59,8 @@ struct World {
     failing_after: BTreeMap<&'static str, String>,
     rootfs_dir: PathBuf,
     pids: u32,
+    /// Priming migrations (kept out of `log`: they run in the background, in no fixed order).
+    migrations_in_place: usize,
 }
 
 #[derive(Debug)]
@@ -71,6 +73,11 @@ struct FakeContainer {
 impl FakeNode {
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many priming migrations of the daemon into its own cgroup have run.
+    pub fn migrations_in_place(&self) -> usize {
+        self.world().migrations_in_place
     }
 
     /// Every side effect so far, in order ("create <id>", "kill <id> 15", "mount_shm <path>").
@@ -329,6 +336,10 @@ impl HostOps for FakeNode {
 
     fn remove_cgroups(&self, dirs: &[PathBuf]) {
         let _ = self.record(format!("remove_cgroups {dirs:?}"));
+    }
+
+    fn migrate_self_in_place(&self) {
+        self.world().migrations_in_place += 1;
     }
 }
 

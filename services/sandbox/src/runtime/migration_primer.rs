@@ -1,0 +1,167 @@
+//! Starting the wait of the OCI runtime's cgroup join early.
+//!
+//! Every write to a `cgroup.procs` file (runc's join of a new container or exec process to its
+//! cgroups) takes the kernel's global `cgroup_threadgroup_rwsem` for writing, and a writer that
+//! finds it idle first waits out a whole RCU grace period: 8–16 ms on a two-core VM, about half
+//! of `runc create`. A writer that comes while an earlier writer's grace period is running, or
+//! shortly after one ended, waits only for the rest of it, or not at all. So when a creation or
+//! an exec begins, this daemon rewrites its own pid into its own `cgroup.procs` (a migration to
+//! where it already is: nothing moves) on the blocking pool; by the time conmon and runc reach
+//! their join, the grace period is over or nearly so.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use crate::host_ops::HostOps;
+
+/// Starts at most one priming migration at a time (concurrent ones would share its grace
+/// period anyway).
+#[derive(Clone)]
+pub struct MigrationPrimer {
+    host: Arc<dyn HostOps>,
+    in_flight: Arc<AtomicBool>,
+}
+
+impl MigrationPrimer {
+    /// A primer migrating through `host`.
+    pub fn new(host: Arc<dyn HostOps>) -> Self {
+        Self {
+            host,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Starts a priming migration in the background unless one is still running; returns at
+    /// once.
+    pub fn prime(&self) {
+        if self.in_flight.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (host, in_flight) = (self.host.clone(), self.in_flight.clone());
+        tokio::task::spawn_blocking(move || {
+            host.migrate_self_in_place();
+            in_flight.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// This process's own `cgroup.procs` now: found from /proc/self/cgroup, and checked to list
+/// this process whenever that membership changes; `None` (no priming) where none does.
+fn own_cgroup_procs() -> Option<PathBuf> {
+    static KNOWN: Mutex<Option<(String, Option<PathBuf>)>> = Mutex::new(None);
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((seen, procs)) = known.as_ref()
+        && *seen == membership
+    {
+        return procs.clone();
+    }
+    let pid = std::process::id().to_string();
+    let found = candidates(&membership, &crimson_sys::mounts::mounts())
+        .into_iter()
+        .find(|procs| {
+            std::fs::read_to_string(procs)
+                .is_ok_and(|listed| listed.lines().any(|line| line == pid))
+        });
+    if found.is_none() {
+        tracing::debug!("own cgroup.procs not found; the runtime's cgroup join is not primed");
+    }
+    *known = Some((membership, found.clone()));
+    found
+}
+
+/// Where this process's `cgroup.procs` may be, most likely first: in the unified hierarchy
+/// (line `0::<path>` of /proc/self/cgroup), then in each v1 hierarchy mounted under its
+/// controllers' names (`4:cpu,cpuacct:<path>` at `…/cpu,cpuacct`).
+fn candidates(membership: &str, mounts: &[crimson_sys::mounts::Mount]) -> Vec<PathBuf> {
+    let (mut unified, mut v1) = (Vec::new(), Vec::new());
+    for line in membership.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let procs = |mount: &crimson_sys::mounts::Mount| {
+            mount
+                .mount_point
+                .join(path.trim_start_matches('/'))
+                .join("cgroup.procs")
+        };
+        for mount in mounts {
+            match mount.fstype.as_str() {
+                "cgroup2" if id == "0" && controllers.is_empty() => unified.push(procs(mount)),
+                "cgroup"
+                    if mount
+                        .mount_point
+                        .file_name()
+                        .is_some_and(|name| name == controllers) =>
+                {
+                    v1.push(procs(mount))
+                }
+                _ => {}
+            }
+        }
+    }
+    unified.extend(v1);
+    unified
+}
+
+/// Rewrites this process's pid into its own `cgroup.procs`; blocks for the grace period.
+/// Best effort: a failure is logged and changes nothing.
+pub fn migrate_self_in_place() {
+    let Some(procs) = own_cgroup_procs() else {
+        return;
+    };
+    if let Err(e) = std::fs::write(&procs, std::process::id().to_string()) {
+        tracing::debug!(file = %procs.display(), error = %e, "priming the cgroup join failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crimson_sys::mounts::Mount;
+
+    use super::*;
+
+    fn mount(point: &str, fstype: &str) -> Mount {
+        Mount {
+            mount_point: point.into(),
+            fstype: fstype.into(),
+        }
+    }
+
+    #[test]
+    fn the_unified_hierarchy_comes_first_then_v1_hierarchies_by_controller_names() {
+        let mounts = [
+            mount("/", "ext4"),
+            mount("/sys/fs/cgroup/cpu,cpuacct", "cgroup"),
+            mount("/sys/fs/cgroup/pids", "cgroup"),
+            mount("/sys/fs/cgroup/unified", "cgroup2"),
+        ];
+        let membership = "4:cpu,cpuacct:/system.slice/crimson.service\n\
+                          2:pids:/\n\
+                          1:name=systemd:/system.slice\n\
+                          0::/system.slice/crimson.service\n";
+        assert_eq!(
+            candidates(membership, &mounts),
+            [
+                "/sys/fs/cgroup/unified/system.slice/crimson.service/cgroup.procs",
+                "/sys/fs/cgroup/cpu,cpuacct/system.slice/crimson.service/cgroup.procs",
+                "/sys/fs/cgroup/pids/cgroup.procs",
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn nothing_is_found_without_cgroup_mounts_or_membership() {
+        assert!(candidates("0::/\n", &[mount("/", "ext4")]).is_empty());
+        assert!(candidates("garbage", &[mount("/sys/fs/cgroup", "cgroup2")]).is_empty());
+    }
+}
