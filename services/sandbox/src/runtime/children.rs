@@ -100,8 +100,11 @@ impl Children {
     /// Reaps every exited child that tokio does not own; answers their pids. Blocking: call it
     /// from a blocking thread.
     pub fn reap(&self) -> Vec<u32> {
-        let _no_spawning = self.spawning.write().unwrap_or_else(|e| e.into_inner());
+        // Found before the lock, so spawning waits only for the reaping: a child that
+        // exited before its spawner registered it is registered (and left to tokio) by the
+        // time the lock is ours.
         let zombies = zombie_children(std::process::id());
+        let _no_spawning = self.spawning.write().unwrap_or_else(|e| e.into_inner());
         self.reap_from(zombies, |pid| {
             match waitpid(Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => Some(code),
@@ -147,20 +150,50 @@ impl Children {
     }
 }
 
-/// Pids of the zombie children of `parent`, from `/proc/<pid>/stat`.
+/// Pids of the zombie children of `parent`: its threads' lists of children, each child's state
+/// from `/proc/<pid>/stat`. Without those lists (a kernel built without them) every process's
+/// stat is read, which costs a read per process on the node at every reap.
 fn zombie_children(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+    children_of_threads(parent)
+        .unwrap_or_else(every_pid)
+        .into_iter()
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
                 .and_then(|stat| parse_stat(&stat))
                 .is_some_and(|(state, ppid)| state == 'Z' && ppid == parent)
         })
+        .collect()
+}
+
+/// The children of every thread of `parent` (`/proc/<pid>/task/<tid>/children`; an adopted
+/// orphan is listed under the thread that adopted it); `None` where the kernel keeps no such
+/// lists.
+fn children_of_threads(parent: u32) -> Option<Vec<u32>> {
+    let tasks = format!("/proc/{parent}/task");
+    std::fs::metadata(format!("{tasks}/{parent}/children")).ok()?;
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir(&tasks).ok()?.flatten() {
+        // A thread that ended since the directory was read has no children left to list.
+        if let Ok(listed) = std::fs::read_to_string(task.path().join("children")) {
+            pids.extend(
+                listed
+                    .split_whitespace()
+                    .filter_map(|pid| pid.parse::<u32>().ok()),
+            );
+        }
+    }
+    Some(pids)
+}
+
+/// Every process's pid.
+fn every_pid() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .collect()
 }
 
@@ -180,6 +213,30 @@ mod tests {
 
     fn leaked() -> &'static Children {
         Box::leak(Box::default())
+    }
+
+    #[test]
+    fn an_exited_child_is_found_among_the_zombies_and_a_running_one_is_not() {
+        let mut exited = std::process::Command::new("true").spawn().unwrap();
+        let mut running = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let zombie = |pid: u32| zombie_children(std::process::id()).contains(&pid);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !zombie(exited.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(zombie(exited.id()), "the exited child is a zombie child");
+        assert!(!zombie(running.id()));
+        assert!(
+            children_of_threads(std::process::id())
+                .is_none_or(|listed| listed.contains(&running.id())),
+            "a running child is listed under its thread"
+        );
+        running.kill().unwrap();
+        running.wait().unwrap();
+        exited.wait().unwrap();
     }
 
     #[test]
