@@ -76,7 +76,7 @@ pub async fn create_record(
     spec: ContainerSpec,
     infra: bool,
 ) -> Result<ContainerRecord> {
-    state.migration_primer.prime();
+    state.migration_primer.keep_warm();
     let image = state
         .neighbours
         .get_image(&spec.image)
@@ -227,6 +227,8 @@ async fn launch(
         .map(|g| i64::from(*g))
         .collect();
     let runtime = state.runtime(&pod.runtime_handler)?;
+    // From here on the deadline counts from conmon's start, however long the rest took.
+    state.migration_primer.keep_warm();
     let created = crimson_metrics::timed(
         "conmon_create",
         state.monitor.create(conmon::ConmonCreate {

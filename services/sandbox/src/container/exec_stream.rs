@@ -92,7 +92,7 @@ pub async fn exec(state: Arc<State>, mut input: Streaming<StreamInput>) -> Resul
             record.id
         )));
     }
-    state.migration_primer.prime();
+    state.migration_primer.keep_warm();
     let bundle = state.layout.bundle(&record.id);
     let id = new_id()?[..16].to_string();
     let session = Session {

@@ -34,7 +34,7 @@ pub async fn exec_sync(state: &State, request: ExecSyncRequest) -> Result<ExecSy
             record.id
         )));
     }
-    state.migration_primer.prime();
+    state.migration_primer.keep_warm();
     let bundle = state.layout.bundle(&record.id);
     let session = new_id()?[..16].to_string();
     let process_file = bundle.join(format!("exec-{session}.json"));

@@ -1,30 +1,42 @@
-//! Starting the wait of the OCI runtime's cgroup join early.
+//! Keeping the kernel's cgroup-migration lock warm while the OCI runtime joins cgroups.
 //!
 //! Every write to a `cgroup.procs` file (runc's join of a new container or exec process to its
 //! cgroups) takes the kernel's global `cgroup_threadgroup_rwsem` for writing, and a writer that
 //! finds it idle first waits out a whole RCU grace period: 8–16 ms on a two-core VM, about half
-//! of `runc create`. A writer that comes while an earlier writer's grace period is running, or
-//! shortly after one ended, waits only for the rest of it, or not at all. So when a creation or
-//! an exec begins, this daemon rewrites its own pid into its own `cgroup.procs` (a migration to
-//! where it already is: nothing moves) on the blocking pool; by the time conmon and runc reach
-//! their join, the grace period is over or nearly so.
+//! of `runc create`. The lock stays warm while writers keep coming and for a grace period or
+//! two after the last one: a writer then waits for the rest of a grace period under way, or
+//! not at all. So while a creation or an exec is on its way to runc's join, this daemon
+//! rewrites its own pid into its own `cgroup.procs` (a migration to where it already is:
+//! nothing moves) every few milliseconds on one blocking thread; the first write waits out the
+//! grace period while conmon and runc start, and runc finds the lock warm.
 
 use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use crate::host_ops::HostOps;
 
-/// Starts at most one priming migration at a time (concurrent ones would share its grace
-/// period anyway).
+/// How often the lock is taken while it is kept warm: well inside a grace period.
+const REWRITE_EVERY: Duration = Duration::from_millis(4);
+
+/// How long one call keeps the lock warm: past runc's join, even on a busy node.
+pub const WARM_FOR: Duration = Duration::from_millis(150);
+
+/// One blocking thread rewriting the daemon's cgroup membership until the latest deadline any
+/// caller asked for.
 #[derive(Clone)]
 pub struct MigrationPrimer {
     host: Arc<dyn HostOps>,
-    in_flight: Arc<AtomicBool>,
+    /// When the primer was made; deadlines count from it.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` until which the lock is kept warm.
+    deadline: Arc<AtomicU64>,
+    running: Arc<AtomicBool>,
 }
 
 impl MigrationPrimer {
@@ -32,21 +44,42 @@ impl MigrationPrimer {
     pub fn new(host: Arc<dyn HostOps>) -> Self {
         Self {
             host,
-            in_flight: Arc::default(),
+            epoch: Instant::now(),
+            deadline: Arc::default(),
+            running: Arc::default(),
         }
     }
 
-    /// Starts a priming migration in the background unless one is still running; returns at
-    /// once.
-    pub fn prime(&self) {
-        if self.in_flight.swap(true, Ordering::AcqRel) {
+    /// Keeps the lock warm for [`WARM_FOR`] from now (starting the rewriting thread if none
+    /// runs); returns at once.
+    pub fn keep_warm(&self) {
+        let until = self.nanos_since_epoch() + WARM_FOR.as_nanos() as u64;
+        self.deadline.fetch_max(until, Ordering::AcqRel);
+        if self.running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (host, in_flight) = (self.host.clone(), self.in_flight.clone());
-        tokio::task::spawn_blocking(move || {
-            host.migrate_self_in_place();
-            in_flight.store(false, Ordering::Release);
-        });
+        let primer = self.clone();
+        tokio::task::spawn_blocking(move || primer.rewrite_until_deadline());
+    }
+
+    fn rewrite_until_deadline(&self) {
+        loop {
+            self.host.migrate_self_in_place();
+            if self.nanos_since_epoch() < self.deadline.load(Ordering::Acquire) {
+                std::thread::sleep(REWRITE_EVERY);
+                continue;
+            }
+            self.running.store(false, Ordering::Release);
+            // A caller that moved the deadline after the check saw this thread running.
+            let extended = self.nanos_since_epoch() < self.deadline.load(Ordering::Acquire);
+            if !extended || self.running.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
+
+    fn nanos_since_epoch(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
     }
 }
 

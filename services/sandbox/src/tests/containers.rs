@@ -56,6 +56,25 @@ async fn a_creation_primes_the_runtimes_cgroup_join_in_the_background() {
 }
 
 #[tokio::test]
+async fn the_lock_is_kept_warm_by_repeated_rewrites_that_stop_after_the_deadline() {
+    let sandbox = TestSandbox::new();
+    let rewrites = || sandbox.node.migrations_in_place();
+    sandbox.state.migration_primer.keep_warm();
+    for _ in 0..5000 {
+        if rewrites() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(rewrites() >= 3, "rewrites repeat while the lock is kept warm");
+    let after_deadline = crate::runtime::migration_primer::WARM_FOR * 2;
+    tokio::time::sleep(after_deadline).await;
+    let settled = rewrites();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(rewrites(), settled, "no rewrite after the deadline");
+}
+
+#[tokio::test]
 async fn a_container_of_a_missing_image_is_refused_before_anything_is_made() {
     let sandbox = TestSandbox::new();
     let pod = sandbox.run_pod(pod_spec("web")).await;
