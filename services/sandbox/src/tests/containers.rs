@@ -66,7 +66,10 @@ async fn the_lock_is_kept_warm_by_repeated_rewrites_that_stop_after_the_deadline
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    assert!(rewrites() >= 3, "rewrites repeat while the lock is kept warm");
+    assert!(
+        rewrites() >= 3,
+        "rewrites repeat while the lock is kept warm"
+    );
     let after_deadline = crate::runtime::migration_primer::WARM_FOR * 2;
     tokio::time::sleep(after_deadline).await;
     let settled = rewrites();
