@@ -83,10 +83,13 @@ impl MigrationPrimer {
     }
 }
 
+/// This process's cgroup membership as last read, and the `cgroup.procs` it maps to (`None`:
+/// no priming, until the membership changes).
+static KNOWN: Mutex<Option<(String, Option<PathBuf>)>> = Mutex::new(None);
+
 /// This process's own `cgroup.procs` now: found from /proc/self/cgroup, and checked to list
 /// this process whenever that membership changes; `None` (no priming) where none does.
 fn own_cgroup_procs() -> Option<PathBuf> {
-    static KNOWN: Mutex<Option<(String, Option<PathBuf>)>> = Mutex::new(None);
     let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((seen, procs)) = known.as_ref()
@@ -146,13 +149,17 @@ fn candidates(membership: &str, mounts: &[crimson_sys::mounts::Mount]) -> Vec<Pa
 }
 
 /// Rewrites this process's pid into its own `cgroup.procs`; blocks for the grace period.
-/// Best effort: a failure is logged and changes nothing.
+/// Best effort: a failure (a read-only cgroup file system, say) is logged once and turns the
+/// rewrites off until the membership changes.
 pub fn migrate_self_in_place() {
     let Some(procs) = own_cgroup_procs() else {
         return;
     };
     if let Err(e) = std::fs::write(&procs, std::process::id().to_string()) {
-        tracing::debug!(file = %procs.display(), error = %e, "priming the cgroup join failed");
+        tracing::info!(file = %procs.display(), error = %e, "cannot keep the cgroup-migration lock warm; runc's cgroup joins will wait for it");
+        if let Some((_, known)) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            *known = None;
+        }
     }
 }
 
