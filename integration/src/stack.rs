@@ -90,7 +90,7 @@ pub struct Stack {
     run_dir: PathBuf,
     holder: Mutex<Option<Child>>,
     children: Mutex<HashMap<Daemon, Child>>,
-    bridges: Mutex<Vec<String>>,
+    networks: Mutex<Vec<BridgeNetwork>>,
 }
 
 /// A private CNI bridge network written into a stack's conf dir.
@@ -178,7 +178,7 @@ impl Stack {
             root,
             holder: Mutex::new(None),
             children: Mutex::new(HashMap::new()),
-            bridges: Mutex::new(Vec::new()),
+            networks: Mutex::new(Vec::new()),
         };
         stack.start_holder().await;
         for daemon in Daemon::ALL {
@@ -253,7 +253,8 @@ impl Stack {
     pub fn add_bridge_network(&self, dual_stack: bool) -> BridgeNetwork {
         let n = NETWORK_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
-        let tag = format!("{:04x}{:02x}", pid & 0xffff, n & 0xff);
+        // The whole pid (pid_max is at most 2^22): names unique among running test processes.
+        let tag = format!("{:06x}{:02x}", pid & 0xff_ffff, n & 0xff);
         let subnet = format!("10.{}.{}.0/24", 150 + (pid % 100), n % 250);
         let subnet6 = dual_stack.then(|| format!("fd00:{:x}:{:x}::/64", pid & 0xffff, n));
         let ipam_dir = self.root.path().join("ipam");
@@ -285,7 +286,7 @@ impl Stack {
             serde_json::to_vec_pretty(&conflist).unwrap(),
         )
         .unwrap();
-        self.bridges.lock().unwrap().push(network.bridge.clone());
+        self.networks.lock().unwrap().push(network.clone());
         network
     }
 
@@ -508,9 +509,17 @@ impl Drop for Stack {
             let _ = holder.wait();
         }
         unmount_under(self.root.path());
-        for bridge in self.bridges.lock().unwrap().drain(..) {
-            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+        let networks: Vec<BridgeNetwork> = self.networks.lock().unwrap().drain(..).collect();
+        for network in &networks {
+            let _ = Command::new("ip")
+                .args(["link", "del", &network.bridge])
+                .output();
         }
+        // Pods left running keep their plugins' rules; the next network of that name must
+        // not find them.
+        crate::host_rules::remove_rules_of(
+            &networks.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
+        );
     }
 }
 

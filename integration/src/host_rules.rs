@@ -1,0 +1,103 @@
+//! The host's iptables rules a test network leaves behind: a pod its test never tore down keeps
+//! the bridge plugin's masquerade rules (and portmap's DNAT rules) after its stack is gone, and
+//! so does a DEL run without the pod's namespace (the bridge plugin then skips them).
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+};
+
+/// Deletes, in the nat and filter tables, every rule whose comment names one of `networks`,
+/// and the per-pod chains those rules jump to. Best effort: a failure leaves the rules.
+pub fn remove_rules_of(networks: &[String]) {
+    for table in ["nat", "filter"] {
+        let Ok(saved) = Command::new("iptables-save").args(["-t", table]).output() else {
+            continue;
+        };
+        let Some(script) = deletions(&String::from_utf8_lossy(&saved.stdout), table, networks)
+        else {
+            continue;
+        };
+        let Ok(mut restore) = Command::new("iptables-restore")
+            .args(["--noflush", "-w"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            continue;
+        };
+        if let Some(mut stdin) = restore.stdin.take() {
+            let _ = stdin.write_all(script.as_bytes());
+        }
+        let _ = restore.wait();
+    }
+}
+
+/// The `iptables-restore --noflush` input deleting the rules of `networks` found in `saved`
+/// (`iptables-save` output of `table`), or `None` when there are none.
+fn deletions(saved: &str, table: &str, networks: &[String]) -> Option<String> {
+    // Plugins put the network's name, quoted, in each rule's comment.
+    let names: Vec<String> = networks.iter().map(|n| format!(r#"\"{n}\""#)).collect();
+    let rules: Vec<&str> = saved
+        .lines()
+        .filter(|line| line.starts_with("-A ") && names.iter().any(|n| line.contains(n)))
+        .collect();
+    if rules.is_empty() {
+        return None;
+    }
+    let mut pod_chains: Vec<&str> = rules
+        .iter()
+        .filter_map(|rule| rule.split(" -j ").nth(1)?.split_whitespace().next())
+        .filter(|chain| chain.starts_with("CNI-") && !chain.starts_with("CNI-HOSTPORT-"))
+        .collect();
+    pod_chains.sort_unstable();
+    pod_chains.dedup();
+    let mut script = format!("*{table}\n");
+    for rule in rules {
+        script.push_str(&format!("-D{}\n", &rule["-A".len()..]));
+    }
+    for chain in pod_chains {
+        script.push_str(&format!("-F {chain}\n-X {chain}\n"));
+    }
+    script.push_str("COMMIT\n");
+    Some(script)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAVED: &str = r#"*nat
+:POSTROUTING ACCEPT [0:0]
+:CNI-HOSTPORT-DNAT - [0:0]
+:CNI-abc - [0:0]
+:CNI-DN-def - [0:0]
+:CNI-other - [0:0]
+-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
+-A POSTROUTING -s 10.1.1.2/32 -m comment --comment "name: \"net-a\" id: \"pod\"" -j CNI-abc
+-A POSTROUTING -s 10.2.1.2/32 -m comment --comment "name: \"net-ab\" id: \"pod\"" -j CNI-other
+-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \"net-a\" id: \"pod\"" -j CNI-DN-def
+-A CNI-abc ! -d 224.0.0.0/4 -m comment --comment "name: \"net-a\" id: \"pod\"" -j MASQUERADE
+COMMIT
+"#;
+
+    #[test]
+    fn only_the_rules_and_pod_chains_of_the_named_networks_are_deleted() {
+        let script = deletions(SAVED, "nat", &["net-a".into()]).unwrap();
+        assert_eq!(
+            script,
+            r#"*nat
+-D POSTROUTING -s 10.1.1.2/32 -m comment --comment "name: \"net-a\" id: \"pod\"" -j CNI-abc
+-D CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \"net-a\" id: \"pod\"" -j CNI-DN-def
+-D CNI-abc ! -d 224.0.0.0/4 -m comment --comment "name: \"net-a\" id: \"pod\"" -j MASQUERADE
+-F CNI-DN-def
+-X CNI-DN-def
+-F CNI-abc
+-X CNI-abc
+COMMIT
+"#
+        );
+        assert_eq!(deletions(SAVED, "nat", &["net-c".into()]), None);
+    }
+}
