@@ -168,7 +168,7 @@ fn metadata(spec: &sandbox::ContainerSpec) -> cri::ContainerMetadata {
 
 /// The CRI status of a container.
 pub fn to_status(container: &sandbox::Container, verbose: bool) -> cri::ContainerStatusResponse {
-    let spec = container.spec.clone().unwrap_or_default();
+    let spec = super::set_or_default(&container.spec);
     let mut info = HashMap::new();
     if verbose {
         let details = serde_json::json!({
@@ -229,7 +229,7 @@ pub fn to_status(container: &sandbox::Container, verbose: bool) -> cri::Containe
 
 /// The CRI list entry of a container.
 pub fn to_list_entry(container: &sandbox::Container) -> cri::Container {
-    let spec = container.spec.clone().unwrap_or_default();
+    let spec = super::set_or_default(&container.spec);
     cri::Container {
         id: container.id.clone(),
         pod_sandbox_id: container.pod_id.clone(),
@@ -241,8 +241,8 @@ pub fn to_list_entry(container: &sandbox::Container) -> cri::Container {
         image_ref: container.image_ref.clone(),
         state: container.state,
         created_at: container.created_at_nanos,
-        labels: spec.labels,
-        annotations: spec.annotations,
+        labels: spec.labels.clone(),
+        annotations: spec.annotations.clone(),
         image_id: container.image_id.clone(),
     }
 }

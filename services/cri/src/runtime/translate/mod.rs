@@ -8,7 +8,17 @@ mod properties;
 mod security_profiles;
 pub mod stats;
 
+use std::borrow::Cow;
+
 use tonic::Status;
+
+/// A message field that may be unset, borrowed (answers read from the front door's cache are
+/// shared; a list at 50 pods would copy every spec otherwise), or its default.
+fn set_or_default<T: Clone + Default>(field: &Option<T>) -> Cow<'_, T> {
+    field
+        .as_ref()
+        .map_or_else(|| Cow::Owned(T::default()), Cow::Borrowed)
+}
 
 /// Checks that a CRI enum value is one the API defines.
 fn enum_in_range(field: &str, value: i32, max: i32) -> Result<i32, Status> {

@@ -135,7 +135,7 @@ fn metadata(spec: &sandbox::PodSpec) -> cri::PodSandboxMetadata {
 
 /// The CRI status of a pod, with its verbose info when asked.
 pub fn to_status(pod: &sandbox::Pod, verbose: bool) -> cri::PodSandboxStatusResponse {
-    let spec = pod.spec.clone().unwrap_or_default();
+    let spec = super::set_or_default(&pod.spec);
     let network = pod.ips.first().map(|ip| cri::PodSandboxNetworkStatus {
         ip: ip.clone(),
         additional_ips: pod
@@ -151,8 +151,8 @@ pub fn to_status(pod: &sandbox::Pod, verbose: bool) -> cri::PodSandboxStatusResp
             "pid": pod.infra_pid,
             "netnsPath": pod.netns_path,
             "cgroupPath": pod.cgroup_path,
-            "runtimeHandler": spec.runtime_handler,
-            "hostname": spec.hostname,
+            "runtimeHandler": &spec.runtime_handler,
+            "hostname": &spec.hostname,
         });
         info.insert("info".to_string(), details.to_string());
     }
@@ -186,15 +186,15 @@ pub fn to_status(pod: &sandbox::Pod, verbose: bool) -> cri::PodSandboxStatusResp
 
 /// The CRI list entry of a pod.
 pub fn to_list_entry(pod: &sandbox::Pod) -> cri::PodSandbox {
-    let spec = pod.spec.clone().unwrap_or_default();
+    let spec = super::set_or_default(&pod.spec);
     cri::PodSandbox {
         id: pod.id.clone(),
         metadata: Some(metadata(&spec)),
         state: pod.state,
         created_at: pod.created_at_nanos,
-        labels: spec.labels,
-        annotations: spec.annotations,
-        runtime_handler: spec.runtime_handler,
+        labels: spec.labels.clone(),
+        annotations: spec.annotations.clone(),
+        runtime_handler: spec.runtime_handler.clone(),
     }
 }
 

@@ -49,7 +49,7 @@ pub fn container_stats(
     stats: &sandbox::ContainerStats,
     container: &sandbox::Container,
 ) -> cri::ContainerStats {
-    let spec = container.spec.clone().unwrap_or_default();
+    let spec = super::set_or_default(&container.spec);
     cri::ContainerStats {
         attributes: Some(cri::ContainerAttributes {
             id: container.id.clone(),
@@ -57,8 +57,8 @@ pub fn container_stats(
                 name: spec.name.clone(),
                 attempt: spec.attempt,
             }),
-            labels: spec.labels,
-            annotations: spec.annotations,
+            labels: spec.labels.clone(),
+            annotations: spec.annotations.clone(),
         }),
         cpu: cpu(stats.timestamp_nanos, stats.cpu_usage_nanos),
         memory: memory(
@@ -84,7 +84,7 @@ pub fn pod_stats(
     pod: &sandbox::Pod,
     containers: &[sandbox::Container],
 ) -> cri::PodSandboxStats {
-    let spec = pod.spec.clone().unwrap_or_default();
+    let spec = super::set_or_default(&pod.spec);
     cri::PodSandboxStats {
         attributes: Some(cri::PodSandboxAttributes {
             id: pod.id.clone(),
@@ -94,8 +94,8 @@ pub fn pod_stats(
                 namespace: spec.namespace.clone(),
                 attempt: spec.attempt,
             }),
-            labels: spec.labels,
-            annotations: spec.annotations,
+            labels: spec.labels.clone(),
+            annotations: spec.annotations.clone(),
         }),
         linux: Some(cri::LinuxPodSandboxStats {
             cpu: cpu(stats.timestamp_nanos, stats.cpu_usage_nanos),
