@@ -5,10 +5,13 @@
 //! finds it idle first waits out a whole RCU grace period: 8–16 ms on a two-core VM, about half
 //! of `runc create`. The lock stays warm while writers keep coming and for a grace period or
 //! two after the last one: a writer then waits for the rest of a grace period under way, or
-//! not at all. So while a creation or an exec is on its way to runc's join, this daemon
-//! rewrites its own pid into its own `cgroup.procs` (a migration to where it already is:
-//! nothing moves) every few milliseconds on one blocking thread; the first write waits out the
-//! grace period while conmon and runc start, and runc finds the lock warm.
+//! not at all. So while a creation or an exec is on its way to runc's join, one blocking
+//! thread of this daemon moves itself (by its thread id, through `cgroup.threads`, or `tasks`
+//! in a v1 hierarchy) into the cgroup it is already in every few milliseconds: the kernel
+//! takes that lock for the move of a thread named by its id, and moves nothing else (the
+//! daemon's other threads are not walked, as a write of its pid to `cgroup.procs` would). The
+//! first move waits out the grace period while conmon and runc start, and runc finds the lock
+//! warm.
 
 use std::{
     path::PathBuf,
@@ -83,38 +86,76 @@ impl MigrationPrimer {
     }
 }
 
-/// This process's cgroup membership as last read, and the `cgroup.procs` it maps to (`None`:
-/// no priming, until the membership changes).
-static KNOWN: Mutex<Option<(String, Option<PathBuf>)>> = Mutex::new(None);
+/// One of this process's cgroups, by its files.
+#[derive(Clone, Debug, PartialEq)]
+struct OwnCgroup {
+    /// The processes in it (`cgroup.procs`): to check that this process is one.
+    procs: PathBuf,
+    /// Where one thread is moved by its id (`cgroup.threads`, or `tasks` in v1).
+    threads: PathBuf,
+}
 
-/// This process's own `cgroup.procs` now: found from /proc/self/cgroup, and checked to list
-/// this process whenever that membership changes; `None` (no priming) where none does.
-fn own_cgroup_procs() -> Option<PathBuf> {
-    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+impl OwnCgroup {
+    fn in_dir(dir: PathBuf, threads_file: &str) -> Self {
+        Self {
+            procs: dir.join("cgroup.procs"),
+            threads: dir.join(threads_file),
+        }
+    }
+}
+
+/// How long a reading of this process's membership is taken as current: the moves of one
+/// warm spell read it once.
+const MEMBERSHIP_READ_EVERY: Duration = Duration::from_secs(1);
+
+/// This process's cgroup membership as last read, when, and the cgroup it maps to (`None`: no
+/// priming, until the membership changes).
+struct Known {
+    membership: String,
+    read_at: Instant,
+    cgroup: Option<OwnCgroup>,
+}
+
+static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
+
+/// This process's own cgroup now: found from /proc/self/cgroup, and checked to list this
+/// process whenever that membership changes; `None` (no priming) where none does.
+fn own_cgroup() -> Option<OwnCgroup> {
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((seen, procs)) = known.as_ref()
-        && *seen == membership
+    if let Some(known) = known.as_ref()
+        && known.read_at.elapsed() < MEMBERSHIP_READ_EVERY
     {
-        return procs.clone();
+        return known.cgroup.clone();
+    }
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    if let Some(known) = known.as_mut()
+        && known.membership == membership
+    {
+        known.read_at = Instant::now();
+        return known.cgroup.clone();
     }
     let pid = std::process::id().to_string();
     let found = candidates(&membership, &crimson_sys::mounts::mounts())
         .into_iter()
-        .find(|procs| {
-            std::fs::read_to_string(procs)
+        .find(|cgroup| {
+            std::fs::read_to_string(&cgroup.procs)
                 .is_ok_and(|listed| listed.lines().any(|line| line == pid))
         });
     if found.is_none() {
-        tracing::debug!("own cgroup.procs not found; the runtime's cgroup join is not primed");
+        tracing::debug!("own cgroup not found; the runtime's cgroup join is not primed");
     }
-    *known = Some((membership, found.clone()));
+    *known = Some(Known {
+        membership,
+        read_at: Instant::now(),
+        cgroup: found.clone(),
+    });
     found
 }
 
-/// Where this process's `cgroup.procs` may be, most likely first: in the unified hierarchy
-/// (line `0::<path>` of /proc/self/cgroup), then in each v1 hierarchy mounted under its
+/// Where this process's cgroup may be, most likely first: in the unified hierarchy (line
+/// `0::<path>` of /proc/self/cgroup), then in each v1 hierarchy mounted under its
 /// controllers' names (`4:cpu,cpuacct:<path>` at `…/cpu,cpuacct`).
-fn candidates(membership: &str, mounts: &[crimson_sys::mounts::Mount]) -> Vec<PathBuf> {
+fn candidates(membership: &str, mounts: &[crimson_sys::mounts::Mount]) -> Vec<OwnCgroup> {
     let (mut unified, mut v1) = (Vec::new(), Vec::new());
     for line in membership.lines() {
         let mut fields = line.splitn(3, ':');
@@ -123,22 +164,21 @@ fn candidates(membership: &str, mounts: &[crimson_sys::mounts::Mount]) -> Vec<Pa
         else {
             continue;
         };
-        let procs = |mount: &crimson_sys::mounts::Mount| {
-            mount
-                .mount_point
-                .join(path.trim_start_matches('/'))
-                .join("cgroup.procs")
+        let dir = |mount: &crimson_sys::mounts::Mount| {
+            mount.mount_point.join(path.trim_start_matches('/'))
         };
         for mount in mounts {
             match mount.fstype.as_str() {
-                "cgroup2" if id == "0" && controllers.is_empty() => unified.push(procs(mount)),
+                "cgroup2" if id == "0" && controllers.is_empty() => {
+                    unified.push(OwnCgroup::in_dir(dir(mount), "cgroup.threads"))
+                }
                 "cgroup"
                     if mount
                         .mount_point
                         .file_name()
                         .is_some_and(|name| name == controllers) =>
                 {
-                    v1.push(procs(mount))
+                    v1.push(OwnCgroup::in_dir(dir(mount), "tasks"))
                 }
                 _ => {}
             }
@@ -148,17 +188,17 @@ fn candidates(membership: &str, mounts: &[crimson_sys::mounts::Mount]) -> Vec<Pa
     unified
 }
 
-/// Rewrites this process's pid into its own `cgroup.procs`; blocks for the grace period.
-/// Best effort: a failure (a read-only cgroup file system, say) is logged once and turns the
-/// rewrites off until the membership changes.
+/// Moves the calling thread, by its id, into the cgroup this process is in; blocks for the
+/// grace period. Best effort: a failure (a read-only cgroup file system, say) is logged once
+/// and turns the moves off until the membership changes.
 pub fn migrate_self_in_place() {
-    let Some(procs) = own_cgroup_procs() else {
+    let Some(cgroup) = own_cgroup() else {
         return;
     };
-    if let Err(e) = std::fs::write(&procs, std::process::id().to_string()) {
-        tracing::info!(file = %procs.display(), error = %e, "cannot keep the cgroup-migration lock warm; runc's cgroup joins will wait for it");
-        if let Some((_, known)) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            *known = None;
+    if let Err(e) = std::fs::write(&cgroup.threads, nix::unistd::gettid().to_string()) {
+        tracing::info!(file = %cgroup.threads.display(), error = %e, "cannot keep the cgroup-migration lock warm; runc's cgroup joins will wait for it");
+        if let Some(known) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            known.cgroup = None;
         }
     }
 }
@@ -188,15 +228,18 @@ mod tests {
                           2:pids:/\n\
                           1:name=systemd:/system.slice\n\
                           0::/system.slice/crimson.service\n";
-        assert_eq!(
-            candidates(membership, &mounts),
-            [
-                "/sys/fs/cgroup/unified/system.slice/crimson.service/cgroup.procs",
-                "/sys/fs/cgroup/cpu,cpuacct/system.slice/crimson.service/cgroup.procs",
-                "/sys/fs/cgroup/pids/cgroup.procs",
-            ]
-            .map(PathBuf::from)
-        );
+        let files = |cgroup: &OwnCgroup| (cgroup.procs.clone(), cgroup.threads.clone());
+        let found: Vec<_> = candidates(membership, &mounts).iter().map(files).collect();
+        let expected = [
+            ("unified/system.slice/crimson.service", "cgroup.threads"),
+            ("cpu,cpuacct/system.slice/crimson.service", "tasks"),
+            ("pids", "tasks"),
+        ]
+        .map(|(dir, threads)| {
+            let dir = PathBuf::from("/sys/fs/cgroup").join(dir);
+            (dir.join("cgroup.procs"), dir.join(threads))
+        });
+        assert_eq!(found, expected);
     }
 
     #[test]
