@@ -6,7 +6,7 @@
 
 pub mod containerd;
 pub mod grpcio;
-pub mod host_rules;
+pub mod host_leftovers;
 pub mod image_builder;
 pub mod otlp;
 pub mod pods;

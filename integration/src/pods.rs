@@ -104,14 +104,7 @@ impl PodEnv {
 
     /// Prefix of the cgroups of this env's pods.
     pub fn cgroup_tag(&self) -> String {
-        let root = self
-            .stack
-            .root()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
-        format!("crimson-it-{root}")
+        self.stack.cgroup_tag()
     }
 
     /// RunPodSandbox.
@@ -485,7 +478,7 @@ pub fn assert_nothing_left(env: &PodEnv) {
         String::from_utf8_lossy(&conmons.stdout).trim().is_empty(),
         "conmon processes left"
     );
-    let cgroups: Vec<PathBuf> = walk_dirs(&PathBuf::from("/sys/fs/cgroup"), 3)
+    let cgroups: Vec<PathBuf> = crate::host_leftovers::cgroup_dirs()
         .into_iter()
         .filter(|p| p.to_string_lossy().contains(&env.cgroup_tag()))
         .collect();
@@ -499,20 +492,6 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
             out.extend(walk(&entry.path()));
         } else {
             out.push(entry.path());
-        }
-    }
-    out
-}
-
-fn walk_dirs(dir: &std::path::Path, depth: usize) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if depth == 0 {
-        return out;
-    }
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            out.push(entry.path());
-            out.extend(walk_dirs(&entry.path(), depth - 1));
         }
     }
     out

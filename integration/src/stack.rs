@@ -228,6 +228,13 @@ impl Stack {
         self.root.path()
     }
 
+    /// Prefix of the cgroups of the pods run on this stack (test pods name their cgroup
+    /// parent after it).
+    pub fn cgroup_tag(&self) -> String {
+        let root = self.root.path().file_name().unwrap_or_default();
+        format!("crimson-it-{}", root.to_string_lossy())
+    }
+
     /// The run root (sockets, runtime files).
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
@@ -504,11 +511,18 @@ impl Drop for Stack {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A plugin still running (its daemon killed in the middle) finishes first: it may
+        // create a bridge or rules.
+        crate::host_leftovers::wait_for_plugins(
+            &self.run_dir.join("network").join("plugin-locks"),
+            Duration::from_secs(15),
+        );
         if let Some(mut holder) = self.holder.lock().unwrap().take() {
             let _ = holder.kill();
             let _ = holder.wait();
         }
         unmount_under(self.root.path());
+        crate::host_leftovers::remove_cgroups_tagged(&self.cgroup_tag());
         let networks: Vec<BridgeNetwork> = self.networks.lock().unwrap().drain(..).collect();
         for network in &networks {
             let _ = Command::new("ip")
@@ -517,7 +531,7 @@ impl Drop for Stack {
         }
         // Pods left running keep their plugins' rules; the next network of that name must
         // not find them.
-        crate::host_rules::remove_rules_of(
+        crate::host_leftovers::remove_rules_of(
             &networks.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
         );
     }

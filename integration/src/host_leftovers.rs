@@ -1,11 +1,40 @@
-//! The host's iptables rules a test network leaves behind: a pod its test never tore down keeps
-//! the bridge plugin's masquerade rules (and portmap's DNAT rules) after its stack is gone, and
-//! so does a DEL run without the pod's namespace (the bridge plugin then skips them).
+//! What a test stack leaves on the host, cleaned when it is dropped.
+//!
+//! A pod its test never tore down keeps the bridge plugin's masquerade rules (and portmap's
+//! DNAT rules) after its stack is gone, and so does a DEL run without the pod's namespace (the
+//! bridge plugin then skips them). A plugin also outlives the daemon that started it (a test
+//! that gave up on a RunPodSandbox ends while its ADD still runs), and may add rules after its
+//! stack is gone, unless it is waited for. Pods never removed keep their cgroups, and so do
+//! the pods of a peer runtime the bench drove (containerd leaves a pod's parent cgroup to
+//! kubelet, which made it).
 
 use std::{
+    fs::File,
     io::Write,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
+    time::{Duration, Instant},
 };
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// Waits, at most `within`, until no CNI plugin holds a pod's lock file in `lock_dir` (each
+/// plugin process holds its pod's for as long as it runs).
+pub fn wait_for_plugins(lock_dir: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
+    for entry in std::fs::read_dir(lock_dir).into_iter().flatten().flatten() {
+        let Ok(mut file) = File::open(entry.path()) else {
+            continue;
+        };
+        while Instant::now() < deadline {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(_unlocked_on_drop) => break,
+                Err((held, _)) => file = held,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
 
 /// Deletes, in the nat and filter tables, every rule whose comment names one of `networks`,
 /// and the per-pod chains those rules jump to. Best effort: a failure leaves the rules.
@@ -62,6 +91,38 @@ fn deletions(saved: &str, table: &str, networks: &[String]) -> Option<String> {
     }
     script.push_str("COMMIT\n");
     Some(script)
+}
+
+/// Removes the empty cgroups, in every hierarchy, whose names start with `tag`.
+pub fn remove_cgroups_tagged(tag: &str) {
+    let mut tagged: Vec<PathBuf> = cgroup_dirs()
+        .into_iter()
+        .filter(|dir| dir.to_string_lossy().contains(tag))
+        .collect();
+    // Children before their parents.
+    tagged.sort_by_key(|dir| std::cmp::Reverse(dir.components().count()));
+    for dir in tagged {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// Every cgroup down to three levels below each hierarchy's root (where tests put theirs).
+pub fn cgroup_dirs() -> Vec<PathBuf> {
+    dirs_under(Path::new("/sys/fs/cgroup"), 3)
+}
+
+fn dirs_under(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if depth == 0 {
+        return out;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push(entry.path());
+            out.extend(dirs_under(&entry.path(), depth - 1));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
