@@ -66,50 +66,31 @@ fn runs_front_door() -> bool {
     invoked_daemon(arg0, args.next()).is_some_and(|(daemon, _)| daemon == Daemon::Cri)
 }
 
+/// The allocator this process uses.
+fn chosen() -> &'static dyn GlobalAlloc {
+    if uses_mimalloc() { &MiMalloc } else { &System }
+}
+
 // SAFETY: every call goes to one allocator for the whole life of the process, and both
 // implement GlobalAlloc's contract.
 unsafe impl GlobalAlloc for DaemonAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's guarantees, passed on.
-        unsafe {
-            if uses_mimalloc() {
-                MiMalloc.alloc(layout)
-            } else {
-                System.alloc(layout)
-            }
-        }
+        unsafe { chosen().alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's guarantees, passed on.
-        unsafe {
-            if uses_mimalloc() {
-                MiMalloc.alloc_zeroed(layout)
-            } else {
-                System.alloc_zeroed(layout)
-            }
-        }
+        unsafe { chosen().alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from the same allocator, chosen once.
-        unsafe {
-            if uses_mimalloc() {
-                MiMalloc.dealloc(ptr, layout)
-            } else {
-                System.dealloc(ptr, layout)
-            }
-        }
+        unsafe { chosen().dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `ptr` came from the same allocator, chosen once.
-        unsafe {
-            if uses_mimalloc() {
-                MiMalloc.realloc(ptr, layout, new_size)
-            } else {
-                System.realloc(ptr, layout, new_size)
-            }
-        }
+        unsafe { chosen().realloc(ptr, layout, new_size) }
     }
 }
