@@ -4,9 +4,9 @@
 //! DNAT rules) after its stack is gone, and so does a DEL run without the pod's namespace (the
 //! bridge plugin then skips them). A plugin also outlives the daemon that started it (a test
 //! that gave up on a RunPodSandbox ends while its ADD still runs), and may add rules after its
-//! stack is gone, unless it is waited for. Pods never removed keep their cgroups, and so do
-//! the pods of a peer runtime the bench drove (containerd leaves a pod's parent cgroup to
-//! kubelet, which made it).
+//! stack is gone, unless it is waited for. Pods never removed keep running in their cgroups,
+//! which stay; so do the parent cgroups of the pods of a peer runtime the bench drove
+//! (containerd leaves a pod's parent cgroup to kubelet, which made it).
 
 use std::{
     fs::File,
@@ -16,7 +16,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::{
+    fcntl::{Flock, FlockArg},
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 
 /// Waits, at most `within`, until no CNI plugin holds a pod's lock file in `lock_dir` (each
 /// plugin process holds its pod's for as long as it runs).
@@ -93,16 +97,27 @@ fn deletions(saved: &str, table: &str, networks: &[String]) -> Option<String> {
     Some(script)
 }
 
-/// Removes the empty cgroups, in every hierarchy, whose names start with `tag`.
+/// Kills the processes left in the cgroups, in every hierarchy, whose names start with `tag`
+/// (the containers of pods a test left running: a stack's daemons leave them, as a node's
+/// runtime leaves its pods across restarts), then removes those cgroups.
 pub fn remove_cgroups_tagged(tag: &str) {
     let mut tagged: Vec<PathBuf> = cgroup_dirs()
         .into_iter()
         .filter(|dir| dir.to_string_lossy().contains(tag))
         .collect();
-    // Children before their parents.
+    for dir in &tagged {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|line| line.parse().ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    // Children before their parents; a cgroup empties once its killed processes are reaped.
     tagged.sort_by_key(|dir| std::cmp::Reverse(dir.components().count()));
+    let deadline = Instant::now() + Duration::from_secs(10);
     for dir in tagged {
-        let _ = std::fs::remove_dir(dir);
+        while std::fs::remove_dir(&dir).is_err() && dir.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
