@@ -97,9 +97,9 @@ fn deletions(saved: &str, table: &str, networks: &[String]) -> Option<String> {
     Some(script)
 }
 
-/// Kills the processes left in the cgroups, in every hierarchy, whose names start with `tag`
-/// (the containers of pods a test left running: a stack's daemons leave them, as a node's
-/// runtime leaves its pods across restarts), then removes those cgroups.
+/// Kills the processes left in the cgroups named after `tag` and those below them, in every
+/// hierarchy (the containers of pods a test left running: a stack's daemons leave them, as a
+/// node's runtime leaves its pods across restarts), then removes those cgroups.
 pub fn remove_cgroups_tagged(tag: &str) {
     let mut tagged: Vec<PathBuf> = cgroup_dirs()
         .into_iter()
