@@ -159,8 +159,9 @@ async fn a_started_container_runs_its_own_process() {
     env.remove_pod_and_check(pod_id).await;
 }
 
-/// While a creation or exec is on its way, crimson-sandbox keeps rewriting its own pid into its
-/// own cgroup (which keeps the kernel's migration lock warm for runc): it must stay where it is.
+/// While a creation or exec is on its way, crimson-sandbox keeps moving one of its threads into
+/// its own cgroup (which keeps the kernel's migration lock warm for runc): it must stay where
+/// it is.
 #[tokio::test(flavor = "multi_thread")]
 async fn priming_the_cgroup_join_leaves_the_daemon_in_its_cgroups() {
     require_root!();

@@ -39,8 +39,9 @@ pub trait HostOps: Send + Sync {
     fn create_cgroups(&self, dirs: &[PathBuf]);
     /// Removes the cgroup directories this daemon created, children first.
     fn remove_cgroups(&self, dirs: &[PathBuf]);
-    /// Migrates this process to the cgroup it is in, which keeps the kernel's cgroup-migration
-    /// lock warm for the OCI runtime's join about to come (see `migration_primer`).
+    /// Moves the calling thread into the cgroup this process is in, which keeps the kernel's
+    /// cgroup-migration lock warm for the OCI runtime's join about to come (see
+    /// `migration_primer`).
     fn migrate_self_in_place(&self);
 }
 

@@ -30,7 +30,7 @@ const REWRITE_EVERY: Duration = Duration::from_millis(4);
 /// How long one call keeps the lock warm: past runc's join, even on a busy node.
 pub const WARM_FOR: Duration = Duration::from_millis(150);
 
-/// One blocking thread rewriting the daemon's cgroup membership until the latest deadline any
+/// One blocking thread moving itself into the daemon's cgroup until the latest deadline any
 /// caller asked for.
 #[derive(Clone)]
 pub struct MigrationPrimer {
