@@ -9,9 +9,19 @@ use crimson_integration::{
     pods::PodEnv,
     registry::TestRegistry,
     require_root,
-    stack::StackOptions,
+    stack::{Stack, StackOptions, spec},
 };
-use k8s_cri::v1::ContainerStatusRequest;
+use k8s_cri::v1::{ContainerStatusRequest, ListImagesRequest, RemoveImageRequest};
+
+/// The ids ListImages answers through the front door.
+async fn listed_ids(stack: &Stack) -> Vec<String> {
+    let listed = stack
+        .images()
+        .list_images(ListImagesRequest::default())
+        .await;
+    let images = listed.expect("ListImages").into_inner().images;
+    images.into_iter().map(|image| image.id).collect()
+}
 
 /// An image that differs from every other by its environment.
 fn image(tag: &str) -> TestImage {
@@ -48,8 +58,12 @@ async fn image_answers_follow_the_writes_they_read_and_only_those() {
     assert_eq!(stack.image_status("short:1").await.unwrap().id, x);
 
     // A pull of another image writes nothing "short:1" read: its answer stays, and is given
-    // while crimson-image is stopped.
-    on_first.push("unrelated", "1", &image("u")).await;
+    // while crimson-image is stopped. The pull answered with the image list it left, which
+    // is given too.
+    let u = on_first
+        .push("unrelated", "1", &image("u"))
+        .await
+        .config_digest;
     stack.pull("unrelated:1").await.unwrap();
     let frozen = stack.freeze(Daemon::Image).await;
     let kept = tokio::time::timeout(
@@ -57,6 +71,7 @@ async fn image_answers_follow_the_writes_they_read_and_only_those() {
         stack.image_status("short:1"),
     )
     .await;
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(30), listed_ids(stack)).await;
     stack.thaw(frozen);
     assert_eq!(
         kept.expect("answered from the copy while crimson-image is stopped")
@@ -64,6 +79,23 @@ async fn image_answers_follow_the_writes_they_read_and_only_those() {
             .id,
         x
     );
+    let listed = listed.expect("the list the pull answered with, while crimson-image is stopped");
+    assert!(listed.contains(&u) && listed.contains(&x), "{listed:?}");
+
+    // So does a removal.
+    stack
+        .images()
+        .remove_image(RemoveImageRequest {
+            image: Some(spec("unrelated:1")),
+        })
+        .await
+        .unwrap();
+    let frozen = stack.freeze(Daemon::Image).await;
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(30), listed_ids(stack)).await;
+    stack.thaw(frozen);
+    let listed =
+        listed.expect("the list the removal answered with, while crimson-image is stopped");
+    assert!(!listed.contains(&u) && listed.contains(&x), "{listed:?}");
 
     // The first search registry now has "short:1": the name the answer looked up and did
     // not find is written, so the short name resolves there at once.

@@ -95,21 +95,6 @@ impl<C: 'static> CachedPeer<C> {
             .await
     }
 
-    /// Starts [`CachedPeer::read`] in the background, after a write, for the read kubelet
-    /// sends next (which waits for it rather than asking again).
-    pub fn prefetch<Req, T, F, Fut>(&self, method: &'static str, request: Req, call: F)
-    where
-        Req: prost::Message + Clone + 'static,
-        T: Send + Sync + 'static,
-        F: Fn(C, Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send,
-    {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let _ = this.read(method, request, call).await;
-        });
-    }
-
     /// Keeps `answer` as the daemon's answer to the read `method` with `request`, which a
     /// write (answered with `report`) gave as read at the daemon's write count `read_at`.
     pub fn keep<Req, T>(

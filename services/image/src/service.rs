@@ -9,12 +9,14 @@ use crimson_api::image::v1::{
     images_server::{Images, ImagesServer},
 };
 use crimson_config::Config;
+use crimson_store::ReadRecorder;
 use tonic::{Request, Response, Status, service::Routes};
 
 use crate::{
     ImageError, Result,
     image_lookup::find_image,
     image_pull, image_remove, reconcile,
+    records::ImageRecord,
     state::{Seams, State},
 };
 
@@ -90,6 +92,30 @@ fn spawn_registries_conf_watch(state: Arc<State>) {
     });
 }
 
+impl ImageService {
+    /// Every image, as ListImages without a reference answers, for a write to answer with;
+    /// none if they cannot be read. The read is left out of the write's footprint, which
+    /// stands for what its `written` image read (the front door keeps the list as reading
+    /// everything).
+    async fn listed(&self) -> Option<ListImagesResponse> {
+        let list = async {
+            self.state
+                .records
+                .all()
+                .ok()
+                .map(|records| to_listed(&records))
+        };
+        ReadRecorder::default().scope(list).await
+    }
+}
+
+/// `records` as ListImages answers them.
+fn to_listed(records: &[ImageRecord]) -> ListImagesResponse {
+    ListImagesResponse {
+        images: records.iter().map(ImageRecord::to_proto).collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl Images for ImageService {
     async fn pull_image(&self, request: Request<PullImageRequest>) -> RpcResult<PullImageResponse> {
@@ -112,11 +138,13 @@ impl Images for ImageService {
             .ok()
             .flatten()
             .map(|record| record.to_proto());
+        let listed = self.listed().await;
         respond(pulled.map(|pulled| PullImageResponse {
             image_id: pulled.record.id,
             image_ref: pulled.name,
             written,
             read_at,
+            listed,
         }))
     }
 
@@ -134,14 +162,10 @@ impl Images for ImageService {
         request: Request<ListImagesRequest>,
     ) -> RpcResult<ListImagesResponse> {
         let reference = request.into_inner().reference;
-        let records = if reference.is_empty() {
-            self.state.records.all()
-        } else {
-            find_image(&self.state, &reference).map(|found| found.into_iter().collect())
-        };
-        respond(records.map(|records| ListImagesResponse {
-            images: records.iter().map(|r| r.to_proto()).collect(),
-        }))
+        if reference.is_empty() {
+            return respond(self.state.records.all().map(|records| to_listed(&records)));
+        }
+        respond(find_image(&self.state, &reference).map(|found| to_listed(found.as_slice())))
     }
 
     async fn release_unrecorded_owners(
@@ -162,10 +186,9 @@ impl Images for ImageService {
         request: Request<RemoveImageRequest>,
     ) -> RpcResult<RemoveImageResponse> {
         let reference = request.into_inner().reference;
-        respond(
-            image_remove::remove_image(&self.state, &reference)
-                .await
-                .map(|()| RemoveImageResponse {}),
-        )
+        let removed = image_remove::remove_image(&self.state, &reference).await;
+        let read_at = self.state.records.changes().count();
+        let listed = self.listed().await;
+        respond(removed.map(|()| RemoveImageResponse { listed, read_at }))
     }
 }

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{io::IsTerminal, time::Duration};
 
 use crimson_config::{LogConfig, LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
@@ -86,7 +86,9 @@ pub fn init(
 ) -> Result<TelemetryGuard, TelemetryError> {
     let (filter, handle) = reload::Layer::new(parse_filter(&log.level)?);
     let fmt = match log.format {
+        // Colours only on a terminal: a log file or the journal would keep the escapes.
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()

@@ -4,7 +4,8 @@ use crimson_api::image::v1::{
     ListImagesRequest as InternalList, ListImagesResponse as InternalListed,
     images_client::ImagesClient,
 };
-use crimson_rpc::PeerChannel;
+use crimson_rpc::{ChangeReport, PeerChannel};
+use crimson_store::Footprint;
 use k8s_cri::v1::{ListImagesRequest, ListImagesResponse};
 use tonic::Status;
 
@@ -22,11 +23,29 @@ async fn list(
 /// The cache's name of [`list`].
 const LIST_IMAGES: &str = "ListImages";
 
-/// Lists every image in the background, for the next ListImages without a filter.
-pub fn prefetch(backends: &Backends) {
-    backends
-        .image_cache
-        .prefetch(LIST_IMAGES, InternalList::default(), list);
+/// Keeps `listed`, which a write answered with (`report` on its answer) as every image at
+/// write count `read_at`, for the next ListImages without a filter, as having read everything
+/// (the write's footprint leaves the list out); a write that could not list them leaves that
+/// ListImages to ask.
+pub fn keep(
+    backends: &Backends,
+    listed: Option<InternalListed>,
+    report: Option<&ChangeReport>,
+    read_at: u64,
+) {
+    if let (Some(listed), Some(report)) = (listed, report) {
+        let report = ChangeReport {
+            reads: Footprint::everything(),
+            ..report.clone()
+        };
+        backends.image_cache.keep(
+            LIST_IMAGES,
+            &InternalList::default(),
+            listed,
+            &report,
+            read_at,
+        );
+    }
 }
 
 /// Every image, or the one the filter's image spec names.

@@ -31,10 +31,10 @@ pub async fn pull_image(
             async move { client.pull_image(request).await }
         })
         .await?;
+    super::list::keep(backends, pulled.listed, report.as_ref(), pulled.read_at);
     if let (Some(image), Some(report)) = (pulled.written, report) {
         super::status::keep(backends, reference, image, &report, pulled.read_at);
     }
-    super::list::prefetch(backends);
     Ok(PullImageResponse {
         image_ref: pulled.image_id,
     })

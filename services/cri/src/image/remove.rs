@@ -12,13 +12,13 @@ pub async fn remove_image(
     request: RemoveImageRequest,
 ) -> Result<RemoveImageResponse, Status> {
     let reference = super::image_reference(request.image.as_ref())?.to_string();
-    backends
+    let (removed, report) = backends
         .image_cache
-        .write(|mut client| {
+        .write_stamped(|mut client| {
             let reference = reference.clone();
             async move { client.remove_image(InternalRemove { reference }).await }
         })
         .await?;
-    super::list::prefetch(backends);
+    super::list::keep(backends, removed.listed, report.as_ref(), removed.read_at);
     Ok(RemoveImageResponse {})
 }
