@@ -12,9 +12,8 @@
 //! a daemon that is down or restarting is asked directly, as before.
 //!
 //! Readers of the same request wait for the one fetch in flight instead of asking again, and
-//! take its answer if it could be kept; so a read the front door starts itself right after a
-//! write serves the poll that arrives while it runs. A write may also leave the answer of the
-//! read that follows it ([`ReadCache::keep`]).
+//! take its answer if it could be kept. A write may also leave the answer of the read that
+//! follows it ([`ReadCache::keep`]).
 
 use std::{
     any::Any,
