@@ -138,7 +138,10 @@ impl Images for ImageService {
             .ok()
             .flatten()
             .map(|record| record.to_proto());
-        let listed = self.listed().await;
+        let listed = match &pulled {
+            Ok(_) => self.listed().await,
+            Err(_) => None,
+        };
         respond(pulled.map(|pulled| PullImageResponse {
             image_id: pulled.record.id,
             image_ref: pulled.name,
@@ -188,7 +191,10 @@ impl Images for ImageService {
         let reference = request.into_inner().reference;
         let removed = image_remove::remove_image(&self.state, &reference).await;
         let read_at = self.state.records.changes().count();
-        let listed = self.listed().await;
+        let listed = match &removed {
+            Ok(()) => self.listed().await,
+            Err(_) => None,
+        };
         respond(removed.map(|()| RemoveImageResponse { listed, read_at }))
     }
 }
