@@ -69,7 +69,9 @@ pub async fn create_rootfs(
             state.layers.put(chain_id, &layer)?;
         }
     }
-    // Record first: a crash after this leaves a record that reconcile can mount or remove.
+    // Recorded before the mount; the record's flush runs beside it. A crash before the record
+    // is on disk leaves a directory without one, which reconcile unmounts and deletes; one after
+    // leaves a record that reconcile mounts again (or RemoveRootfs removes).
     let record = RootfsRecord {
         id: id.to_string(),
         top_chain_id: top_chain_id.to_string(),
@@ -78,8 +80,9 @@ pub async fn create_rootfs(
         id_mappings,
     };
     state.rootfs.put(id, &record)?;
-    state.store.flush().await?;
-    make(state, &record).await?;
+    let (flushed, made) = tokio::join!(state.store.flush(), make(state, &record));
+    flushed?;
+    made?;
     tracing::info!(%id, top = %top_chain_id, "rootfs created");
     Ok(record)
 }

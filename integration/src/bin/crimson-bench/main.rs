@@ -722,7 +722,11 @@ async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<D
         })
         .await
         .expect("conmon + runc create");
-        runtime.start(&id, created.pid).await.expect("runc start");
+        let (opened, _) = tokio::sync::oneshot::channel();
+        runtime
+            .start(&id, created.pid, opened)
+            .await
+            .expect("runc start");
         if iteration > 0 {
             samples.push(started.elapsed());
         }

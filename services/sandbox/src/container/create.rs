@@ -90,11 +90,6 @@ pub async fn create_record(
     let defaults = ImageDefaults::from_config_json(&image.config_json);
     let id = new_id()?;
     let bundle = state.layout.bundle(&id);
-    let made = bundle.clone();
-    host("creating the bundle", move || {
-        std::fs::create_dir_all(&made).map_err(SandboxError::io("creating", &made))
-    })
-    .await?;
     let log_path = if infra || pod.spec.log_directory.is_empty() || spec.log_path.is_empty() {
         bundle.join("output.log")
     } else {
@@ -180,8 +175,10 @@ async fn launch(
         .user_ns
         .clone()
         .map(|userns| (userns, state.layout.idmapped_volumes(&record.id)));
-    let (config, cgroup_path) = (bundle.join("config.json"), record.cgroup_path.clone());
-    // The image's passwd/group, mount sources, devices and profiles are read from disk.
+    let (made, config) = (bundle.clone(), bundle.join("config.json"));
+    let cgroup_path = record.cgroup_path.clone();
+    // The image's passwd/group, mount sources, devices and profiles are read from disk; the
+    // bundle is made here, in the same trip off the async workers.
     let identity = host("writing the OCI bundle", move || {
         if let Some((userns, dir)) = &idmapped {
             idmapped_volumes::map_all(&mut container, userns, dir)?;
@@ -214,6 +211,7 @@ async fn launch(
             oom_floor: spec_settings.oom_floor,
             runtime_features,
         })?;
+        std::fs::create_dir_all(&made).map_err(SandboxError::io("creating", &made))?;
         spec.save(&config)
             .map_err(|e| SandboxError::runtime("writing config.json", e))?;
         Ok(identity)

@@ -22,10 +22,22 @@ pub async fn start_container(state: &State, id: &str) -> Result<()> {
             )));
         }
     }
+    let created = record.clone();
     // Taken before the process is released, so a quick exit never ends before it started.
-    let started_at = now_nanos();
+    record.phase = ContainerPhase::Running;
+    record.started_at_nanos = now_nanos();
     let runtime = state.runtime_of(&record)?;
-    if let Err(error) = runtime.start(id, record.pid).await {
+    // The record is written once runc's init can no longer wait (from then on the container
+    // runs or exits, which the monitor reports), and flushed while init still execs.
+    let (opened, released) = tokio::sync::oneshot::channel();
+    let saved_early = async {
+        match released.await {
+            Ok(()) => Some(state.save_container(&record).await),
+            Err(_) => None,
+        }
+    };
+    let (started, saved) = tokio::join!(runtime.start(id, record.pid, opened), saved_early);
+    if let Err(error) = started {
         let running = runtime
             .state(id)
             .await
@@ -33,12 +45,16 @@ pub async fn start_container(state: &State, id: &str) -> Result<()> {
             .flatten()
             .is_some_and(|s| s.status == "running");
         if !running {
+            if saved.is_some() {
+                state.save_container(&created).await?;
+            }
             return Err(error);
         }
     }
-    record.phase = ContainerPhase::Running;
-    record.started_at_nanos = started_at;
-    state.save_container(&record).await?;
+    match saved {
+        Some(saved) => saved?,
+        None => state.save_container(&record).await?,
+    }
     events::emit(state, &record, EventKind::ContainerStarted);
     tracing::info!(container = %id, name = %record.spec.name, "container started");
     Ok(())

@@ -79,10 +79,16 @@ impl InitProcess {
 
 /// Releases the created container whose runc fifo is `fifo`: `Ok(false)` when there is no
 /// fifo (runc did not create it, or it started already: `runc start` answers then), `Ok(true)`
-/// once its process runs (or ran). `init` says what the init process is doing; a wait longer
-/// than `limit` fails with [`SandboxError::TimedOut`]. Blocks.
-pub fn release(fifo: &Path, init: impl Fn() -> InitProcess, limit: Duration) -> Result<bool> {
-    let opened = nix::fcntl::open(
+/// once its process runs (or ran). `opened` is called once the fifo is open and gone, when
+/// init can no longer wait: from there the container runs or exits. `init` says what the init
+/// process is doing; a wait longer than `limit` fails with [`SandboxError::TimedOut`]. Blocks.
+pub fn release(
+    fifo: &Path,
+    init: impl Fn() -> InitProcess,
+    opened: impl FnOnce(),
+    limit: Duration,
+) -> Result<bool> {
+    let open = nix::fcntl::open(
         fifo,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
@@ -90,7 +96,7 @@ pub fn release(fifo: &Path, init: impl Fn() -> InitProcess, limit: Duration) -> 
     let failed = |e: &dyn std::fmt::Display| {
         SandboxError::runtime(ACTION, format!("{}: {e}", fifo.display()))
     };
-    let mut reader = match opened {
+    let mut reader = match open {
         Ok(fd) => File::from(fd),
         Err(nix::errno::Errno::ENOENT) => return Ok(false),
         Err(e) => return Err(failed(&e)),
@@ -99,6 +105,7 @@ pub fn release(fifo: &Path, init: impl Fn() -> InitProcess, limit: Duration) -> 
         Err(e) if e.kind() != ErrorKind::NotFound => return Err(failed(&e)),
         _ => {}
     }
+    opened();
     let deadline = Instant::now() + limit;
     let mut released = false;
     loop {
@@ -232,13 +239,22 @@ mod tests {
             Duration::from_millis(20),
             replaced.clone(),
         );
-        assert!(release(&path, looked_up(&replaced), LIMIT).expect("released"));
+        let opened_while_init_waited = AtomicBool::new(false);
+        let opened = || {
+            let waiting = !replaced.load(Ordering::SeqCst) && !path.exists();
+            opened_while_init_waited.store(waiting, Ordering::SeqCst);
+        };
+        assert!(release(&path, looked_up(&replaced), opened, LIMIT).expect("released"));
         init.join().expect("init");
         assert!(
             replaced.load(Ordering::SeqCst),
             "answered only once init exec'd"
         );
         assert!(!path.exists(), "runc takes the container for running");
+        assert!(
+            opened_while_init_waited.load(Ordering::SeqCst),
+            "told once the fifo was gone, before init exec'd"
+        );
     }
 
     #[test]
@@ -247,7 +263,7 @@ mod tests {
         let replaced = Arc::new(AtomicBool::new(false));
         let late = Duration::from_millis(250);
         let init = init(&path, late, Duration::ZERO, replaced.clone());
-        assert!(release(&path, looked_up(&replaced), LIMIT).expect("released"));
+        assert!(release(&path, looked_up(&replaced), || (), LIMIT).expect("released"));
         init.join().expect("init");
         assert!(replaced.load(Ordering::SeqCst));
     }
@@ -256,28 +272,34 @@ mod tests {
     fn no_fifo_leaves_the_start_to_the_runtime() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let never = || panic!("nothing to look at without a fifo");
-        assert!(!release(&dir.path().join(EXEC_FIFO), never, LIMIT).expect("no error"));
+        let not_opened = || panic!("no fifo was opened");
+        assert!(!release(&dir.path().join(EXEC_FIFO), never, not_opened, LIMIT).expect("no error"));
     }
 
     #[test]
     fn an_init_that_died_before_writing_fails_the_start() {
         let (_dir, path) = fifo();
-        let error = release(&path, || InitProcess::Gone, LIMIT).expect_err("init is gone");
+        let error = release(&path, || InitProcess::Gone, || (), LIMIT).expect_err("init is gone");
         assert!(error.to_string().contains("already dead"), "{error}");
     }
 
     #[test]
     fn a_fifo_left_behind_by_an_earlier_release_finishes_it() {
         let (_dir, path) = fifo();
-        assert!(release(&path, || InitProcess::Replaced, LIMIT).expect("started before"));
+        assert!(release(&path, || InitProcess::Replaced, || (), LIMIT).expect("started before"));
         assert!(!path.exists());
     }
 
     #[test]
     fn a_wait_past_the_limit_times_out() {
         let (_dir, path) = fifo();
-        let error = release(&path, || InitProcess::Waiting, Duration::from_millis(150))
-            .expect_err("nothing came");
+        let error = release(
+            &path,
+            || InitProcess::Waiting,
+            || (),
+            Duration::from_millis(150),
+        )
+        .expect_err("nothing came");
         assert!(matches!(error, SandboxError::TimedOut { .. }), "{error}");
     }
 

@@ -35,6 +35,9 @@ pub struct RuntimeCommand<'a> {
     pub stdin: Option<&'a [u8]>,
 }
 
+/// Told once a start can no longer be undone: runc's init has its fifo's reader.
+pub type Opened = tokio::sync::oneshot::Sender<()>;
+
 /// Runs an OCI runtime's command lines: the seam between the daemon's logic and the runtime
 /// binary.
 pub trait RuntimeRunner: Send + Sync + fmt::Debug {
@@ -46,8 +49,14 @@ pub trait RuntimeRunner: Send + Sync + fmt::Debug {
     fn features(&self, runtime: &Path) -> serde_json::Value;
 
     /// Starts the container runc created with its init process `init_pid` waiting on `fifo`
-    /// ([`exec_fifo::release`]); `Ok(false)` when there is no such fifo.
-    fn release<'a>(&'a self, fifo: &'a Path, init_pid: u32) -> BoxFuture<'a, Result<bool>>;
+    /// ([`exec_fifo::release`]), sending on `opened` once init can no longer wait; `Ok(false)`
+    /// when there is no such fifo.
+    fn release<'a>(
+        &'a self,
+        fifo: &'a Path,
+        init_pid: u32,
+        opened: Opened,
+    ) -> BoxFuture<'a, Result<bool>>;
 }
 
 /// The real runtime binary, as a child process of this daemon.
@@ -69,11 +78,21 @@ impl RuntimeRunner for RuntimeBinary {
             .unwrap_or_default()
     }
 
-    fn release<'a>(&'a self, fifo: &'a Path, init_pid: u32) -> BoxFuture<'a, Result<bool>> {
+    fn release<'a>(
+        &'a self,
+        fifo: &'a Path,
+        init_pid: u32,
+        opened: Opened,
+    ) -> BoxFuture<'a, Result<bool>> {
         let fifo = fifo.to_path_buf();
         // Blocking work of its own: a caller that goes away does not interrupt it.
         let releasing = tokio::task::spawn_blocking(move || {
-            exec_fifo::release(&fifo, || InitProcess::of(init_pid), COMMAND_TIMEOUT)
+            let init = || InitProcess::of(init_pid);
+            // Nobody may be waiting any more (the caller went away).
+            let opened = move || {
+                let _ = opened.send(());
+            };
+            exec_fifo::release(&fifo, init, opened, COMMAND_TIMEOUT)
         });
         Box::pin(async move {
             releasing
@@ -192,11 +211,13 @@ impl OciRuntime {
     }
 
     /// Starts a created container whose init process is `init_pid`: runc's is released
-    /// here (no `runc start` process), any other runtime's by its `start`.
-    pub async fn start(&self, id: &str, init_pid: u32) -> Result<()> {
+    /// here (no `runc start` process), any other runtime's by its `start`. `opened` hears once
+    /// runc's init can no longer wait (its fifo opened), while it still execs; nothing when
+    /// the runtime's `start` runs.
+    pub async fn start(&self, id: &str, init_pid: u32, opened: Opened) -> Result<()> {
         if self.features.exec_fifo {
             let fifo = self.root.join(id).join(EXEC_FIFO);
-            let release = self.runner.release(&fifo, init_pid);
+            let release = self.runner.release(&fifo, init_pid, opened);
             if crimson_metrics::timed("oci_runtime_start", release).await? {
                 return Ok(());
             }

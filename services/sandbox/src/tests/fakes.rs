@@ -28,7 +28,7 @@ use crate::{
     peers::Neighbours,
     runtime::{
         conmon::{ConmonCreate, Created, Monitor},
-        oci_runtime::{RuntimeCommand, RuntimeRunner},
+        oci_runtime::{Opened, RuntimeCommand, RuntimeRunner},
     },
     seams::Seams,
     state::State,
@@ -251,7 +251,12 @@ impl RuntimeRunner for FakeNode {
     }
 
     /// runc's fifo is there while the container is created: releasing it is its `start`.
-    fn release<'a>(&'a self, fifo: &'a Path, _init_pid: u32) -> BoxFuture<'a, Result<bool>> {
+    fn release<'a>(
+        &'a self,
+        fifo: &'a Path,
+        _init_pid: u32,
+        opened: Opened,
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let id = fifo
                 .parent()
@@ -264,6 +269,7 @@ impl RuntimeRunner for FakeNode {
                 .get(id)
                 .is_some_and(|container| container.status == "created");
             if created {
+                let _ = opened.send(());
                 self.runtime(&["start", id], None)?;
             }
             Ok(created)
