@@ -694,7 +694,10 @@ async fn runc_floor(env: &PodEnv, iterations: usize) -> RuncFloor {
 /// conmon running `runc create`, then `runc start`, through crimson-sandbox's own code for
 /// them, on the floor bundle: what CreateContainer + StartContainer cannot do without.
 async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<Duration> {
-    use crimson_sandbox::runtime::{conmon, oci_runtime::OciRuntime};
+    use crimson_sandbox::runtime::{
+        conmon::{self, Monitor},
+        oci_runtime::OciRuntime,
+    };
     let runtime = OciRuntime {
         path: "/usr/sbin/runc".into(),
         root: root.to_path_buf(),
@@ -706,7 +709,7 @@ async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<D
     for iteration in 0..=iterations {
         let id = format!("crimson-bench-monitored-{iteration}");
         let started = Instant::now();
-        let created = conmon::create(conmon::ConmonCreate {
+        let held = conmon::Conmon.start(conmon::ConmonCreate {
             conmon: Path::new("conmon"),
             runtime: &runtime,
             container_id: &id,
@@ -719,9 +722,12 @@ async fn monitored_floor(bundle: &Path, root: &Path, iterations: usize) -> Vec<D
             stdin_once: false,
             tty: false,
             log_size_max: -1,
-        })
-        .await
-        .expect("conmon + runc create");
+        });
+        let created = held
+            .expect("conmon starts")
+            .create()
+            .await
+            .expect("conmon + runc create");
         let (opened, _) = tokio::sync::oneshot::channel();
         runtime
             .start(&id, created.pid, opened)

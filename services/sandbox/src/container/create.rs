@@ -151,6 +151,24 @@ async fn launch(
     top_chain_id: &str,
 ) -> Result<()> {
     let mappings = user_namespace::mappings(&pod.spec)?;
+    let bundle = state.layout.bundle(&record.id);
+    let runtime = state.runtime(&pod.runtime_handler)?;
+    let settings = state.settings();
+    // conmon loads while the root filesystem and the bundle are made; it waits for them.
+    let monitor = state.monitor.start(conmon::ConmonCreate {
+        conmon: &settings.conmon,
+        runtime: &runtime,
+        container_id: &record.id,
+        name: &record.spec.name,
+        bundle: &bundle,
+        log_path: std::path::Path::new(&record.log_path),
+        exit_dir: &state.layout.exits(),
+        attach_dir: &state.layout.attach_sockets(),
+        stdin: record.spec.stdin,
+        stdin_once: record.spec.stdin_once,
+        tty: record.spec.tty,
+        log_size_max: settings.log_size_max,
+    })?;
     let rootfs = PathBuf::from(
         state
             .neighbours
@@ -160,9 +178,7 @@ async fn launch(
     let image_volumes = image_volumes::mount_all(state, record, mappings).await?;
     let security = record.spec.security.clone().unwrap_or_default();
     let pid = pid_namespace(state, pod, &security)?;
-    let bundle = state.layout.bundle(&record.id);
-    let runtime_features = state.runtime_of(record)?.features;
-    let settings = state.settings();
+    let runtime_features = runtime.features;
     let (spec_settings, pod_dir, pod_record, container, defaults) = (
         settings.clone(),
         state.layout.pod_dir(&pod.id),
@@ -224,27 +240,9 @@ async fn launch(
         .iter()
         .map(|g| i64::from(*g))
         .collect();
-    let runtime = state.runtime(&pod.runtime_handler)?;
     // From here on the deadline counts from conmon's start, however long the rest took.
     state.migration_primer.keep_warm();
-    let created = crimson_metrics::timed(
-        "conmon_create",
-        state.monitor.create(conmon::ConmonCreate {
-            conmon: &settings.conmon,
-            runtime: &runtime,
-            container_id: &record.id,
-            name: &record.spec.name,
-            bundle: &bundle,
-            log_path: std::path::Path::new(&record.log_path),
-            exit_dir: &state.layout.exits(),
-            attach_dir: &state.layout.attach_sockets(),
-            stdin: record.spec.stdin,
-            stdin_once: record.spec.stdin_once,
-            tty: record.spec.tty,
-            log_size_max: settings.log_size_max,
-        }),
-    )
-    .await?;
+    let created = crimson_metrics::timed("conmon_create", monitor.create()).await?;
     record.pid = created.pid;
     record.conmon_pid = created.conmon_pid;
     Ok(())

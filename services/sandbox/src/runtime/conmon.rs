@@ -15,11 +15,14 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::{
     Result, SandboxError,
-    runtime::{children::children, oci_runtime::OciRuntime},
+    runtime::{
+        children::{Owned, children},
+        oci_runtime::OciRuntime,
+    },
 };
 
 /// How long creating a container may take.
@@ -72,8 +75,18 @@ struct SyncMessage {
 /// What creates a container and keeps watch over it: the seam between the daemon's logic and
 /// conmon.
 pub trait Monitor: Send + Sync {
-    /// Creates the container `request` describes and starts its monitor.
-    fn create<'a>(&'a self, request: ConmonCreate<'a>) -> BoxFuture<'a, Result<Created>>;
+    /// Starts the monitor of the container `request` describes, held back before it does
+    /// anything, so it loads while the bundle is made (its log and bundle directories are made
+    /// first). [`HeldMonitor::create`] lets it create the container; dropping the handle
+    /// instead kills it.
+    fn start<'m>(&'m self, request: ConmonCreate<'_>) -> Result<Box<dyn HeldMonitor<'m> + 'm>>;
+}
+
+/// A monitor started by [`Monitor::start`] that waits for its bundle.
+pub trait HeldMonitor<'a>: Send {
+    /// Lets the monitor run the OCI runtime's `create` on the bundle, now complete, and waits
+    /// for its report.
+    fn create(self: Box<Self>) -> BoxFuture<'a, Result<Created>>;
 }
 
 /// conmon itself, as a child process of this daemon.
@@ -81,18 +94,39 @@ pub trait Monitor: Send + Sync {
 pub struct Conmon;
 
 impl Monitor for Conmon {
-    fn create<'a>(&'a self, request: ConmonCreate<'a>) -> BoxFuture<'a, Result<Created>> {
-        Box::pin(create(request))
+    fn start<'m>(&'m self, request: ConmonCreate<'_>) -> Result<Box<dyn HeldMonitor<'m> + 'm>> {
+        Ok(Box::new(start(request)?))
     }
 }
 
-/// Runs conmon and waits for its report.
-pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
-    let fail = |message: String| SandboxError::runtime("creating the container", message);
+/// A conmon process blocked on its start pipe. Dropped before [`HeldMonitor::create`], it is
+/// killed (`kill_on_drop`) before its start pipe closes, as fields drop in order: an end of
+/// file on that pipe would let it go on.
+struct HeldConmon {
+    child: Child,
+    start: UnixStream,
+    sync: UnixStream,
+    _owned: Owned,
+    conmon_pidfile: PathBuf,
+}
+
+impl<'a> HeldMonitor<'a> for HeldConmon {
+    fn create(self: Box<Self>) -> BoxFuture<'a, Result<Created>> {
+        Box::pin(release(*self))
+    }
+}
+
+fn fail(message: String) -> SandboxError {
+    SandboxError::runtime("creating the container", message)
+}
+
+/// Runs conmon, held back on its start pipe.
+fn start(request: ConmonCreate<'_>) -> Result<HeldConmon> {
     let (sync_parent, sync_child) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
-    let (mut start_parent, start_child) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
-    if let Some(dir) = request.log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(SandboxError::io("creating log directory", dir))?;
+    let (start_parent, start_child) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
+    let log_dir = request.log_path.parent().unwrap_or(request.bundle);
+    for dir in [log_dir, request.bundle] {
+        std::fs::create_dir_all(dir).map_err(SandboxError::io("creating", dir))?;
     }
     let conmon_pidfile = request.bundle.join("conmon-pidfile");
     let mut command = Command::new(request.conmon);
@@ -147,7 +181,8 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
         .env("_OCI_STARTPIPE", "4")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -159,15 +194,26 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
             Ok(())
         });
     }
-    let (child, _owned) = children()
+    let (child, owned) = children()
         .spawn(&mut command)
         .map_err(|e| fail(format!("running {}: {e}", request.conmon.display())))?;
     drop(sync_child);
     drop(start_child);
-    start_parent
+    Ok(HeldConmon {
+        child,
+        _owned: owned,
+        start: start_parent,
+        sync: sync_parent,
+        conmon_pidfile,
+    })
+}
+
+/// Lets a held conmon go on and waits for its report.
+async fn release(mut held: HeldConmon) -> Result<Created> {
+    held.start
         .write_all(&[0])
         .map_err(|e| fail(format!("releasing conmon: {e}")))?;
-    let parent = tokio::time::timeout(CREATE_TIMEOUT, child.wait_with_output())
+    let parent = tokio::time::timeout(CREATE_TIMEOUT, held.child.wait_with_output())
         .await
         .map_err(|_| fail(format!("conmon did not finish within {CREATE_TIMEOUT:?}")))?
         .map_err(|e| fail(e.to_string()))?;
@@ -178,12 +224,11 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
             String::from_utf8_lossy(&parent.stderr).trim()
         )));
     }
+    let sync = held.sync;
     let report = tokio::task::spawn_blocking(move || {
-        sync_parent.set_read_timeout(Some(CREATE_TIMEOUT)).ok();
+        sync.set_read_timeout(Some(CREATE_TIMEOUT)).ok();
         let mut line = String::new();
-        BufReader::new(sync_parent)
-            .read_line(&mut line)
-            .map(|_| line)
+        BufReader::new(sync).read_line(&mut line).map(|_| line)
     })
     .await
     .map_err(|e| fail(e.to_string()))?
@@ -199,11 +244,100 @@ pub async fn create(request: ConmonCreate<'_>) -> Result<Created> {
     }
     Ok(Created {
         pid: message.pid as u32,
-        conmon_pid: read_pid(&conmon_pidfile).unwrap_or(0),
+        conmon_pid: read_pid(&held.conmon_pidfile).unwrap_or(0),
     })
 }
 
 /// A pid file's number.
 pub fn read_pid(path: &PathBuf) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
+
+    use super::*;
+    use crate::runtime::oci_runtime::RuntimeBinary;
+
+    /// A stand-in for conmon: waits for the start byte on fd 4, notes that it went on, and
+    /// reports pid 4242 on fd 3, as conmon does once the runtime created the container.
+    const STAND_IN: &str =
+        "#!/bin/sh\nhead -c1 <&4 >/dev/null\ntouch went-on\necho '{\"pid\": 4242}' >&3\n";
+
+    struct Scene {
+        dir: tempfile::TempDir,
+        runtime: OciRuntime,
+    }
+
+    impl Scene {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let conmon = dir.path().join("conmon");
+            std::fs::write(&conmon, STAND_IN).unwrap();
+            std::fs::set_permissions(&conmon, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let runtime = OciRuntime {
+                path: "/bin/true".into(),
+                root: dir.path().join("runtime-root"),
+                features: Default::default(),
+                runner: Arc::new(RuntimeBinary),
+            };
+            Self { dir, runtime }
+        }
+
+        fn bundle(&self) -> PathBuf {
+            self.dir.path().join("bundle")
+        }
+
+        fn start(&self) -> HeldConmon {
+            let (conmon, bundle) = (self.dir.path().join("conmon"), self.bundle());
+            let log_path = self.dir.path().join("logs/app.log");
+            start(ConmonCreate {
+                conmon: &conmon,
+                runtime: &self.runtime,
+                container_id: "c1",
+                name: "app",
+                bundle: &bundle,
+                log_path: &log_path,
+                exit_dir: self.dir.path(),
+                attach_dir: self.dir.path(),
+                stdin: false,
+                stdin_once: false,
+                tty: false,
+                log_size_max: -1,
+            })
+            .expect("conmon starts")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_released_monitor_creates_and_reports_the_pid() {
+        let scene = Scene::new();
+        let held = scene.start();
+        assert!(
+            scene.dir.path().join("logs").is_dir(),
+            "the log directory is made"
+        );
+        let created = release(held).await.expect("conmon reports");
+        assert_eq!(created.pid, 4242);
+        assert!(scene.bundle().join("went-on").exists());
+    }
+
+    #[tokio::test]
+    async fn a_monitor_dropped_unreleased_is_killed_before_it_goes_on() {
+        let scene = Scene::new();
+        let held = scene.start();
+        let pid = held.child.id().expect("a running conmon");
+        drop(held);
+        let stat = format!("/proc/{pid}/stat");
+        for _ in 0..500 {
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
+            if state.is_empty() || state.contains(") Z ") {
+                assert!(!scene.bundle().join("went-on").exists(), "it went on");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the held conmon is still running");
+    }
 }

@@ -19,10 +19,12 @@ async fn a_container_is_made_of_its_image_a_root_filesystem_and_a_monitored_crea
     let pod = sandbox.run_pod(pod_spec("web")).await;
     sandbox.node.clear_log();
     let id = sandbox.create_container(&pod, container_spec("app")).await;
+    // The monitor starts first (it loads meanwhile) and creates once the bundle is made.
     assert_eq!(
         sandbox.node.log(),
         [
             format!("get_image {IMAGE}"),
+            format!("monitor {id}"),
             format!("create_rootfs {id}"),
             format!("create {id}"),
         ]
@@ -108,12 +110,11 @@ async fn a_failed_create_removes_what_it_made_and_frees_the_name() {
         .expect_err("the monitor fails");
     assert!(error.to_string().contains("no space left"), "{error}");
     let log = sandbox.node.log();
-    let id = log[1]
-        .strip_prefix("create_rootfs ")
-        .expect("a rootfs was made");
+    let id = log[1].strip_prefix("monitor ").expect("a monitor started");
     assert_eq!(
         &log[2..],
         [
+            format!("create_rootfs {id}"),
             format!("create {id}"),
             format!("delete --force {id}"),
             format!("remove_rootfs {id}"),
@@ -125,6 +126,31 @@ async fn a_failed_create_removes_what_it_made_and_frees_the_name() {
     sandbox.node.heal("create");
     let again = sandbox.create_container(&pod, container_spec("app")).await;
     assert_ne!(again, id);
+}
+
+#[tokio::test]
+async fn a_monitor_whose_bundle_cannot_be_made_is_killed_before_it_creates() {
+    let sandbox = TestSandbox::new();
+    let pod = sandbox.run_pod(pod_spec("web")).await;
+    sandbox.node.clear_log();
+    sandbox
+        .node
+        .fail("create_rootfs", "no space left on device");
+    create_container(sandbox.state.clone(), pod, container_spec("app"))
+        .await
+        .expect_err("no root filesystem");
+    let log = sandbox.node.log();
+    let id = log[1].strip_prefix("monitor ").expect("a monitor started");
+    assert_eq!(
+        &log[2..],
+        [
+            format!("create_rootfs {id}"),
+            format!("kill monitor {id}"),
+            format!("delete --force {id}"),
+            format!("remove_rootfs {id}"),
+        ]
+    );
+    assert!(sandbox.state.containers.values().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use crate::{
     host_ops::{HostOps, NamespacePins},
     peers::Neighbours,
     runtime::{
-        conmon::{ConmonCreate, Created, Monitor},
+        conmon::{ConmonCreate, Created, HeldMonitor, Monitor},
         oci_runtime::{Opened, RuntimeCommand, RuntimeRunner},
     },
     seams::Seams,
@@ -278,10 +278,40 @@ impl RuntimeRunner for FakeNode {
 }
 
 impl Monitor for FakeNode {
-    fn create<'a>(&'a self, request: ConmonCreate<'a>) -> BoxFuture<'a, Result<Created>> {
+    fn start<'m>(&'m self, request: ConmonCreate<'_>) -> Result<Box<dyn HeldMonitor<'m> + 'm>> {
+        self.record(format!("monitor {}", request.container_id))?;
+        Ok(Box::new(FakeHeldMonitor {
+            node: self,
+            id: request.container_id.to_string(),
+            exit_dir: request.exit_dir.to_path_buf(),
+            released: false,
+        }))
+    }
+}
+
+/// A monitor of the fake node waiting for its bundle; "kill monitor <id>" if dropped unreleased.
+struct FakeHeldMonitor<'a> {
+    node: &'a FakeNode,
+    id: String,
+    exit_dir: PathBuf,
+    released: bool,
+}
+
+impl Drop for FakeHeldMonitor<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.node.record(format!("kill monitor {}", self.id));
+        }
+    }
+}
+
+impl<'a> HeldMonitor<'a> for FakeHeldMonitor<'a> {
+    fn create(mut self: Box<Self>) -> BoxFuture<'a, Result<Created>> {
+        self.released = true;
         Box::pin(async move {
-            self.record(format!("create {}", request.container_id))?;
-            let gate = self
+            let node = self.node;
+            node.record(format!("create {}", self.id))?;
+            let gate = node
                 .creations
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -292,15 +322,15 @@ impl Monitor for FakeNode {
                     .map_err(|e| SandboxError::runtime("creating", e))?
                     .forget();
             }
-            let mut world = self.world();
+            let mut world = node.world();
             world.pids += 2;
             let pid = FIRST_PID + world.pids;
             world.containers.insert(
-                request.container_id.to_string(),
+                self.id.clone(),
                 FakeContainer {
                     status: "created",
                     pid,
-                    exit_file: request.exit_dir.join(request.container_id),
+                    exit_file: self.exit_dir.join(&self.id),
                 },
             );
             Ok(Created {
