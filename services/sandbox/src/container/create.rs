@@ -240,7 +240,7 @@ async fn launch(
         .iter()
         .map(|g| i64::from(*g))
         .collect();
-    // From here on the deadline counts from conmon's start, however long the rest took.
+    // runc joins its cgroups soon after conmon's release: the deadline counts from here.
     state.migration_primer.keep_warm();
     let created = crimson_metrics::timed("conmon_create", monitor.create()).await?;
     record.pid = created.pid;

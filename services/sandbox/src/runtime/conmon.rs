@@ -116,6 +116,7 @@ impl<'a> HeldMonitor<'a> for HeldConmon {
     }
 }
 
+/// A failure of the creation, saying what went wrong.
 fn fail(message: String) -> SandboxError {
     SandboxError::runtime("creating the container", message)
 }
