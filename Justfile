@@ -46,8 +46,9 @@ lint:
 # Pod + container lifecycle latency (median, p95 per step) and the wall time of a burst of
 # pods started at once vs one by one, beside raw runc; then side by side with a private
 # containerd (the peer, Debian's package, installed if missing): every CRI call of a pod's
-# life by one client and by 3 at once, the calls kubelet polls with 50 pods running, bursts of
-# 20 and 100 pods started at once, and memory (PSS) idle and with the pods; release build.
+# life by one client and by 3 at once, the calls kubelet polls with 50 pods running, the reads
+# right after a write beside a no-op call in their place, bursts of 20 and 100 pods started at
+# once, and memory (PSS) idle and with the pods; release build.
 bench iterations="20" burst="20":
     command -v containerd >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q containerd
     cargo build --release --workspace

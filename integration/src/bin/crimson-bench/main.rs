@@ -3,9 +3,11 @@
 //! `runc run -d` + kill + delete of an equivalent bundle; and the wall time of a burst of pods
 //! started at once against the same pods started one after another, beside `runc run -d` of
 //! as many containers both ways; then every CRI call of a pod's life through Crimson and a
-//! peer (a private containerd, Debian's package) side by side ([`side_by_side`]). Not a test:
-//! it asserts nothing.
+//! peer (a private containerd, Debian's package) side by side ([`side_by_side`]), with the
+//! calls kubelet polls ([`polled`]) and the floor under the reads that follow a write
+//! ([`after_write`]). Not a test: it asserts nothing.
 
+mod after_write;
 mod polled;
 mod pss;
 mod side_by_side;
@@ -267,6 +269,12 @@ async fn side_by_side(env: &PodEnv, args: &Args, fresh: f64) {
     let measured = polled::measure(env, &targets, pods, rounds, samples).await;
     println!("\nthe calls kubelet polls, {pods} pods running on each ({samples} a round)");
     side_by_side::print(&targets, &polled::POLLED, &measured);
+    let measured = after_write::measure(env, &targets, &pulled, rounds, per_round).await;
+    println!(
+        "\nreads right after a write, and Version (no lookup) in their place ({per_round} each a round)"
+    );
+    side_by_side::print(&targets, &after_write::AFTER_WRITE, &measured);
+    after_write::print_floor(&measured);
     println!(
         "\nmemory (PSS MiB, daemons and monitors) {:>12}    crimson   ratio",
         targets[0].name

@@ -268,13 +268,19 @@ async fn lifecycle(
 /// first's (the peer's).
 pub fn print(targets: &[Target], names: &[&str], measured: &Measured) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    print!("{:<18}", "operation (ms)");
+    let width = names
+        .iter()
+        .map(|name| name.len())
+        .max()
+        .unwrap_or(0)
+        .max(18);
+    print!("{:<width$}", "operation (ms)");
     for target in targets {
         print!(" {:>14} {:>7}", format!("{} median", target.name), "p95");
     }
     println!(" {:>7}", "ratio");
     for (operation, name) in names.iter().enumerate() {
-        print!("{name:<18}");
+        print!("{name:<width$}");
         for per_target in measured {
             let timings = &per_target[operation];
             print!(
